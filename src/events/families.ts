@@ -1,0 +1,42 @@
+import { Schema } from 'effect'
+
+/**
+ * Typed `data` payloads per event type. Collectors extend this map by declaration merging:
+ *
+ *   declare module 'tapio-collector-manager' {
+ *     interface EventDataMap { 'acme.widget.spun': { rpm: number } }
+ *   }
+ *
+ * and may register a runtime schema with `registerEventData` so `validateEvent` checks it.
+ */
+// biome-ignore lint: an interface is required for declaration merging
+export interface EventDataMap {
+  'synthetic.tick': SyntheticTickData
+}
+
+export const SyntheticTickDataSchema = Schema.Struct({
+  /** Sequence number within one collector instance, starting at 0. */
+  seq: Schema.Number,
+  /** Which start of the collector produced it (1 for the first). */
+  generation: Schema.Number,
+})
+export type SyntheticTickData = typeof SyntheticTickDataSchema.Type
+
+export type KnownEventType = keyof EventDataMap
+export type EventData = Readonly<Record<string, unknown>>
+export type DataOf<T extends string> = T extends KnownEventType ? EventDataMap[T] : EventData
+
+type AnySchema = Schema.Codec<unknown, unknown, never, never>
+
+const dataSchemas = new Map<string, AnySchema>()
+
+/** Register a schema for the `data` of one event type (used by `validateEvent`). */
+export function registerEventData(type: string, schema: Schema.Top): void {
+  dataSchemas.set(type, schema as unknown as AnySchema)
+}
+
+export function dataSchemaFor(type: string): AnySchema | undefined {
+  return dataSchemas.get(type)
+}
+
+registerEventData('synthetic.tick', SyntheticTickDataSchema)

@@ -1,0 +1,5 @@
+export * from './event.js'
+export * from './families.js'
+export { eventIdPrefix, nextEventId } from './id.js'
+export * from './schema.js'
+export * from './time.js'
