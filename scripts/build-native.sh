@@ -1,0 +1,17 @@
+#!/usr/bin/env bash
+# Builds the optional native addon in native/ (BPF objects first, then the Node-API addon).
+# Exit non-zero on failure; scripts/ensure.sh treats that as "addon unavailable", not fatal.
+set -euo pipefail
+cd "$(dirname "$0")/../native" 2>/dev/null || exit 0
+[[ -f binding.gyp ]] || exit 0
+
+# Each part of the addon may have a prebuild step (e.g. compiling BPF programs and skeletons).
+for pre in */prebuild.sh; do
+  [[ -f "$pre" ]] && bash "$pre"
+done
+
+gyp="$(dirname "$(readlink -f "$(command -v npm)")")/../node_modules/node-gyp/bin/node-gyp.js"
+args=(rebuild --loglevel=warn)
+# Build offline against the system's Node headers (no header download on these machines).
+[[ -d /usr/include/node ]] && args+=(--nodedir=/usr)
+node "$gyp" "${args[@]}"
