@@ -1,0 +1,287 @@
+import { assign, fromPromise, sendParent, setup } from 'xstate'
+
+/**
+ * The lifecycle of one supervised collector. A pure definition: the named actors
+ * (`startCollector`, `stopCollector`) are supplied by the supervisor runtime with `.provide()`;
+ * the event pump (data plane) runs outside the machine and reports SOURCE_ENDED / SOURCE_FAILED.
+ * Decisions after a failure (restart after a delay, give up) come from the parent supervisor.
+ */
+
+export interface CollectorLifecycleInput {
+  readonly name: string
+  readonly startTimeoutMs: number
+  readonly stopTimeoutMs: number
+}
+
+export interface CollectorLifecycleContext extends CollectorLifecycleInput {
+  /** Incremented on every start attempt; stale reports from an older instance are ignored. */
+  readonly generation: number
+  readonly restarts: number
+  readonly lastError: string | null
+  readonly exit: 'failure' | 'normal' | null
+  readonly restartDelayMs: number
+  readonly forcedStops: number
+  readonly gaveUpReason: string | null
+  /** Whether the last stop was abandoned after `stopTimeoutMs`. */
+  readonly lastStopForced: boolean
+}
+
+export type CollectorLifecycleEvent =
+  | { readonly type: 'START' }
+  | { readonly type: 'STOP' }
+  | { readonly type: 'RESTART' }
+  | { readonly type: 'RESTART_AFTER'; readonly delayMs: number }
+  | { readonly type: 'GIVE_UP'; readonly reason: string }
+  | { readonly type: 'SOURCE_ENDED'; readonly generation: number }
+  | { readonly type: 'SOURCE_FAILED'; readonly generation: number; readonly error: string }
+  | { readonly type: 'FAULT'; readonly generation: number; readonly error: string }
+
+/** Notifications a collector actor sends to its parent (the supervisor). */
+export type CollectorNotification =
+  | { readonly type: 'COLLECTOR.RUNNING'; readonly name: string; readonly generation: number }
+  | {
+      readonly type: 'COLLECTOR.EXITED'
+      readonly name: string
+      readonly generation: number
+      readonly exit: 'failure' | 'normal'
+      readonly error: string | null
+    }
+  | { readonly type: 'COLLECTOR.STOPPED'; readonly name: string; readonly forced: boolean }
+  | { readonly type: 'COLLECTOR.GAVE_UP'; readonly name: string; readonly reason: string }
+
+export interface InstanceRef {
+  readonly name: string
+  readonly generation: number
+}
+
+export const LIFECYCLE_STATES = [
+  'idle',
+  'starting',
+  'running',
+  'failed',
+  'restarting',
+  'stopping',
+  'stopped',
+  'gaveUp',
+] as const
+export type LifecycleState = (typeof LIFECYCLE_STATES)[number]
+
+function errorText(error: unknown): string {
+  if (error instanceof Error) return error.message
+  return typeof error === 'string' ? error : JSON.stringify(error) ?? String(error)
+}
+
+const sameGeneration = ({ context, event }: { context: CollectorLifecycleContext; event: CollectorLifecycleEvent }) =>
+  'generation' in event && event.generation === context.generation
+
+export const collectorLifecycleMachine = setup({
+  types: {
+    context: {} as CollectorLifecycleContext,
+    events: {} as CollectorLifecycleEvent,
+    input: {} as CollectorLifecycleInput,
+  },
+  actors: {
+    // Placeholders: the runtime provides the real ones. They resolve so that a bare machine can be walked.
+    startCollector: fromPromise<void, InstanceRef>(async () => {}),
+    stopCollector: fromPromise<void, InstanceRef>(async () => {}),
+  },
+  delays: {
+    startTimeout: ({ context }) => context.startTimeoutMs,
+    stopTimeout: ({ context }) => context.stopTimeoutMs,
+    restartDelay: ({ context }) => context.restartDelayMs,
+  },
+  guards: {
+    sameGeneration,
+  },
+  actions: {
+    notifyRunning: sendParent(({ context }) => ({
+      type: 'COLLECTOR.RUNNING' as const,
+      name: context.name,
+      generation: context.generation,
+    })),
+    notifyExited: sendParent(({ context }) => ({
+      type: 'COLLECTOR.EXITED' as const,
+      name: context.name,
+      generation: context.generation,
+      exit: context.exit ?? 'failure',
+      error: context.lastError,
+    })),
+    notifyStopped: sendParent(({ context }) => ({
+      type: 'COLLECTOR.STOPPED' as const,
+      name: context.name,
+      forced: context.lastStopForced,
+    })),
+    notifyGaveUp: sendParent(({ context }) => ({
+      type: 'COLLECTOR.GAVE_UP' as const,
+      name: context.name,
+      reason: context.gaveUpReason ?? 'gave up',
+    })),
+  },
+}).createMachine({
+  id: 'collector',
+  context: ({ input }) => ({
+    ...input,
+    generation: 0,
+    restarts: 0,
+    lastError: null,
+    exit: null,
+    restartDelayMs: 0,
+    forcedStops: 0,
+    gaveUpReason: null,
+    lastStopForced: false,
+  }),
+  initial: 'idle',
+  states: {
+    idle: {
+      on: {
+        START: 'starting',
+        STOP: 'stopped',
+      },
+    },
+    starting: {
+      entry: assign({ generation: ({ context }) => context.generation + 1, exit: null, lastStopForced: false }),
+      invoke: {
+        src: 'startCollector',
+        input: ({ context }) => ({ name: context.name, generation: context.generation }),
+        onDone: 'running',
+        onError: {
+          target: 'failed',
+          actions: assign({
+            lastError: ({ event }) => `start failed: ${errorText(event.error)}`,
+            exit: 'failure',
+          }),
+        },
+      },
+      after: {
+        startTimeout: {
+          target: 'failed',
+          actions: assign({
+            lastError: ({ context }) => `start timed out after ${context.startTimeoutMs} ms`,
+            exit: 'failure',
+          }),
+        },
+      },
+      on: { STOP: 'stopping' },
+    },
+    running: {
+      entry: 'notifyRunning',
+      on: {
+        SOURCE_ENDED: {
+          guard: 'sameGeneration',
+          target: 'failed',
+          actions: assign({ exit: 'normal', lastError: 'event source ended' }),
+        },
+        SOURCE_FAILED: {
+          guard: 'sameGeneration',
+          target: 'failed',
+          actions: assign({ exit: 'failure', lastError: ({ event }) => (event.type === 'SOURCE_FAILED' ? event.error : null) }),
+        },
+        FAULT: {
+          guard: 'sameGeneration',
+          target: 'failed',
+          actions: assign({ exit: 'failure', lastError: ({ event }) => (event.type === 'FAULT' ? event.error : null) }),
+        },
+        STOP: 'stopping',
+        RESTART: 'restarting',
+      },
+    },
+    failed: {
+      initial: 'releasing',
+      states: {
+        // Release the failed instance before anyone may start a new one: never two live instances.
+        releasing: {
+          invoke: {
+            src: 'stopCollector',
+            input: ({ context }) => ({ name: context.name, generation: context.generation }),
+            onDone: 'released',
+            onError: 'released',
+          },
+          after: {
+            stopTimeout: { target: 'released', actions: assign({ forcedStops: ({ context }) => context.forcedStops + 1 }) },
+          },
+          on: { STOP: '#collector.stopping' },
+        },
+        released: {
+          entry: 'notifyExited',
+          on: {
+            RESTART_AFTER: {
+              target: '#collector.restarting.waiting',
+              actions: assign({
+                restartDelayMs: ({ event }) => (event.type === 'RESTART_AFTER' ? Math.max(0, event.delayMs) : 0),
+              }),
+            },
+            RESTART: {
+              target: '#collector.restarting.waiting',
+              actions: assign({ restartDelayMs: 0 }),
+            },
+            GIVE_UP: {
+              target: '#collector.gaveUp',
+              actions: assign({ gaveUpReason: ({ event }) => (event.type === 'GIVE_UP' ? event.reason : null) }),
+            },
+            STOP: '#collector.stopped',
+          },
+        },
+      },
+    },
+    restarting: {
+      initial: 'releasing',
+      states: {
+        releasing: {
+          invoke: {
+            src: 'stopCollector',
+            input: ({ context }) => ({ name: context.name, generation: context.generation }),
+            onDone: 'waiting',
+            onError: 'waiting',
+          },
+          after: {
+            stopTimeout: { target: 'waiting', actions: assign({ forcedStops: ({ context }) => context.forcedStops + 1 }) },
+          },
+          on: { STOP: '#collector.stopping' },
+        },
+        waiting: {
+          after: {
+            restartDelay: {
+              target: '#collector.starting',
+              actions: assign({ restarts: ({ context }) => context.restarts + 1 }),
+            },
+          },
+          on: { STOP: '#collector.stopped' },
+        },
+      },
+    },
+    stopping: {
+      invoke: {
+        src: 'stopCollector',
+        input: ({ context }) => ({ name: context.name, generation: context.generation }),
+        onDone: 'stopped',
+        onError: {
+          target: 'stopped',
+          actions: assign({ lastError: ({ event }) => `stop failed: ${errorText(event.error)}` }),
+        },
+      },
+      after: {
+        stopTimeout: {
+          target: 'stopped',
+          actions: assign({
+            forcedStops: ({ context }) => context.forcedStops + 1,
+            lastStopForced: true,
+            lastError: ({ context }) => `stop timed out after ${context.stopTimeoutMs} ms; force-stopped`,
+          }),
+        },
+      },
+    },
+    stopped: {
+      entry: 'notifyStopped',
+      on: {
+        START: 'starting',
+        RESTART: 'starting',
+      },
+    },
+    gaveUp: {
+      type: 'final',
+      entry: 'notifyGaveUp',
+    },
+  },
+})
+
+export type CollectorLifecycleMachine = typeof collectorLifecycleMachine

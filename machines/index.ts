@@ -1,0 +1,2 @@
+export * from './collector-lifecycle.js'
+export * from './supervisor.js'

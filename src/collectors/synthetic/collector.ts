@@ -1,0 +1,110 @@
+import { setTimeout as sleep } from 'node:timers/promises'
+import type { Collector, CollectorHealth } from '../../core/collector.js'
+import type { EventInput } from '../../events/event.js'
+import { nowNs } from '../../events/time.js'
+import { parseSyntheticConfig, SYNTHETIC_DEFAULTS, type SyntheticConfig } from './config.js'
+
+/**
+ * A configurable event generator for tests, examples and benchmarks, with failure injection:
+ * fail or hang at start, fail after N events, hang in stop.
+ */
+export class SyntheticCollector implements Collector {
+  private readonly cfg: Required<Pick<SyntheticConfig, 'rate' | 'batchSize' | 'type' | 'severity'>> & SyntheticConfig
+  private running = false
+  private generation = 0
+  private emitted = 0
+  private wake: (() => void) | undefined
+  private stopHang: AbortController | undefined
+
+  constructor(config: SyntheticConfig | Record<string, unknown> = {}) {
+    const parsed = parseSyntheticConfig(config)
+    this.cfg = { ...SYNTHETIC_DEFAULTS, ...parsed }
+  }
+
+  private faulty(): boolean {
+    return this.cfg.faultyStarts === undefined || this.generation <= this.cfg.faultyStarts
+  }
+
+  async start(signal: AbortSignal): Promise<void> {
+    this.generation += 1
+    if (this.cfg.hangInStart && this.faulty()) {
+      // Hang until aborted (the supervisor's start timeout aborts us).
+      await new Promise<void>((_, reject) => {
+        if (signal.aborted) reject(new Error('start aborted'))
+        signal.addEventListener('abort', () => reject(new Error('start aborted')), { once: true })
+      })
+    }
+    if (this.cfg.failAtStart && this.faulty()) throw new Error('synthetic: injected start failure')
+    this.running = true
+  }
+
+  async stop(): Promise<void> {
+    const wasRunning = this.running
+    this.running = false
+    this.wake?.()
+    if (this.cfg.hangInStop && wasRunning) {
+      this.stopHang = new AbortController()
+      // Hangs until the process ends it: the supervisor must force-stop us. Unref'd, so it never
+      // keeps the process alive.
+      await sleep(2 ** 31 - 1, undefined, { signal: this.stopHang.signal, ref: false }).catch(() => {})
+    }
+  }
+
+  health(): CollectorHealth {
+    return { status: 'ok', details: { generation: this.generation, emitted: this.emitted } }
+  }
+
+  statistics(): Readonly<Record<string, number>> {
+    return { emitted: this.emitted, generation: this.generation }
+  }
+
+  async *events(): AsyncGenerator<readonly EventInput[]> {
+    const { rate, batchSize, total, failAfter, type, severity } = this.cfg
+    const generation = this.generation
+    let seq = 0
+    const intervalMs = rate > 0 ? (batchSize / rate) * 1000 : 0
+    let next = performance.now()
+    let sinceYield = 0
+    while (this.running) {
+      const remaining = total === undefined ? batchSize : Math.min(batchSize, total - seq)
+      if (remaining <= 0) return
+      const n = failAfter === undefined ? remaining : Math.min(remaining, failAfter - seq)
+      if (n <= 0) throw new Error(`synthetic: injected failure after ${failAfter} events`)
+      const ts = nowNs()
+      const batch: EventInput[] = new Array(n)
+      for (let i = 0; i < n; i++) {
+        batch[i] = { type, severity, timestamp: ts, data: { seq: seq + i, generation } }
+      }
+      seq += n
+      this.emitted += n
+      yield batch
+      if (intervalMs > 0) {
+        next += intervalMs
+        const wait = next - performance.now()
+        if (wait > 0) await this.pause(wait)
+      } else if (++sinceYield >= 16) {
+        // Let timers and I/O run: a tight async loop only ever yields to microtasks.
+        sinceYield = 0
+        await new Promise((r) => setImmediate(r))
+      }
+    }
+  }
+
+  private pause(ms: number): Promise<void> {
+    return new Promise<void>((resolve) => {
+      const t = setTimeout(() => {
+        this.wake = undefined
+        resolve()
+      }, ms)
+      this.wake = () => {
+        clearTimeout(t)
+        this.wake = undefined
+        resolve()
+      }
+    })
+  }
+}
+
+export function createSyntheticCollector(config?: SyntheticConfig | Record<string, unknown>): SyntheticCollector {
+  return new SyntheticCollector(config)
+}

@@ -1,0 +1,33 @@
+import { Schema } from 'effect'
+
+export const SyntheticConfigSchema = Schema.Struct({
+  /** Events per second; 0 = as fast as the consumer takes them. */
+  rate: Schema.optional(Schema.Number.check(Schema.isGreaterThanOrEqualTo(0))),
+  /** Events per batch handed to the manager. */
+  batchSize: Schema.optional(Schema.Int.check(Schema.isGreaterThanOrEqualTo(1))),
+  /** End the source after this many events (per start); unlimited when absent. */
+  total: Schema.optional(Schema.Int.check(Schema.isGreaterThanOrEqualTo(0))),
+  /** Event type to emit. */
+  type: Schema.optional(Schema.String),
+  severity: Schema.optional(Schema.Literals(['debug', 'info', 'warning', 'error', 'critical'])),
+  /** Failure injection. */
+  failAtStart: Schema.optional(Schema.Boolean),
+  /** Throw from the event source after this many events (per start). */
+  failAfter: Schema.optional(Schema.Int.check(Schema.isGreaterThanOrEqualTo(0))),
+  hangInStart: Schema.optional(Schema.Boolean),
+  hangInStop: Schema.optional(Schema.Boolean),
+  /** Only the first N starts fail/hang (then behave); unlimited when absent. */
+  faultyStarts: Schema.optional(Schema.Int.check(Schema.isGreaterThanOrEqualTo(0))),
+})
+export type SyntheticConfig = typeof SyntheticConfigSchema.Type
+
+export const SYNTHETIC_DEFAULTS = {
+  rate: 1000,
+  batchSize: 100,
+  type: 'synthetic.tick',
+  severity: 'info',
+} as const
+
+export function parseSyntheticConfig(input: unknown): SyntheticConfig {
+  return Schema.decodeUnknownSync(SyntheticConfigSchema)(input ?? {}, { errors: 'all' })
+}

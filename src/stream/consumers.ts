@@ -1,0 +1,127 @@
+import { Stream } from 'effect'
+import type { TapioEvent } from '../events/event.js'
+import type { MergeBuffer, Subscription } from './merge-buffer.js'
+
+type Batch = readonly TapioEvent[]
+
+const DONE: IteratorReturnResult<undefined> = Object.freeze({ done: true, value: undefined })
+
+/** Batches for one subscription; completes when the buffer is closed and drained. */
+class BatchIterator implements AsyncIterableIterator<Batch> {
+  private finished = false
+  constructor(
+    private readonly buffer: MergeBuffer,
+    private readonly sub: Subscription,
+  ) {}
+
+  [Symbol.asyncIterator](): AsyncIterableIterator<Batch> {
+    return this
+  }
+
+  async next(): Promise<IteratorResult<Batch>> {
+    while (!this.finished) {
+      const b = this.buffer.take(this.sub)
+      if (b !== undefined) return { done: false, value: b }
+      if (this.buffer.exhausted(this.sub)) break
+      await this.buffer.whenData()
+    }
+    this.finish()
+    return DONE
+  }
+
+  async return(): Promise<IteratorResult<Batch>> {
+    this.finish()
+    return DONE
+  }
+
+  private finish(): void {
+    if (this.finished) return
+    this.finished = true
+    this.buffer.unsubscribe(this.sub)
+  }
+}
+
+/**
+ * Single events for one subscription. Hand-written rather than an async generator: it answers
+ * from the current batch with an already-resolved promise, which is what makes millions of
+ * events per second possible through `for await`.
+ */
+class EventIterator implements AsyncIterableIterator<TapioEvent> {
+  private batch: Batch = []
+  private i = 0
+  private finished = false
+  constructor(
+    private readonly buffer: MergeBuffer,
+    private readonly sub: Subscription,
+  ) {}
+
+  [Symbol.asyncIterator](): AsyncIterableIterator<TapioEvent> {
+    return this
+  }
+
+  next(): Promise<IteratorResult<TapioEvent>> {
+    if (this.i < this.batch.length) {
+      return Promise.resolve({ done: false, value: this.batch[this.i++] as TapioEvent })
+    }
+    if (!this.finished) {
+      const b = this.buffer.take(this.sub)
+      if (b !== undefined && b.length > 0) {
+        this.batch = b
+        this.i = 1
+        return Promise.resolve({ done: false, value: b[0] as TapioEvent })
+      }
+    }
+    return this.slowNext()
+  }
+
+  private async slowNext(): Promise<IteratorResult<TapioEvent>> {
+    while (!this.finished) {
+      const b = this.buffer.take(this.sub)
+      if (b !== undefined && b.length > 0) {
+        this.batch = b
+        this.i = 1
+        return { done: false, value: b[0] as TapioEvent }
+      }
+      if (this.buffer.exhausted(this.sub)) break
+      await this.buffer.whenData()
+    }
+    this.finish()
+    return DONE
+  }
+
+  async return(): Promise<IteratorResult<TapioEvent>> {
+    this.finish()
+    return DONE
+  }
+
+  private finish(): void {
+    if (this.finished) return
+    this.finished = true
+    this.batch = []
+    this.i = 0
+    this.buffer.unsubscribe(this.sub)
+  }
+}
+
+/**
+ * Each call is its own subscription, receiving every event delivered after it subscribed; the
+ * subscription starts at the call (not at the first `next()`), so nothing slips in between.
+ */
+export function batchesOf(buffer: MergeBuffer): AsyncIterableIterator<Batch> {
+  return new BatchIterator(buffer, buffer.subscribe())
+}
+
+export function eventsOf(buffer: MergeBuffer): AsyncIterableIterator<TapioEvent> {
+  return new EventIterator(buffer, buffer.subscribe())
+}
+
+/** The merged stream as an Effect Stream; batches become its chunks. Subscribes when run. */
+export function streamOf(buffer: MergeBuffer): Stream.Stream<TapioEvent> {
+  return Stream.suspend(() =>
+    Stream.fromAsyncIterable(batchesOf(buffer), (e) => e).pipe(
+      Stream.filter((b): b is readonly [TapioEvent, ...TapioEvent[]] => b.length > 0),
+      Stream.flattenArray,
+      Stream.orDie,
+    ),
+  )
+}
