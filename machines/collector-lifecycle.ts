@@ -141,6 +141,7 @@ export const collectorLifecycleMachine = setup({
     starting: {
       entry: assign({ generation: ({ context }) => context.generation + 1, exit: null, lastStopForced: false }),
       invoke: {
+        id: 'start',
         src: 'startCollector',
         input: ({ context }) => ({ name: context.name, generation: context.generation }),
         onDone: 'running',
@@ -191,6 +192,7 @@ export const collectorLifecycleMachine = setup({
         // Release the failed instance before anyone may start a new one: never two live instances.
         releasing: {
           invoke: {
+            id: 'release',
             src: 'stopCollector',
             input: ({ context }) => ({ name: context.name, generation: context.generation }),
             onDone: 'released',
@@ -228,6 +230,7 @@ export const collectorLifecycleMachine = setup({
       states: {
         releasing: {
           invoke: {
+            id: 'release',
             src: 'stopCollector',
             input: ({ context }) => ({ name: context.name, generation: context.generation }),
             onDone: 'waiting',
@@ -251,6 +254,7 @@ export const collectorLifecycleMachine = setup({
     },
     stopping: {
       invoke: {
+        id: 'stop',
         src: 'stopCollector',
         input: ({ context }) => ({ name: context.name, generation: context.generation }),
         onDone: 'stopped',

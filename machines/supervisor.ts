@@ -55,7 +55,7 @@ export const supervisorMachine = setup({
     spawnCollector: enqueueActions(({ enqueue, event }) => {
       if (event.type !== 'ADD') return
       const { name, startTimeoutMs, stopTimeoutMs } = event.child
-      enqueue.spawnChild('collector', { id: name, systemId: `collector:${name}`, input: { name, startTimeoutMs, stopTimeoutMs } })
+      enqueue.spawnChild('collector', { id: name, input: { name, startTimeoutMs, stopTimeoutMs } })
       enqueue.assign({ order: ({ context }) => [...context.order, name] })
     }),
     removeCollector: enqueueActions(({ enqueue, event }) => {

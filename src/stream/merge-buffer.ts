@@ -237,6 +237,11 @@ export class MergeBuffer {
   }
 
   private offerBlocking(lane: Lane, events: Batch): Promise<void> | undefined {
+    if (this.closedFlag) {
+      this.count(lane, events.length)
+      this.drop(lane, 'shutdown', events.length)
+      return undefined
+    }
     const cap = this.options.capacity
     if (events.length > cap) {
       // Larger than the whole buffer: admit it in capacity-sized pieces, in order.
