@@ -42,18 +42,22 @@ export interface EventInput<T extends string = string> {
 const EMPTY_DATA: Readonly<Record<string, unknown>> = Object.freeze({})
 
 /**
- * Fill the fields the manager owns. Mutates and returns the same object when it is a plain,
- * extensible object (the fast path at millions of events per second); otherwise copies.
+ * Fill the fields the manager owns. Mutates and returns the same object (the fast path at
+ * millions of events per second); a frozen or sealed input is copied instead.
  */
 export function stampEvent(input: EventInput, source: string): TapioEvent {
   const e = input as { -readonly [K in keyof TapioEvent]?: TapioEvent[K] }
-  if (!Object.isExtensible(e)) return stampEvent({ ...input }, source)
-  if (e.id === undefined) e.id = nextEventId()
-  if (e.timestamp === undefined) e.timestamp = nowNs()
-  e.source = source
-  if (e.severity === undefined) e.severity = 'info'
-  if (e.data === undefined) e.data = EMPTY_DATA
-  return e as TapioEvent
+  try {
+    if (e.id === undefined) e.id = nextEventId()
+    if (e.timestamp === undefined) e.timestamp = nowNs()
+    if (e.source !== source) e.source = source
+    if (e.severity === undefined) e.severity = 'info'
+    if (e.data === undefined) e.data = EMPTY_DATA
+    return e as TapioEvent
+  } catch {
+    // Module code is strict: writing to a frozen object throws rather than being ignored.
+    return stampEvent({ ...input }, source)
+  }
 }
 
 /** Build a complete event (for collectors that want to stamp themselves). */

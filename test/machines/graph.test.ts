@@ -24,7 +24,8 @@ function coveredTransitions(machine: AnyStateMachine, events: EventObject[], inp
   for (const { state, transitions: next } of Object.values(adj)) {
     const snap = state as unknown as { _nodes: AnyNode[]; matches: (v: string) => boolean }
     for (const n of snap._nodes) states.add(n.id)
-    for (const [, { state: to, event }] of Object.entries(next)) {
+    for (const [, step] of Object.entries(next)) {
+      const { state: to, event } = step as { state: unknown; event: EventObject }
       const toSnap = to as unknown as { _nodes: AnyNode[] }
       for (const n of toSnap._nodes) states.add(n.id)
       // The deepest active node that declares the event is the one whose transition was taken.
@@ -139,7 +140,8 @@ describe('supervisor machine', () => {
     const taken = new Set<string>()
     for (const { state, transitions } of Object.values(adj)) {
       const nodes = (state as unknown as { _nodes: AnyNode[] })._nodes
-      for (const { event, state: to } of Object.values(transitions)) {
+      for (const step of Object.values(transitions)) {
+        const { event, state: to } = step as { state: unknown; event: EventObject }
         if (serializeState(to) === serializeState(state)) continue // guarded out or no effect
         const handler = [...nodes].reverse().find((n) => n.transitions.has(event.type))
         if (handler) taken.add(`${handler.id} -> ${event.type}`)

@@ -226,7 +226,7 @@ describe('CollectorManager supervision', () => {
 
   it('passes an inspector to XState that sees the supervisor and every collector actor', async () => {
     const seen = new Set<string>()
-    const mgr = manager({ inspect: (e: InspectionEvent) => seen.add(e.actorRef.id) })
+    const mgr = manager({ inspect: (e: InspectionEvent) => seen.add((e.actorRef as unknown as { id: string }).id) })
     mgr.addCollector('x', new SyntheticCollector({ rate: 10 }), fast)
     await mgr.start()
     expect(seen.has('supervisor')).toBe(true)

@@ -1,6 +1,6 @@
 import { setTimeout as sleep } from 'node:timers/promises'
 import type { Collector, CollectorHealth } from '../../core/collector.js'
-import type { EventInput } from '../../events/event.js'
+import { type EventInput, makeEvent } from '../../events/event.js'
 import { nowNs } from '../../events/time.js'
 import { parseSyntheticConfig, SYNTHETIC_DEFAULTS, type SyntheticConfig } from './config.js'
 
@@ -59,21 +59,29 @@ export class SyntheticCollector implements Collector {
   }
 
   async *events(): AsyncGenerator<readonly EventInput[]> {
-    const { rate, batchSize, total, failAfter, type, severity } = this.cfg
+    const { rate, batchSize, total, failAfter, type, severity, reuseBatch } = this.cfg
     const generation = this.generation
     let seq = 0
     const intervalMs = rate > 0 ? (batchSize / rate) * 1000 : 0
     let next = performance.now()
     let sinceYield = 0
+    const template: EventInput[] | undefined = reuseBatch
+      ? Array.from({ length: batchSize }, (_, i) => makeEvent('', type, { seq: i, generation }, { severity }))
+      : undefined
     while (this.running) {
       const remaining = total === undefined ? batchSize : Math.min(batchSize, total - seq)
       if (remaining <= 0) return
       const n = failAfter === undefined ? remaining : Math.min(remaining, failAfter - seq)
       if (n <= 0) throw new Error(`synthetic: injected failure after ${failAfter} events`)
-      const ts = nowNs()
-      const batch: EventInput[] = new Array(n)
-      for (let i = 0; i < n; i++) {
-        batch[i] = { type, severity, timestamp: ts, data: { seq: seq + i, generation } }
+      let batch: EventInput[]
+      if (template && n === template.length) {
+        batch = template
+      } else {
+        const ts = nowNs()
+        batch = new Array(n)
+        for (let i = 0; i < n; i++) {
+          batch[i] = { type, severity, timestamp: ts, data: { seq: seq + i, generation } }
+        }
       }
       seq += n
       this.emitted += n

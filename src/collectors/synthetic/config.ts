@@ -10,6 +10,11 @@ export const SyntheticConfigSchema = Schema.Struct({
   /** Event type to emit. */
   type: Schema.optional(Schema.String),
   severity: Schema.optional(Schema.Literals(['debug', 'info', 'warning', 'error', 'critical'])),
+  /**
+   * Yield one prebuilt batch over and over instead of making fresh events: measures the data plane
+   * without the cost of creating events (benchmarks).
+   */
+  reuseBatch: Schema.optional(Schema.Boolean),
   /** Failure injection. */
   failAtStart: Schema.optional(Schema.Boolean),
   /** Throw from the event source after this many events (per start). */
