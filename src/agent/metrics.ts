@@ -1,0 +1,123 @@
+import { collectDefaultMetrics, Counter, Gauge, Registry } from 'prom-client'
+import { LIFECYCLE_STATES } from '../../machines/collector-lifecycle.js'
+import { COMPONENT_STATUSES } from '../core/status.js'
+import type { CollectorManager } from '../manager/collector-manager.js'
+import { DROP_REASONS } from '../stream/counters.js'
+
+/**
+ * Prometheus metrics read from the manager at scrape time. Counters advance by the difference
+ * since the last scrape, so they stay monotonic even when a collector is removed and re-added.
+ */
+export interface AgentMetricsSources {
+  readonly manager: () => CollectorManager
+  readonly outputs: () => readonly { name: string; written: number }[]
+  readonly tailDropped: () => number
+}
+
+export function createMetrics(src: AgentMetricsSources): Registry {
+  const registry = new Registry()
+  collectDefaultMetrics({ register: registry, prefix: 'tapio_process_' })
+  const last = new Map<string, number>()
+  const advance = (c: Counter<string>, key: string, labels: Record<string, string>, value: number) => {
+    const prev = last.get(key) ?? 0
+    if (value > prev) c.inc(labels, value - prev)
+    last.set(key, value)
+  }
+
+  const accepted: Counter<string> = new Counter({
+    name: 'tapio_events_accepted_total',
+    help: 'Events received from collectors',
+    labelNames: ['collector'],
+    registers: [registry],
+    collect() {
+      for (const [name, c] of Object.entries(src.manager().statistics().collectors)) advance(accepted, `a:${name}`, { collector: name }, c.accepted)
+    },
+  })
+  const delivered: Counter<string> = new Counter({
+    name: 'tapio_events_delivered_total',
+    help: 'Events handed to consumers (outputs)',
+    labelNames: ['collector'],
+    registers: [registry],
+    collect() {
+      for (const [name, c] of Object.entries(src.manager().statistics().collectors)) advance(delivered, `d:${name}`, { collector: name }, c.delivered)
+    },
+  })
+  const dropped: Counter<string> = new Counter({
+    name: 'tapio_events_dropped_total',
+    help: 'Events accepted but not delivered, by reason',
+    labelNames: ['collector', 'reason'],
+    registers: [registry],
+    collect() {
+      for (const [name, c] of Object.entries(src.manager().statistics().collectors)) {
+        for (const reason of DROP_REASONS) advance(dropped, `x:${name}:${reason}`, { collector: name, reason }, c.dropped[reason])
+      }
+    },
+  })
+  const restarts: Counter<string> = new Counter({
+    name: 'tapio_collector_restarts_total',
+    help: 'Restarts granted by the restart policy',
+    labelNames: ['collector'],
+    registers: [registry],
+    collect() {
+      for (const [name, c] of Object.entries(src.manager().statistics().collectors)) advance(restarts, `r:${name}`, { collector: name }, c.restarts)
+    },
+  })
+  const state: Gauge<string> = new Gauge({
+    name: 'tapio_collector_state',
+    help: 'Lifecycle state of each collector (1 for the current state)',
+    labelNames: ['collector', 'state'],
+    registers: [registry],
+    collect() {
+      state.reset()
+      for (const [name, c] of Object.entries(src.manager().statistics().collectors)) {
+        for (const s of LIFECYCLE_STATES) state.set({ collector: name, state: s }, s === c.state ? 1 : 0)
+      }
+    },
+  })
+  const status: Gauge<string> = new Gauge({
+    name: 'tapio_collector_status',
+    help: 'Health status of each collector (1 for the current status, OpenTelemetry status model)',
+    labelNames: ['collector', 'status'],
+    registers: [registry],
+    collect() {
+      status.reset()
+      for (const [name, c] of Object.entries(src.manager().statistics().collectors)) {
+        for (const s of COMPONENT_STATUSES) status.set({ collector: name, status: s }, s === c.status ? 1 : 0)
+      }
+    },
+  })
+  const bufferSize: Gauge<string> = new Gauge({
+    name: 'tapio_buffer_size',
+    help: 'Events in the merge buffer',
+    registers: [registry],
+    collect() {
+      bufferSize.set(src.manager().statistics().buffer.size)
+    },
+  })
+  const bufferCapacity: Gauge<string> = new Gauge({
+    name: 'tapio_buffer_capacity',
+    help: 'Capacity of the merge buffer (events)',
+    registers: [registry],
+    collect() {
+      bufferCapacity.set(src.manager().statistics().buffer.capacity)
+    },
+  })
+  const outputWritten: Counter<string> = new Counter({
+    name: 'tapio_output_events_total',
+    help: 'Events written by each output',
+    labelNames: ['output'],
+    registers: [registry],
+    collect() {
+      for (const o of src.outputs()) advance(outputWritten, `o:${o.name}`, { output: o.name }, o.written)
+    },
+  })
+  const tailDropped: Counter<string> = new Counter({
+    name: 'tapio_tail_dropped_total',
+    help: 'Events a slow /events client lost (the main stream is never slowed)',
+    registers: [registry],
+    collect() {
+      advance(tailDropped, 'tail', {}, src.tailDropped())
+    },
+  })
+  return registry
+}

@@ -1,0 +1,92 @@
+import { once } from 'node:events'
+import { createWriteStream, existsSync, renameSync, rmSync, statSync, type WriteStream } from 'node:fs'
+import type { Writable } from 'node:stream'
+import type { TapioEvent } from '../events/event.js'
+
+/** Where the agent writes the unified stream. `write` resolves when the sink accepted the batch. */
+export interface Output {
+  readonly name: string
+  write(batch: readonly TapioEvent[]): Promise<void> | undefined
+  close(): Promise<void>
+  readonly written: number
+}
+
+function ndjson(batch: readonly TapioEvent[]): string {
+  let s = ''
+  for (const e of batch) s += `${JSON.stringify(e)}\n`
+  return s
+}
+
+/** NDJSON to a stream; waits for `drain` so a slow reader backpressures the whole pipeline. */
+export class StreamOutput implements Output {
+  written = 0
+  constructor(
+    readonly name: string,
+    private readonly stream: Writable,
+    private readonly closeStream = false,
+  ) {}
+
+  write(batch: readonly TapioEvent[]): Promise<void> | undefined {
+    this.written += batch.length
+    if (this.stream.write(ndjson(batch))) return undefined
+    return once(this.stream, 'drain').then(() => {})
+  }
+
+  async close(): Promise<void> {
+    if (!this.closeStream) return
+    this.stream.end()
+    await once(this.stream, 'finish')
+  }
+}
+
+/** NDJSON to a file, rotated by size: path, path.1 ... path.(maxFiles-1). */
+export class RotatingFileOutput implements Output {
+  readonly name = 'file'
+  written = 0
+  private stream: WriteStream
+  private bytes: number
+
+  constructor(
+    private readonly path: string,
+    private readonly maxBytes: number,
+    private readonly maxFiles: number,
+  ) {
+    this.bytes = existsSync(path) ? statSync(path).size : 0
+    this.stream = createWriteStream(path, { flags: 'a' })
+  }
+
+  write(batch: readonly TapioEvent[]): Promise<void> | undefined {
+    const text = ndjson(batch)
+    this.written += batch.length
+    const size = Buffer.byteLength(text)
+    if (this.bytes > 0 && this.bytes + size > this.maxBytes) return this.rotate().then(() => this.append(text, size))
+    return this.append(text, size)
+  }
+
+  private append(text: string, size: number): Promise<void> | undefined {
+    this.bytes += size
+    if (this.stream.write(text)) return undefined
+    return once(this.stream, 'drain').then(() => {})
+  }
+
+  private async rotate(): Promise<void> {
+    this.stream.end()
+    await once(this.stream, 'finish')
+    for (let i = this.maxFiles - 1; i >= 1; i--) {
+      const from = i === 1 ? this.path : `${this.path}.${i - 1}`
+      const to = `${this.path}.${i}`
+      if (existsSync(from)) {
+        if (i === this.maxFiles - 1 && existsSync(to)) rmSync(to)
+        renameSync(from, to)
+      }
+    }
+    if (this.maxFiles === 1) rmSync(this.path, { force: true })
+    this.stream = createWriteStream(this.path, { flags: 'a' })
+    this.bytes = 0
+  }
+
+  async close(): Promise<void> {
+    this.stream.end()
+    await once(this.stream, 'finish')
+  }
+}

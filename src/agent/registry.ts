@@ -1,0 +1,50 @@
+import { Result, Schema } from 'effect'
+import { SyntheticCollector } from '../collectors/synthetic/collector.js'
+import { SyntheticConfigSchema } from '../collectors/synthetic/config.js'
+import type { Collector, CollectorFactory } from '../core/collector.js'
+import { decodeWithPaths, type KindConfigValidator } from './config.js'
+
+export interface Detection {
+  readonly supported: boolean
+  readonly reason: string
+}
+
+/** What the agent knows about one kind of collector. */
+export interface CollectorKind {
+  readonly kind: string
+  readonly description: string
+  readonly configSchema: Schema.Struct<Schema.Struct.Fields>
+  /** Whether this machine can run it (for `enabled: auto`), and why not. */
+  detect(config: Readonly<Record<string, unknown>>): Promise<Detection>
+  /** A factory, so every restart gets a fresh instance. */
+  create(config: Readonly<Record<string, unknown>>): Collector | CollectorFactory
+}
+
+export const syntheticKind: CollectorKind = {
+  kind: 'synthetic',
+  description: 'generated events at a configurable rate, with failure injection (tests, demos, benchmarks)',
+  configSchema: SyntheticConfigSchema as unknown as Schema.Struct<Schema.Struct.Fields>,
+  detect: async () => ({ supported: true, reason: 'always available' }),
+  create: (config) => () => new SyntheticCollector(config),
+}
+
+/** Every collector kind the agent can run, in start order. */
+export function builtinKinds(): CollectorKind[] {
+  return [syntheticKind]
+}
+
+export function kindMap(kinds: readonly CollectorKind[]): Map<string, CollectorKind> {
+  return new Map(kinds.map((k) => [k.kind, k]))
+}
+
+export function validators(kinds: readonly CollectorKind[]): Map<string, KindConfigValidator> {
+  return new Map(
+    kinds.map((k) => [
+      k.kind,
+      (config, path) => {
+        const r = decodeWithPaths(k.configSchema, config, path)
+        return Result.isFailure(r) ? r.failure : []
+      },
+    ]),
+  )
+}
