@@ -101,9 +101,9 @@ export class Reflector {
     this.synced = false
   }
 
-  /** Healthy: synced and not currently failing. */
+  /** Failing: the last attempt failed and no watch is open now (an open watch after a failure is recovery). */
   failing(): boolean {
-    return this.consecutiveFailures > 0
+    return this.consecutiveFailures > 0 && !(this.current?.connected() ?? false)
   }
 
   status(): ReflectorStatus {
@@ -174,12 +174,17 @@ export class Reflector {
         delivered += 1
       })
       if (signal.aborted) return
+      // A watch that carried data or stayed up proves the server healthy again: backoff starts over.
+      const healthy = delivered > 0 || Date.now() - started >= this.opts.config.minHealthyWatchMs
+      if (healthy) {
+        this.consecutiveFailures = 0
+        this.lastError = undefined
+      }
       switch (outcome.kind) {
         case 'expired':
           // The stored version fell out of the server's history: list again, diff, watch anew.
           this.resourceVersion = undefined
           needList = true
-          this.consecutiveFailures = 0
           break
         case 'inactive':
           this.inactivityTimeouts += 1
@@ -189,19 +194,13 @@ export class Reflector {
           if (outcome.error.statusCode === 410) {
             this.resourceVersion = undefined
             needList = true
-            this.consecutiveFailures = 0
             break
           }
           await this.failed(outcome.error.message, signal)
           break
         case 'closed':
           // A server that closes watches at once (flapping, overloaded) gets backoff, not a busy loop.
-          if (delivered > 0 || Date.now() - started >= this.opts.config.minHealthyWatchMs) {
-            this.consecutiveFailures = 0
-            this.lastError = undefined
-          } else {
-            await this.failed('watch closed immediately by the server', signal)
-          }
+          if (!healthy) await this.failed('watch closed immediately by the server', signal)
           break
         case 'cancelled':
           return
