@@ -11,6 +11,8 @@ import type { KubeObject } from './objects.js'
 import { type Change, Reflector, type ReflectorStatus } from './reflector.js'
 import { RESOURCES } from './resources.js'
 
+const OWNER_RESOURCES: ReadonlySet<string> = new Set(['replicasets', 'jobs', 'deployments', 'daemonsets', 'statefulsets'])
+
 export interface KubernetesCollectorOptions {
   /** A ready KubeConfig (tests, embedding); otherwise loaded from the config's kubeconfig/context/inCluster. */
   readonly kubeConfig?: KubeConfig
@@ -60,7 +62,15 @@ export class KubernetesCollector implements Collector {
     const onChanges = (changes: readonly Change[]) => this.onChanges(queue, changes)
     const namespaces = this.config.namespaces.length > 0 ? this.config.namespaces : [undefined]
     const reflectors: Reflector[] = []
-    for (const name of this.config.resources) {
+    // Owners first: a pod's workload is named from the ReplicaSet/Job that owns it, so pods wait
+    // for the first list of those (successful or not) before their own.
+    const ownerReflectors: Reflector[] = []
+    const ownersListed = (async () => {
+      await Promise.resolve()
+      await Promise.all(ownerReflectors.map((r) => r.firstAttempt))
+    })()
+    const order = [...this.config.resources].sort((a, b) => Number(a === 'pods') - Number(b === 'pods'))
+    for (const name of order) {
       const info = RESOURCES[name]
       const scopes = info.namespaced ? namespaces : [undefined]
       for (const namespace of scopes) {
@@ -74,8 +84,10 @@ export class KubernetesCollector implements Collector {
             onChanges,
             accept,
             ...(this.options.random ? { random: this.options.random } : {}),
+            ...(name === 'pods' ? { after: ownersListed } : {}),
           }),
         )
+        if (OWNER_RESOURCES.has(name)) ownerReflectors.push(reflectors[reflectors.length - 1] as Reflector)
       }
     }
     this.queue = queue

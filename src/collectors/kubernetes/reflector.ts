@@ -45,6 +45,8 @@ export interface ReflectorOptions {
   /** Whether an object is reported at all (namespace ignore list). */
   readonly accept: (object: KubeObject) => boolean
   readonly random?: () => number
+  /** Settles when the first list may start (pods wait for their owners' first list, to name workloads). */
+  readonly after?: Promise<void>
 }
 
 type Signal = { kind: 'expired' } | { kind: 'inactive' }
@@ -73,6 +75,11 @@ export class Reflector {
   private abort = new AbortController()
   private loop: Promise<void> | undefined
   malformed = 0
+  private settleFirstAttempt!: () => void
+  /** Settles after the first list attempt (whatever its result) or on stop. */
+  readonly firstAttempt = new Promise<void>((resolve) => {
+    this.settleFirstAttempt = resolve
+  })
 
   constructor(private readonly opts: ReflectorOptions) {}
 
@@ -93,6 +100,7 @@ export class Reflector {
   async stop(): Promise<void> {
     this.abort.abort()
     this.current?.cancel()
+    this.settleFirstAttempt()
     const loop = this.loop
     this.loop = undefined
     await loop
@@ -153,6 +161,9 @@ export class Reflector {
 
   private async run(signal: AbortSignal): Promise<void> {
     let needList = true
+    if (this.opts.after) {
+      await Promise.race([this.opts.after, new Promise((resolve) => signal.addEventListener('abort', resolve, { once: true }))])
+    }
     while (!signal.aborted) {
       if (needList) {
         // A relist costs the API server a full read: at most one per interval, however often 410s come.
@@ -162,7 +173,9 @@ export class Reflector {
         try {
           await this.list(signal)
           needList = false
+          this.settleFirstAttempt()
         } catch (err) {
+          this.settleFirstAttempt()
           if (signal.aborted) return
           await this.failed(err instanceof Error ? err.message : String(err), signal)
           continue

@@ -188,6 +188,11 @@ export class FakeApiServer {
     return String(this.rv)
   }
 
+  /** Open TCP connections from clients. */
+  get connections(): number {
+    return this.sockets.size
+  }
+
   get openWatches(): number {
     return this.watchers.size + this.stalled.size
   }
