@@ -139,8 +139,9 @@ export class Reflector {
   private selectors(): { labelSelector?: string; fieldSelector?: string } {
     const c = this.opts.config
     const own = c.selectors[this.opts.info.name]
-    const label = own?.labelSelector ?? c.labelSelector
-    let field = own?.fieldSelector ?? c.fieldSelector
+    // A resource's own entry replaces the global selectors entirely (`nodes: {}` means none).
+    const label = own ? own.labelSelector : c.labelSelector
+    let field = own ? own.fieldSelector : c.fieldSelector
     // Ignored namespaces are filtered by the server too when it is cheap to say so.
     if (this.opts.info.namespaced && this.opts.namespace === undefined && c.ignoreNamespaces.length > 0) {
       const ignore = c.ignoreNamespaces.map((ns) => `metadata.namespace!=${ns}`).join(',')

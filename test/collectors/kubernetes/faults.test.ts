@@ -159,7 +159,16 @@ describe('kubernetes collector: every change reaches the stream exactly once thr
     const t0 = Date.now()
     s.closeWatches()
     await waitFor('health reports the flapping', () => c.collector.health().status === 'recoverable_error')
-    await delay(2_500)
+    // Every scheduled retry lies within the backoff cap (400 ms plus 20% jitter) of now.
+    const retryDelays: number[] = []
+    const sampleUntil = Date.now() + 2_500
+    while (Date.now() < sampleUntil) {
+      const next = (c.collector.health().details?.watches as Record<string, { nextRetryAt?: string }>).pods?.nextRetryAt
+      if (next) retryDelays.push(Date.parse(next) - Date.now())
+      await delay(25)
+    }
+    expect(retryDelays.length).toBeGreaterThan(0)
+    expect(Math.max(...retryDelays)).toBeLessThanOrEqual(480)
     const flaps = s.watchRequests('pods').filter((r) => r.at >= t0 && r.outcome === 'close')
     const span = Date.now() - t0
     // Delays grow 50, 100, 200, then 400 ms each (jitter only adds): at most this many attempts fit.

@@ -118,10 +118,16 @@ describe('kubernetes collector: metadata cache', () => {
     ;(there.spec as JsonObject).nodeName = 'worker-2'
     s.create('pods', there)
     s.create('nodes', fresh('node', 'worker-2'))
-    await h.startCollector({ resources: ['pods', 'nodes'], selectors: { pods: { fieldSelector: 'spec.nodeName=worker-1' } } })
+    await h.startCollector({
+      resources: ['pods', 'nodes'],
+      labelSelector: 'app',
+      selectors: { pods: { labelSelector: 'app', fieldSelector: 'spec.nodeName=worker-1' }, nodes: {} },
+    })
     await waitFor('synced', () => c.collector.health().details?.synced === true)
     expect(c.of('k8s.pod.added').map((e) => (e.data as { name: string }).name)).toEqual(['here'])
     expect(c.of('k8s.node.added')).toHaveLength(1)
     expect(s.watchRequests('nodes')[0]?.query.fieldSelector).toBeUndefined()
+    expect(s.watchRequests('nodes')[0]?.query.labelSelector).toBeUndefined()
+    expect(s.watchRequests('pods')[0]?.query).toMatchObject({ labelSelector: 'app', fieldSelector: 'spec.nodeName=worker-1' })
   })
 })
