@@ -42,6 +42,7 @@ describe('kubernetes collector: every change reaches the stream exactly once thr
       // Healthy watches hear something well within the short inactivity timeout.
       if (f.inactivity) s.autoBookmark(100)
       await waitFor('initial list', () => c.of('k8s.pod.added').length === 3)
+      await waitFor('watch open', () => s.openWatches === 1)
       const watchesBefore = s.watchRequests('pods').length
       const listsBefore = s.listRequests('pods').length
 
@@ -96,10 +97,11 @@ describe('kubernetes collector: every change reaches the stream exactly once thr
     s.create('pods', fresh('pod', 'p', 'shop'))
     await h.startCollector({ resources: ['pods'] })
     await waitFor('initial list', () => c.of('k8s.pod.added').length === 1)
-    const listed = s.watchRequests('pods')[0]?.query.resourceVersion
     // Other resources move the global version on; only a bookmark tells the pod watch about it.
     for (let i = 0; i < 5; i++) s.create('nodes', fresh('node', `n${i}`))
     await waitFor('the watch is open', () => s.bookmark() === 1)
+    const listed = s.watchRequests('pods')[0]?.query.resourceVersion
+    expect(listed).toMatch(/^\d+$/)
     const bookmarked = s.resourceVersion
     await waitFor('bookmark counted', () => c.collector.statistics().bookmarks === 1)
     s.closeWatches()

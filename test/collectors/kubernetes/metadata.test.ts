@@ -81,6 +81,7 @@ describe('kubernetes collector: metadata cache', () => {
     for (let i = 0; i < 5; i++) s.create('pods', fresh('pod', `sys-${i}`, 'kube-system'))
     await h.startCollector({ resources: ['pods'], namespaces: ['team-a', 'kube-system'], ignoreNamespaces: ['kube-system'] })
     await waitFor('synced', () => c.collector.health().details?.synced === true)
+    await waitFor('watch open', () => s.openWatches === 1)
     expect(c.collector.metadata.size.pods).toBe(5)
     expect(new Set(c.of('k8s.pod.added').map((e) => (e.data as { namespace: string }).namespace))).toEqual(new Set(['team-a']))
     // Namespaced watches, not a cluster-wide one; the ignored namespace is not watched at all.
@@ -101,6 +102,7 @@ describe('kubernetes collector: metadata cache', () => {
     s.create('namespaces', { metadata: { name: 'shop' } })
     await h.startCollector({ resources: ['pods', 'namespaces'], ignoreNamespaces: ['kube-system'], labelSelector: 'app' })
     await waitFor('synced', () => c.collector.health().details?.synced === true)
+    await waitFor('both watches open', () => s.openWatches === 2)
     const podWatch = s.watchRequests('pods')[0]
     expect(podWatch?.query.fieldSelector).toBe('metadata.namespace!=kube-system')
     expect(podWatch?.query.labelSelector).toBe('app')
@@ -124,6 +126,7 @@ describe('kubernetes collector: metadata cache', () => {
       selectors: { pods: { labelSelector: 'app', fieldSelector: 'spec.nodeName=worker-1' }, nodes: {} },
     })
     await waitFor('synced', () => c.collector.health().details?.synced === true)
+    await waitFor('both watches open', () => s.openWatches === 2)
     expect(c.of('k8s.pod.added').map((e) => (e.data as { name: string }).name)).toEqual(['here'])
     expect(c.of('k8s.node.added')).toHaveLength(1)
     expect(s.watchRequests('nodes')[0]?.query.fieldSelector).toBeUndefined()
