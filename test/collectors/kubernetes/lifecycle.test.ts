@@ -113,3 +113,24 @@ describe('detectKubernetes', () => {
     }
   })
 })
+
+describe('kubernetes collector: bounded queue for a slow consumer', () => {
+  it('drops and counts events beyond maxQueuedEvents, delivering the rest as one batch', async () => {
+    h = await createHarness()
+    const s = h.server
+    for (let i = 0; i < 20; i++) s.create('pods', fresh('pod', `p-${i}`, 'shop'))
+    const collector = new KubernetesCollector({ kubeconfig: h.kubeconfigPath, context: 'fake', resources: ['pods'], maxQueuedEvents: 5 })
+    await collector.start(new AbortController().signal)
+    try {
+      await waitFor('listed', () => collector.health().details?.synced === true)
+      expect(collector.statistics()).toMatchObject({ events_emitted: 20, events_dropped: 15, events_queued: 5 })
+      const it = collector.events()[Symbol.asyncIterator]()
+      const first = await it.next()
+      expect(Array.isArray(first.value) ? first.value.length : 0).toBe(5)
+      await collector.stop()
+      expect((await it.next()).done).toBe(true)
+    } finally {
+      await collector.stop()
+    }
+  })
+})
