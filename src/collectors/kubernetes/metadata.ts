@@ -1,5 +1,6 @@
 import type { WorkloadRef } from './events.js'
 import type { KubeObject, OwnerReference, Pod } from './objects.js'
+import { RESOURCES } from './resources.js'
 
 export interface ContainerMetadata {
   readonly name: string
@@ -112,7 +113,7 @@ export class MetadataCache implements KubernetesMetadata {
     }
     if (!CONTROLLER_KINDS.has(object.resource)) return
     const meta = object.object.metadata
-    const kind = kindOf(object.resource)
+    const kind = RESOURCES[object.resource].kind
     const key = `${kind}/${meta.namespace ?? ''}/${meta.name}`
     const ref = controllerRef(meta.ownerReferences)
     if (type === 'deleted' || !ref) this.controllers.delete(key)
@@ -173,22 +174,5 @@ export class MetadataCache implements KubernetesMetadata {
     // Only drop index entries that still point at this pod: an IP may already belong to its successor.
     for (const c of old.containers) if (c.id && this.byContainer.get(c.id) === uid) this.byContainer.delete(c.id)
     for (const ip of old.ips) if (this.byIp.get(ip) === uid) this.byIp.delete(ip)
-  }
-}
-
-function kindOf(resource: string): string {
-  switch (resource) {
-    case 'replicasets':
-      return 'ReplicaSet'
-    case 'deployments':
-      return 'Deployment'
-    case 'daemonsets':
-      return 'DaemonSet'
-    case 'statefulsets':
-      return 'StatefulSet'
-    case 'jobs':
-      return 'Job'
-    default:
-      return resource
   }
 }
