@@ -1,0 +1,135 @@
+import { Result, Schema } from 'effect'
+import { RESOURCE_NAMES, type ResourceName } from './resources.js'
+
+const PositiveMs = Schema.Number.check(Schema.isInt(), Schema.isGreaterThan(0))
+const Ratio = Schema.Number.check(Schema.isBetween({ minimum: 0, maximum: 1 }))
+const Selectors = Schema.Struct({
+  labelSelector: Schema.optional(Schema.String),
+  fieldSelector: Schema.optional(Schema.String),
+})
+
+export const KubernetesConfigSchema = Schema.Struct({
+  /** Path of a kubeconfig file; default loading rules (KUBECONFIG, ~/.kube/config, in-cluster) when absent. */
+  kubeconfig: Schema.optional(Schema.String),
+  /** Context name within the kubeconfig; its current-context when absent. */
+  context: Schema.optional(Schema.String),
+  /** Use the service-account config of the pod this runs in, ignoring kubeconfig files. */
+  inCluster: Schema.optional(Schema.Boolean),
+  /** Namespaces to watch; all when absent or empty. */
+  namespaces: Schema.optional(Schema.Array(Schema.String.check(Schema.isMinLength(1)))),
+  /** Namespaces whose objects are never reported. */
+  ignoreNamespaces: Schema.optional(Schema.Array(Schema.String.check(Schema.isMinLength(1)))),
+  labelSelector: Schema.optional(Schema.String),
+  fieldSelector: Schema.optional(Schema.String),
+  /** Per-resource selectors, replacing the global ones for that resource (e.g. pods on one node). */
+  selectors: Schema.optional(
+    Schema.Struct(
+      Object.fromEntries(RESOURCE_NAMES.map((r) => [r, Schema.optional(Selectors)])) as Record<
+        ResourceName,
+        Schema.optional<typeof Selectors>
+      >,
+    ),
+  ),
+  resources: Schema.optional(Schema.Array(Schema.Literals(RESOURCE_NAMES))),
+  /** Server-side watch timeout; each watch asks for a random value in [0.8, 1] of it. */
+  watchTimeoutSeconds: Schema.optional(PositiveMs),
+  /** A watch that delivers nothing (not even a bookmark) for this long is considered dead. */
+  inactivityTimeoutMs: Schema.optional(PositiveMs),
+  backoff: Schema.optional(
+    Schema.Struct({
+      initialMs: Schema.optional(PositiveMs),
+      maxMs: Schema.optional(PositiveMs),
+      /** Random extra delay, as a fraction of the delay. */
+      jitter: Schema.optional(Ratio),
+    }),
+  ),
+  /** At most one full re-list per resource in this interval (a 410 storm cannot turn into a list storm). */
+  relistMinIntervalMs: Schema.optional(PositiveMs),
+  /** A watch that ends sooner than this without delivering anything counts as a failure (backoff applies). */
+  minHealthyWatchMs: Schema.optional(PositiveMs),
+  /** Page size of list calls. */
+  listPageSize: Schema.optional(PositiveMs),
+  /** Events queued for a slow consumer beyond this are dropped and counted. */
+  maxQueuedEvents: Schema.optional(PositiveMs),
+})
+export type KubernetesConfigInput = typeof KubernetesConfigSchema.Type
+
+export interface KubernetesConfig {
+  readonly kubeconfig?: string
+  readonly context?: string
+  readonly inCluster: boolean
+  readonly namespaces: readonly string[]
+  readonly ignoreNamespaces: readonly string[]
+  readonly labelSelector?: string
+  readonly fieldSelector?: string
+  readonly selectors: Partial<Record<ResourceName, { labelSelector?: string; fieldSelector?: string }>>
+  readonly resources: readonly ResourceName[]
+  readonly watchTimeoutSeconds: number
+  readonly inactivityTimeoutMs: number
+  readonly backoff: { readonly initialMs: number; readonly maxMs: number; readonly jitter: number }
+  readonly relistMinIntervalMs: number
+  readonly minHealthyWatchMs: number
+  readonly listPageSize: number
+  readonly maxQueuedEvents: number
+}
+
+export const KUBERNETES_DEFAULTS = {
+  inCluster: false,
+  namespaces: [],
+  ignoreNamespaces: [],
+  selectors: {},
+  resources: RESOURCE_NAMES,
+  watchTimeoutSeconds: 300,
+  // Longer than the longest server-side timeout, so only a dead connection trips it.
+  inactivityTimeoutMs: 330_000,
+  backoff: { initialMs: 500, maxMs: 30_000, jitter: 0.2 },
+  relistMinIntervalMs: 5_000,
+  minHealthyWatchMs: 1_000,
+  listPageSize: 500,
+  maxQueuedEvents: 100_000,
+} as const satisfies Omit<KubernetesConfig, 'kubeconfig' | 'context' | 'labelSelector' | 'fieldSelector'>
+
+export class KubernetesConfigError extends Error {
+  override readonly name = 'KubernetesConfigError'
+}
+
+const decode = Schema.decodeUnknownResult(KubernetesConfigSchema)
+
+/** Validate and fill defaults; the error names the offending path, e.g. `at ["resources"][0]`. */
+export function parseKubernetesConfig(input: unknown): KubernetesConfig {
+  const result = decode(input ?? {}, { errors: 'all', onExcessProperty: 'error' })
+  if (Result.isFailure(result)) {
+    throw new KubernetesConfigError(`invalid kubernetes collector config: ${String(result.failure)}`)
+  }
+  const c = result.success
+  const backoff = { ...KUBERNETES_DEFAULTS.backoff, ...c.backoff }
+  if (backoff.initialMs > backoff.maxMs) {
+    throw new KubernetesConfigError(
+      `invalid kubernetes collector config: backoff.initialMs (${backoff.initialMs}) exceeds backoff.maxMs (${backoff.maxMs})\n  at ["backoff"]`,
+    )
+  }
+  if (c.inCluster && (c.kubeconfig !== undefined || c.context !== undefined)) {
+    throw new KubernetesConfigError(
+      'invalid kubernetes collector config: inCluster cannot be combined with kubeconfig or context\n  at ["inCluster"]',
+    )
+  }
+  const resources = c.resources && c.resources.length > 0 ? [...new Set(c.resources)] : [...RESOURCE_NAMES]
+  return {
+    ...(c.kubeconfig !== undefined ? { kubeconfig: c.kubeconfig } : {}),
+    ...(c.context !== undefined ? { context: c.context } : {}),
+    ...(c.labelSelector !== undefined ? { labelSelector: c.labelSelector } : {}),
+    ...(c.fieldSelector !== undefined ? { fieldSelector: c.fieldSelector } : {}),
+    inCluster: c.inCluster ?? KUBERNETES_DEFAULTS.inCluster,
+    namespaces: [...new Set(c.namespaces ?? [])],
+    ignoreNamespaces: [...new Set(c.ignoreNamespaces ?? [])],
+    selectors: { ...c.selectors },
+    resources,
+    watchTimeoutSeconds: c.watchTimeoutSeconds ?? KUBERNETES_DEFAULTS.watchTimeoutSeconds,
+    inactivityTimeoutMs: c.inactivityTimeoutMs ?? KUBERNETES_DEFAULTS.inactivityTimeoutMs,
+    backoff,
+    relistMinIntervalMs: c.relistMinIntervalMs ?? KUBERNETES_DEFAULTS.relistMinIntervalMs,
+    minHealthyWatchMs: c.minHealthyWatchMs ?? KUBERNETES_DEFAULTS.minHealthyWatchMs,
+    listPageSize: c.listPageSize ?? KUBERNETES_DEFAULTS.listPageSize,
+    maxQueuedEvents: c.maxQueuedEvents ?? KUBERNETES_DEFAULTS.maxQueuedEvents,
+  }
+}
