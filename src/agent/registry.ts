@@ -1,6 +1,7 @@
 import { Result, Schema } from 'effect'
 import { SyntheticCollector } from '../collectors/synthetic/collector.js'
 import { SyntheticConfigSchema } from '../collectors/synthetic/config.js'
+import { detectKubernetes, KubernetesCollector, KubernetesConfigSchema } from '../collectors/kubernetes/index.js'
 import type { Collector, CollectorFactory } from '../core/collector.js'
 import { decodeWithPaths, type KindConfigValidator } from './config.js'
 
@@ -28,9 +29,21 @@ export const syntheticKind: CollectorKind = {
   create: (config) => () => new SyntheticCollector(config),
 }
 
+export const kubernetesKind: CollectorKind = {
+  kind: 'kubernetes',
+  description: 'Kubernetes API watches: object changes, derived pod/node/deployment events, core/v1 Events',
+  configSchema: KubernetesConfigSchema as unknown as Schema.Struct<Schema.Struct.Fields>,
+  detect: (config) =>
+    detectKubernetes({
+      ...(typeof config.kubeconfig === 'string' ? { kubeconfig: config.kubeconfig } : {}),
+      ...(typeof config.inCluster === 'boolean' ? { inCluster: config.inCluster } : {}),
+    }),
+  create: (config) => () => new KubernetesCollector(config),
+}
+
 /** Every collector kind the agent can run, in start order. */
 export function builtinKinds(): CollectorKind[] {
-  return [syntheticKind]
+  return [kubernetesKind, syntheticKind]
 }
 
 export function kindMap(kinds: readonly CollectorKind[]): Map<string, CollectorKind> {

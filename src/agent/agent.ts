@@ -1,0 +1,221 @@
+import type { Writable } from 'node:stream'
+import { CollectorManager } from '../manager/collector-manager.js'
+import type { PolicyOverrides } from '../supervisor/policy.js'
+import type { AgentConfig, ResolvedCollector } from './config.js'
+import { AgentHttpServer } from './http.js'
+import type { Logger } from './logger.js'
+import { createMetrics } from './metrics.js'
+import { type Output, RotatingFileOutput, StreamOutput } from './outputs.js'
+import type { CollectorKind } from './registry.js'
+import { TailHub } from './tail.js'
+
+export interface AgentOptions {
+  readonly kinds: ReadonlyMap<string, CollectorKind>
+  readonly logger: Logger
+  readonly stdout?: Writable
+}
+
+export type CollectorDisposition =
+  | { readonly name: string; readonly kind: string; readonly outcome: 'running' }
+  | { readonly name: string; readonly kind: string; readonly outcome: 'failed'; readonly reason: string }
+  | { readonly name: string; readonly kind: string; readonly outcome: 'skipped'; readonly reason: string }
+  | { readonly name: string; readonly kind: string; readonly outcome: 'disabled' }
+
+function toPolicy(p: ResolvedCollector['policy']): PolicyOverrides {
+  return p as PolicyOverrides
+}
+
+function fingerprint(c: ResolvedCollector): string {
+  return JSON.stringify([c.kind, c.enabled, c.policy, c.config])
+}
+
+/**
+ * The node agent: a CollectorManager with every configured collector this machine supports,
+ * outputs (NDJSON to stdout or a rotated file), HTTP endpoints, and hot reload.
+ */
+export class Agent {
+  readonly manager: CollectorManager
+  readonly tail: TailHub
+  private outputs: Output[] = []
+  private http: AgentHttpServer | undefined
+  private pumping: Promise<void> | undefined
+  private active = new Map<string, ResolvedCollector>()
+  private rateTimer: ReturnType<typeof setInterval> | undefined
+  private lastAccepted = new Map<string, number>()
+  private rates: Record<string, number> = {}
+  readonly dispositions = new Map<string, CollectorDisposition>()
+
+  constructor(
+    private config: AgentConfig,
+    private readonly options: AgentOptions,
+  ) {
+    this.manager = new CollectorManager({
+      bufferCapacity: config.buffer.capacity,
+      overflow: config.buffer.policy,
+      sampling: config.buffer.sampling,
+      strategy: config.supervisor.strategy,
+      defaultPolicy: toPolicy(config.supervisor.policy),
+      stopTimeoutMs: config.supervisor.stopTimeoutMs,
+      onError: (e) => options.logger.error('internal error', { error: e instanceof Error ? e.message : String(e) }),
+    })
+    this.tail = new TailHub(config.http.tailQueue)
+  }
+
+  get currentConfig(): AgentConfig {
+    return this.config
+  }
+
+  /** Events per second per collector over the last second. */
+  eventRates(): Readonly<Record<string, number>> {
+    return this.rates
+  }
+
+  async start(): Promise<void> {
+    const log = this.options.logger
+    if (this.config.outputs.stdout) this.outputs.push(new StreamOutput('stdout', this.options.stdout ?? process.stdout))
+    const file = this.config.outputs.file
+    if (file) this.outputs.push(new RotatingFileOutput(file.path, file.maxBytes, file.maxFiles))
+
+    for (const c of this.config.collectors) await this.register(c)
+    // Consume before starting so nothing waits on an absent reader.
+    this.pumping = this.pump()
+    if (this.config.http.enabled) {
+      const registry = createMetrics({
+        manager: () => this.manager,
+        outputs: () => this.outputs,
+        tailDropped: () => this.tail.dropped,
+      })
+      this.http = new AgentHttpServer(this, registry, this.config.http, log)
+      await this.http.listen()
+      log.info(`http: listening on ${this.http.url}`, { url: this.http.url })
+    }
+    this.rateTimer = setInterval(() => this.sampleRates(), 1000)
+    this.rateTimer.unref()
+    await this.manager.start().catch(() => {})
+    for (const name of this.active.keys()) this.reportDisposition(name)
+  }
+
+  private async register(c: ResolvedCollector): Promise<void> {
+    const log = this.options.logger
+    if (c.enabled === false) {
+      this.dispositions.set(c.name, { name: c.name, kind: c.kind, outcome: 'disabled' })
+      log.info(`${c.name}: disabled in config`, { collector: c.name })
+      return
+    }
+    const kind = this.options.kinds.get(c.kind)
+    if (!kind) {
+      this.dispositions.set(c.name, { name: c.name, kind: c.kind, outcome: 'skipped', reason: `unknown kind ${c.kind}` })
+      log.warn(`${c.name}: skipped (unknown collector kind ${c.kind})`, { collector: c.name })
+      return
+    }
+    if (c.enabled === 'auto') {
+      const d = await kind.detect(c.config).catch((e: unknown) => ({ supported: false, reason: `detection failed: ${String(e)}` }))
+      if (!d.supported) {
+        this.dispositions.set(c.name, { name: c.name, kind: c.kind, outcome: 'skipped', reason: d.reason })
+        log.info(`${c.name}: skipped (${d.reason})`, { collector: c.name, reason: d.reason })
+        return
+      }
+    }
+    this.manager.addCollector(c.name, kind.create(c.config), toPolicy(c.policy))
+    this.active.set(c.name, c)
+  }
+
+  private reportDisposition(name: string): void {
+    const c = this.active.get(name)
+    if (!c) return
+    const h = this.manager.health().collectors[name]
+    const log = this.options.logger
+    if (h?.state === 'running') {
+      this.dispositions.set(name, { name, kind: c.kind, outcome: 'running' })
+      log.info(`${name}: running`, { collector: name })
+    } else {
+      const reason = h?.lastError ?? h?.state ?? 'unknown'
+      this.dispositions.set(name, { name, kind: c.kind, outcome: 'failed', reason })
+      log.warn(`${name}: ${h?.state ?? 'failed'} (${reason})`, { collector: name, status: h?.status })
+    }
+  }
+
+  /** Merged batches to every output (awaiting them: backpressure) and to the live tail. */
+  private async pump(): Promise<void> {
+    for await (const batch of this.manager.batches()) {
+      for (const o of this.outputs) {
+        const p = o.write(batch)
+        if (p) await p
+      }
+      this.tail.publish(batch)
+    }
+  }
+
+  private sampleRates(): void {
+    const stats = this.manager.statistics().collectors
+    const next: Record<string, number> = {}
+    for (const [name, c] of Object.entries(stats)) {
+      next[name] = Math.max(0, c.accepted - (this.lastAccepted.get(name) ?? c.accepted))
+      this.lastAccepted.set(name, c.accepted)
+    }
+    this.rates = next
+  }
+
+  /**
+   * Apply a new configuration: added collectors start, removed ones stop, changed ones restart,
+   * untouched ones keep running (their events keep flowing). Settings that need a restart of the
+   * agent (buffer, http, outputs) are reported and left as they are.
+   */
+  async reload(next: AgentConfig): Promise<{ added: string[]; removed: string[]; restarted: string[]; unchanged: string[]; needsRestart: string[] }> {
+    const log = this.options.logger
+    const needsRestart: string[] = []
+    for (const key of ['buffer', 'http', 'outputs', 'supervisor'] as const) {
+      if (JSON.stringify(this.config[key]) !== JSON.stringify(next[key])) needsRestart.push(key)
+    }
+    const prev = new Map(this.config.collectors.map((c) => [c.name, c]))
+    const want = new Map(next.collectors.map((c) => [c.name, c]))
+    const added: string[] = []
+    const removed: string[] = []
+    const restarted: string[] = []
+    const unchanged: string[] = []
+    for (const [name, c] of prev) {
+      const n = want.get(name)
+      if (!n) {
+        if (this.active.has(name)) await this.manager.removeCollector(name)
+        this.active.delete(name)
+        this.dispositions.delete(name)
+        removed.push(name)
+      } else if (fingerprint(n) !== fingerprint(c)) {
+        if (this.active.has(name)) await this.manager.removeCollector(name)
+        this.active.delete(name)
+        await this.register(n)
+        restarted.push(name)
+      } else unchanged.push(name)
+    }
+    for (const [name, c] of want) {
+      if (prev.has(name)) continue
+      await this.register(c)
+      added.push(name)
+    }
+    this.config = { ...this.config, collectors: next.collectors, log: next.log }
+    log.info('config reloaded', { added, removed, restarted, unchanged, needsRestart })
+    if (needsRestart.length > 0) log.warn(`config: changes to ${needsRestart.join(', ')} take effect after a restart of the agent`)
+    return { added, removed, restarted, unchanged, needsRestart }
+  }
+
+  /** Stop collectors, drain to the outputs, close everything. */
+  async stop(): Promise<void> {
+    if (this.rateTimer) clearInterval(this.rateTimer)
+    const summary = await this.manager.stop()
+    await this.pumping
+    await Promise.all(this.outputs.map((o) => o.close()))
+    this.tail.closeAll()
+    await this.http?.close()
+    const s = this.manager.statistics()
+    this.options.logger.info('stopped', {
+      totalEvents: s.totalEvents,
+      delivered: s.deliveredEvents,
+      dropped: s.droppedEvents.total,
+      drained: summary.drained,
+    })
+  }
+
+  get httpUrl(): string | undefined {
+    return this.http?.url
+  }
+}

@@ -1,0 +1,104 @@
+import type { ServerResponse } from 'node:http'
+import type { InspectionEvent } from 'xstate'
+import { collectorLifecycleMachine } from '../../machines/collector-lifecycle.js'
+import { supervisorMachine } from '../../machines/supervisor.js'
+import { machineGraph } from './machine-graph.js'
+
+/** What the feed needs from the agent (kept small so the page can be tested with any source). */
+export interface InspectorSource {
+  readonly manager: {
+    addInspector(fn: (e: InspectionEvent) => void): () => void
+    actors(): { id: string; state: string; context: Record<string, unknown> }[]
+  }
+  eventRates(): Readonly<Record<string, number>>
+}
+
+export interface TransitionRecord {
+  readonly seq: number
+  readonly time: string
+  /** `supervisor` or `collector:<name>`. */
+  readonly actor: string
+  readonly from: string | null
+  readonly to: string
+  readonly event: string
+}
+
+function stateString(value: unknown): string {
+  if (typeof value === 'string') return value
+  if (value === null || typeof value !== 'object') return String(value)
+  const [k, v] = Object.entries(value as Record<string, unknown>)[0] ?? ['?', '']
+  return v === undefined || (typeof v === 'object' && v !== null && Object.keys(v).length === 0) ? k : `${k}.${stateString(v)}`
+}
+
+/**
+ * The inspector page's live feed (Server-Sent Events), built from XState's inspection API:
+ * `hello` (machine graphs, every actor's state, recent transitions), then `transition` for every
+ * state change of any actor and `stats` once a second (rates, restarts, last errors).
+ */
+export class InspectorFeed {
+  private readonly clients = new Set<ServerResponse>()
+  private readonly last = new Map<string, string>()
+  private readonly recent: TransitionRecord[] = []
+  private seq = 0
+  private readonly unsubscribe: () => void
+  private readonly timer: ReturnType<typeof setInterval>
+
+  constructor(
+    private readonly source: InspectorSource,
+    private readonly allowControl: boolean,
+    private readonly statsProvider?: () => unknown,
+  ) {
+    this.unsubscribe = source.manager.addInspector((e) => this.onInspection(e))
+    this.timer = setInterval(() => this.broadcast('stats', this.stats()), 1000)
+    this.timer.unref()
+  }
+
+  private stats(): unknown {
+    return { time: new Date().toISOString(), rates: this.source.eventRates(), actors: this.source.manager.actors(), extra: this.statsProvider?.() }
+  }
+
+  private onInspection(e: InspectionEvent): void {
+    if (e.type !== '@xstate.snapshot') return
+    const ref = e.actorRef as unknown as { id: string; sessionId: string }
+    const value = (e.snapshot as { value?: unknown }).value
+    if (value === undefined) return
+    const actor = ref.id === 'supervisor' ? 'supervisor' : `collector:${ref.id}`
+    const to = stateString(value)
+    const key = `${actor}#${ref.sessionId}`
+    const from = this.last.get(key) ?? null
+    if (from === to) return
+    this.last.set(key, to)
+    const rec: TransitionRecord = { seq: ++this.seq, time: new Date().toISOString(), actor, from, to, event: e.event.type }
+    this.recent.push(rec)
+    if (this.recent.length > 500) this.recent.shift()
+    this.broadcast('transition', rec)
+  }
+
+  add(res: ServerResponse): void {
+    res.writeHead(200, { 'content-type': 'text/event-stream', 'cache-control': 'no-cache', connection: 'keep-alive' })
+    this.clients.add(res)
+    res.on('close', () => this.clients.delete(res))
+    this.send(res, 'hello', {
+      machines: { collector: machineGraph(collectorLifecycleMachine), supervisor: machineGraph(supervisorMachine) },
+      actors: this.source.manager.actors(),
+      recent: this.recent,
+      control: this.allowControl,
+      ...(this.stats() as object),
+    })
+  }
+
+  private send(res: ServerResponse, event: string, data: unknown): void {
+    res.write(`event: ${event}\ndata: ${JSON.stringify(data)}\n\n`)
+  }
+
+  private broadcast(event: string, data: unknown): void {
+    for (const c of this.clients) this.send(c, event, data)
+  }
+
+  close(): void {
+    this.unsubscribe()
+    clearInterval(this.timer)
+    for (const c of this.clients) c.end()
+    this.clients.clear()
+  }
+}
