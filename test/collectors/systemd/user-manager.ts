@@ -12,7 +12,9 @@
  *   is refused); restartBus() starts both again on the same path. The manager then reconnects to
  *   the new bus by itself (manager_recheck_dbus) and takes org.freedesktop.systemd1 again.
  *
- * Everything started is stopped by stop(), also when start fails half way.
+ * Everything started is stopped by stop(), also when start fails half way. Should the test process
+ * itself die, the parent-death signals (setpriv --pdeathsig, unshare --kill-child) still take the
+ * manager down, and with it every unit it runs.
  */
 import { type ChildProcess, execFile, spawn } from 'node:child_process'
 import { mkdir, mkdtemp, readFile, readdir, rm } from 'node:fs/promises'
@@ -81,10 +83,10 @@ function exited(child: ChildProcess): Promise<void> {
   return new Promise((resolve) => child.once('exit', () => resolve()))
 }
 
+/** Wait up to graceMs for the child to exit by itself, then SIGKILL it. */
 async function stopChild(child: ChildProcess | undefined, graceMs: number): Promise<void> {
   if (!child || child.pid === undefined || child.exitCode !== null || child.signalCode !== null) return
   const done = exited(child)
-  child.kill('SIGTERM')
   const timer = new Promise<'timeout'>((r) => setTimeout(() => r('timeout'), graceMs).unref())
   if ((await Promise.race([done, timer])) === 'timeout') {
     child.kill('SIGKILL')
@@ -96,13 +98,15 @@ interface ProcId {
   readonly pid: number
   /** Start time in clock ticks since boot (field 22 of /proc/<pid>/stat): guards against pid reuse. */
   readonly start: string
+  readonly comm: string
 }
 
 async function procId(pid: number): Promise<(ProcId & { ppid: number }) | undefined> {
   try {
     const stat = await readFile(`/proc/${pid}/stat`, 'utf8')
     const fields = stat.slice(stat.lastIndexOf(')') + 2).split(' ')
-    return { pid, ppid: Number(fields[1]), start: fields[19] ?? '' }
+    const comm = stat.slice(stat.indexOf('(') + 1, stat.lastIndexOf(')'))
+    return { pid, comm, ppid: Number(fields[1]), start: fields[19] ?? '' }
   } catch {
     return undefined
   }
@@ -178,22 +182,38 @@ export async function startUserManager(): Promise<UserManager> {
     return pid > 0 ? pid : undefined
   }
 
+  let managerPid: number | undefined
   const stop = async (): Promise<void> => {
     const pid = systemd?.pid
     const leftovers = pid !== undefined && systemd?.exitCode === null ? await descendants(pid) : []
-    // SIGTERM makes a user manager stop its units and exit; whatever it left behind is killed here.
-    await stopChild(systemd, 20_000)
+    // SIGTERM makes a user manager stop its units and exit (unshare exits with it); whatever it
+    // left behind is killed here.
+    if (managerPid !== undefined) {
+      try {
+        process.kill(managerPid, 'SIGTERM')
+      } catch {
+        // already gone
+      }
+    }
+    await stopChild(systemd, managerPid !== undefined ? 20_000 : 0)
     for (const p of leftovers) await killIfSame(p)
     await rm(runtimeDir, { recursive: true, force: true })
   }
 
   try {
     await mkdir(env.XDG_CONFIG_HOME as string, { recursive: true })
+    // unshare blocks SIGTERM while it waits for its child, hence KILL as its parent-death signal;
+    // --kill-child then hands the manager a TERM, which it answers by stopping its units.
     systemd = spawn(
-      'unshare',
-      ['-m', '--propagation', 'private', 'sh', '-c', `mount -t tmpfs tmpfs /run/systemd && mkdir -p /run/systemd/system && exec ${SYSTEMD} --user`],
+      'setpriv',
+      [
+        '--pdeathsig', 'KILL',
+        'unshare', '-m', '--propagation', 'private', '--kill-child=TERM',
+        'sh', '-c', `mount -t tmpfs tmpfs /run/systemd && mkdir -p /run/systemd/system && exec ${SYSTEMD} --user`,
+      ],
       { env, stdio: ['ignore', 'pipe', 'pipe'] },
     )
+    const unsharePid = systemd.pid as number
     capture('systemd', systemd)
     const early = new Promise<never>((_, reject) => {
       systemd?.once('exit', (code) => reject(new Error(`systemd --user exited (${code}): ${logs.join('')}`)))
@@ -201,12 +221,16 @@ export async function startUserManager(): Promise<UserManager> {
     })
     early.catch(() => undefined)
     await Promise.race([managerRunning().then(managerOnBus), early])
+    managerPid = await waitFor('the systemd --user process', async () => {
+      const [child] = (await descendants(unsharePid)).filter((p) => p.comm === 'systemd')
+      return child?.pid
+    })
   } catch (err) {
     await stop()
     throw err
   }
 
-  const systemdPid = systemd.pid as number
+  const systemdPid = managerPid as number
   return {
     runtimeDir,
     busPath,
