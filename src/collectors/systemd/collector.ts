@@ -35,7 +35,7 @@ import {
   unwrapVariants,
 } from './messages.js'
 import { EventQueue } from './queue.js'
-import { FRESH_UNIT, type UnitState, jobEvent, presenceEvent, transitionEvents } from './units.js'
+import { FRESH_UNIT, type UnitState, jobEvent, observeTransition, presenceEvent } from './units.js'
 
 interface TrackedUnit {
   /** Latest known values, updated by every signal. */
@@ -59,6 +59,8 @@ const MATCH_RULES = [
 /** Manager signals the collector knows and deliberately does not turn into events. */
 const IGNORED_MANAGER_SIGNALS = new Set(['StartupFinished', 'UnitFilesChanged'])
 const SNAPSHOT_CONCURRENCY = 8
+/** Bound on #unloaded: a busy node unloads transient units all day between two snapshots. */
+const MAX_UNLOADED = 4096
 
 const emptyStats = () => ({
   starts: 0,
@@ -69,6 +71,7 @@ const emptyStats = () => ({
   resyncEvents: 0,
   malformedMessages: 0,
   unexpectedMessages: 0,
+  unloadedWhileActive: 0,
   ignoredSignals: 0,
   filteredSignals: 0,
   supersededSignals: 0,
@@ -86,6 +89,12 @@ export class SystemdCollector implements Collector {
   readonly #units = new Map<string, TrackedUnit>()
   /** Object path -> unit name, for PropertiesChanged (which names only the path). */
   readonly #paths = new Map<string, string>()
+  /**
+   * Last known state of units unloaded since the last snapshot. systemd sends UnitRemoved for
+   * every unit when it re-executes or exits, not only when it garbage-collects an inactive one;
+   * the next snapshot compares against these so the units that come back are not news.
+   */
+  readonly #unloaded = new Map<string, UnitState>()
   #hasSnapshot = false
   #conn: BusConnection | undefined
   #queue: EventQueue | undefined
@@ -106,7 +115,9 @@ export class SystemdCollector implements Collector {
   }
 
   async start(signal: AbortSignal): Promise<void> {
-    if (this.#conn) throw new Error('systemd collector: already started')
+    if (this.#conn && !this.#conn.closed) throw new Error('systemd collector: already started')
+    // Started again after a failure without a stop() in between: release the old run first.
+    if (this.#conn) this.stop()
     this.#stats.starts += 1
     this.#failure = undefined
     const address = this.address
@@ -213,7 +224,7 @@ export class SystemdCollector implements Collector {
     const buffered: BusSignal[] = []
     let live = false
     conn.onSignal((s) => {
-      if (live) this.#handle(s)
+      if (live) this.#safeHandle(s)
       else buffered.push(s)
     })
 
@@ -270,7 +281,7 @@ export class SystemdCollector implements Collector {
     // Replay what arrived meanwhile, minus what the snapshot already reflects.
     this.#cutoff = { list: listReply.seq, service: serviceSeq }
     live = true
-    for (const s of buffered) this.#handle(s)
+    for (const s of buffered) this.#safeHandle(s)
     this.#cutoff = undefined
     if (queue !== this.#queue) throw new Error('stopped while starting')
   }
@@ -284,20 +295,18 @@ export class SystemdCollector implements Collector {
     }
     const out: EventInput[] = []
     for (const [name, state] of snapshot) {
-      const known = this.#units.get(name)
-      if (known) {
-        out.push(...transitionEvents(name, known.emitted, state, { resync: true }))
-      } else {
-        out.push(presenceEvent('added', name, state, true))
-        out.push(...transitionEvents(name, FRESH_UNIT, state, { resync: true }))
-      }
-      this.#units.set(name, { state, emitted: state })
+      const known = this.#units.get(name)?.emitted ?? this.#unloaded.get(name)
+      if (!known) out.push(presenceEvent('added', name, state, true))
+      const { events, emitted } = observeTransition(name, known ?? FRESH_UNIT, state, { resync: true })
+      out.push(...events)
+      this.#units.set(name, { state, emitted })
     }
     for (const [name, known] of this.#units) {
       if (snapshot.has(name)) continue
       this.#units.delete(name)
       out.push(presenceEvent('removed', name, known.emitted, true))
     }
+    this.#unloaded.clear()
     this.#emit(out, true)
   }
 
@@ -313,6 +322,15 @@ export class SystemdCollector implements Collector {
     this.#stats.malformedMessages += 1
     this.#lastMalformed = what.slice(0, 500)
     return undefined
+  }
+
+  #safeHandle(s: BusSignal): void {
+    try {
+      this.#handle(s)
+    } catch (err) {
+      // A bug or a message shape the schemas let through must not take the bus callback down.
+      this.#malformed(`${s.interface}.${s.member}: ${err instanceof Error ? err.message : String(err)}`)
+    }
   }
 
   #handle(s: BusSignal): void {
@@ -360,12 +378,17 @@ export class SystemdCollector implements Collector {
         if (!this.#filter(name)) return void (this.#stats.filteredSignals += 1)
         if (s.member === 'UnitNew') {
           if (this.#units.has(name)) return
+          this.#unloaded.delete(name)
           this.#units.set(name, { state: FRESH_UNIT, emitted: FRESH_UNIT })
           return this.#emit([presenceEvent('added', name, undefined, false)])
         }
-        const known = this.#units.get(name)
+        const known = this.#units.get(name)?.emitted
         this.#units.delete(name)
-        return this.#emit([presenceEvent('removed', name, known?.emitted, false)])
+        if (known) this.#rememberUnloaded(name, known)
+        // systemd only collects inactive units; any other state means the manager is going away
+        // (re-exec, exit) and the next snapshot will tell what really changed.
+        if (known && known.activeState !== 'inactive') return void (this.#stats.unloadedWhileActive += 1)
+        return this.#emit([presenceEvent('removed', name, known, false)])
       }
       case 'JobNew':
       case 'JobRemoved': {
@@ -420,9 +443,18 @@ export class SystemdCollector implements Collector {
       ...(ActiveState !== undefined ? { activeState: ActiveState } : {}),
       ...(SubState !== undefined ? { subState: SubState } : {}),
     }
-    const events = transitionEvents(name, unit.emitted, unit.state)
-    unit.emitted = unit.state
+    const { events, emitted } = observeTransition(name, unit.emitted, unit.state)
+    unit.emitted = emitted
     this.#emit(events)
+  }
+
+  #rememberUnloaded(name: string, state: UnitState): void {
+    this.#unloaded.delete(name)
+    this.#unloaded.set(name, state)
+    if (this.#unloaded.size > MAX_UNLOADED) {
+      const oldest = this.#unloaded.keys().next().value
+      if (oldest !== undefined) this.#unloaded.delete(oldest)
+    }
   }
 
   #track(name: string): TrackedUnit {

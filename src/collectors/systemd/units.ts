@@ -16,6 +16,11 @@ export interface UnitState {
   readonly mainPid?: number
   readonly execMainCode?: number
   readonly execMainStatus?: number
+  /**
+   * Kept by observeTransition, not sent by systemd: the unit counted a restart while waiting in
+   * auto-restart, so the inactive step that follows belongs to the restart, not to a stop.
+   */
+  readonly restartQueued?: boolean
 }
 
 /** What a freshly loaded unit looks like (UnitNew is sent before its first state change). */
@@ -79,6 +84,16 @@ export function transitionEvents(
   next: UnitState,
   opts: { readonly resync?: boolean; readonly timestamp?: string } = {},
 ): EventInput[] {
+  return observeTransition(name, prev, next, opts).events
+}
+
+/** The events of one change and the state to compare the next change against. */
+export function observeTransition(
+  name: string,
+  prev: UnitState,
+  next: UnitState,
+  opts: { readonly resync?: boolean; readonly timestamp?: string } = {},
+): { events: EventInput[]; emitted: UnitState } {
   const resync = opts.resync ?? false
   const ts = opts.timestamp ?? nowNs()
   const data = unitData(name, prev, next, resync)
@@ -87,8 +102,12 @@ export function transitionEvents(
   const restarts =
     prev.nRestarts !== undefined && next.nRestarts !== undefined ? next.nRestarts - prev.nRestarts : 0
   if (restarts > 0) out.push(unitEvent('restarted', 'warning', { ...data, newRestarts: restarts }, ts))
+  const emitted: UnitState = {
+    ...next,
+    restartQueued: next.subState === 'auto-restart' && (restarts > 0 || (prev.restartQueued ?? false)),
+  }
 
-  if (prev.activeState === next.activeState && prev.subState === next.subState) return out
+  if (prev.activeState === next.activeState && prev.subState === next.subState) return { events: out, emitted }
 
   const enteredAutoRestart = next.subState === 'auto-restart' && prev.subState !== 'auto-restart'
   if (next.activeState === 'failed' && prev.activeState !== 'failed') {
@@ -101,12 +120,13 @@ export function transitionEvents(
   } else if (next.activeState === 'active' && prev.activeState !== 'active') {
     // After a restart the start is implied, unless it happened in a later step.
     if (restarts === 0) out.push(unitEvent('started', 'info', data, ts))
-  } else if (next.activeState === 'inactive' && prev.activeState !== 'inactive' && prev.subState !== 'auto-restart') {
+  } else if (next.activeState === 'inactive' && prev.activeState !== 'inactive' && !prev.restartQueued) {
+    // From auto-restart without a counted restart: stopped by hand while waiting to restart.
     out.push(unitEvent('stopped', isFailedResult(next.result) ? 'warning' : 'info', data, ts))
   } else {
     out.push(unitEvent('state_changed', 'debug', data, ts))
   }
-  return out
+  return { events: out, emitted }
 }
 
 export function presenceEvent(

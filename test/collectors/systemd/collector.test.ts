@@ -250,7 +250,38 @@ describe('unit and job events from a real systemd --user', () => {
     expect(c.statistics()).toMatchObject({ connectionLosses: 1, snapshots: 2 })
     expect(c.health().status).toBe('ok')
 
+    // Keep the next test deterministic: nothing may change while the manager re-executes.
+    await um.systemctl(['stop', 'away-loop.service'])
+    await waitFor('away-loop.service to stop', () => forUnit(after.events, 'away-loop.service', 'systemd.unit.stopped')[0] ?? forUnit(after.events, 'away-loop.service', 'systemd.unit.removed')[0])
     await c.stop()
     expect(await after.done).toBeUndefined()
+  })
+
+  it('fails when the manager re-executes (new bus connection), and resumes on the next start', async () => {
+    await c.start(new AbortController().signal)
+    const before = consume(c)
+    const r = await um.systemctl(['daemon-reexec'])
+    expect(r.code).toBe(0)
+    const error = await before.done
+    expect(error?.message).toMatch(/org\.freedesktop\.systemd1 (left the bus|moved to a new connection)/)
+    // The manager sends UnitRemoved for every unit as it re-executes: not reported as removals.
+    expect(forUnit(before.events, 'steady.service')).toEqual([])
+    // Started again without a stop() in between: the collector releases the failed run itself.
+    await waitFor('a start after the re-exec', async () => {
+      try {
+        await c.start(new AbortController().signal)
+        return true
+      } catch {
+        return undefined
+      }
+    })
+    const next = consume(c)
+    await runUnit('post-reexec.service', ['/bin/sleep', '0.2'])
+    await waitFor('post-reexec.service to stop', () => forUnit(next.events, 'post-reexec.service', 'systemd.unit.stopped')[0])
+    expect(forUnit(next.events, 'steady.service')).toEqual([])
+    // The re-exec itself changed nothing: the resync finds no differences worth an event.
+    expect(next.events.filter((e) => dataOf(e).resync === true && e.severity !== 'debug')).toEqual([])
+    await c.stop()
+    expect(await next.done).toBeUndefined()
   })
 })

@@ -3,7 +3,7 @@ import { describe, expect, it } from 'vitest'
 import { globToRegExp, makeUnitFilter, parseSystemdConfig, resolveBusAddress } from '../../../src/collectors/systemd/index.js'
 import { unitNameFromPath } from '../../../src/collectors/systemd/messages.js'
 import { EventQueue } from '../../../src/collectors/systemd/queue.js'
-import { type UnitState, transitionEvents } from '../../../src/collectors/systemd/units.js'
+import { type UnitState, observeTransition, transitionEvents } from '../../../src/collectors/systemd/units.js'
 import { validateEvent } from '../../../src/events/event.js'
 import { stampEvent } from '../../../src/events/event.js'
 import { dataOf } from './consume.js'
@@ -77,6 +77,18 @@ describe('unit object paths', () => {
   })
 })
 
+/** Non-debug event types along a walk, carrying state the way the collector does. */
+function walkTypes(walk: readonly UnitState[]): string[] {
+  const types: string[] = []
+  let prev = walk[0] as UnitState
+  for (const next of walk.slice(1)) {
+    const { events, emitted } = observeTransition('x.service', prev, next)
+    for (const e of events) if (e.severity !== 'debug') types.push(e.type)
+    prev = emitted
+  }
+  return types
+}
+
 describe('transitions', () => {
   const running: UnitState = { activeState: 'active', subState: 'running', result: 'success', nRestarts: 0, mainPid: 10 }
 
@@ -89,13 +101,13 @@ describe('transitions', () => {
       { activeState: 'inactive', subState: 'dead', result: 'success', nRestarts: 1 },
       { activeState: 'active', subState: 'running', result: 'success', nRestarts: 1, mainPid: 11 },
     ]
-    const types: string[] = []
-    for (let i = 1; i < walk.length; i++) {
-      for (const e of transitionEvents('x.service', walk[i - 1] as UnitState, walk[i] as UnitState)) {
-        if (e.severity !== 'debug') types.push(e.type)
-      }
-    }
-    expect(types).toEqual(['systemd.unit.failed', 'systemd.unit.restarted', 'systemd.unit.started'])
+    expect(walkTypes(walk)).toEqual(['systemd.unit.failed', 'systemd.unit.restarted', 'systemd.unit.started'])
+  })
+
+  it('tells a stop while waiting in auto-restart from the restart itself', () => {
+    const waiting: UnitState = { activeState: 'activating', subState: 'auto-restart', result: 'success', nRestarts: 2 }
+    const dead: UnitState = { activeState: 'inactive', subState: 'dead', result: 'success', nRestarts: 2 }
+    expect(walkTypes([{ ...running, nRestarts: 2 }, waiting, dead])).toEqual(['systemd.unit.stopped'])
   })
 
   it('reports a failure straight into auto-restart as failed with willRestart', () => {
