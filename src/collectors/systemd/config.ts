@@ -105,7 +105,7 @@ const decodeConfig = Schema.decodeUnknownResult(SystemdConfigSchema)
 /** Validate untrusted config (a YAML section); the error names the offending path. */
 export function parseSystemdConfig(input: unknown): Result.Result<SystemdConfig, SystemdConfigError> {
   const r = decodeConfig(input ?? {}, { errors: 'all', onExcessProperty: 'error' })
-  if (Result.isFailure(r)) return Result.fail(new SystemdConfigError(`invalid systemd config: ${String(r.failure)}`))
+  if (Result.isFailure(r)) return Result.fail(new SystemdConfigError(`invalid systemd config: ${r.failure.message}`))
   return Result.succeed(withDefaults(r.success))
 }
 

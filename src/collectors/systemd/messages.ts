@@ -69,7 +69,7 @@ export function decode<S extends Schema.ConstraintDecoder<unknown>>(
   input: unknown,
 ): Result.Result<S['Type'], string> {
   const r = Schema.decodeUnknownResult(schema)(input, { errors: 'all' })
-  return Result.isSuccess(r) ? Result.succeed(r.success) : Result.fail(String(r.failure))
+  return Result.isSuccess(r) ? Result.succeed(r.success) : Result.fail(r.failure.message)
 }
 
 /** Unwrap a{sv} to plain values so a property schema can check them. */
