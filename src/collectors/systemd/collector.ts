@@ -6,28 +6,21 @@ import { nowNs } from '../../events/time.js'
 import { type BusConnection, type BusSignal, connectBus, socketPathOf } from './bus.js'
 import { type SystemdConfig, type SystemdConfigInput, parseSystemdConfig, resolveBusAddress, withDefaults } from './config.js'
 import './events.js'
-import { type UnitFilter, makeUnitFilter, unitTypeOf } from './glob.js'
+import { type UnitFilter, makeUnitFilter } from './glob.js'
 import {
-  BooleanReplySchema,
   DBUS_NAME,
-  DBUS_PATH,
-  GetAllReplySchema,
   JobNewSchema,
   JobRemovedSchema,
-  ListUnitsReplySchema,
   MANAGER_IFACE,
   NameOwnerChangedSchema,
-  NameOwnerReplySchema,
   PROPERTIES_IFACE,
   PropertiesChangedSchema,
   ReloadingSchema,
   SERVICE_IFACE,
   SYSTEMD_NAME,
   SYSTEMD_PATH,
-  type ServiceProps,
   ServicePropsSchema,
   UNIT_IFACE,
-  UNIT_PATH_PREFIX,
   UnitNewSchema,
   UnitPropsSchema,
   decode,
@@ -35,14 +28,9 @@ import {
   unwrapVariants,
 } from './messages.js'
 import { EventQueue } from './queue.js'
-import { FRESH_UNIT, type UnitState, jobEvent, observeTransition, presenceEvent } from './units.js'
-
-interface TrackedUnit {
-  /** Latest known values, updated by every signal. */
-  state: UnitState
-  /** The state the last emitted events describe; transitions are computed against it. */
-  emitted: UnitState
-}
+import { subscribe, systemdOwner, takeSnapshot } from './snapshot.js'
+import { UnitTable } from './table.js'
+import { jobEvent } from './units.js'
 
 /** Where a snapshot's replies sit in the incoming stream; older buffered signals are superseded. */
 interface SnapshotCutoff {
@@ -50,17 +38,8 @@ interface SnapshotCutoff {
   readonly service: ReadonlyMap<string, number>
 }
 
-const MATCH_RULES = [
-  `type='signal',sender='${SYSTEMD_NAME}',path='${SYSTEMD_PATH}',interface='${MANAGER_IFACE}'`,
-  `type='signal',sender='${SYSTEMD_NAME}',interface='${PROPERTIES_IFACE}',member='PropertiesChanged',path_namespace='${UNIT_PATH_PREFIX.slice(0, -1)}'`,
-  `type='signal',sender='${DBUS_NAME}',interface='${DBUS_NAME}',member='NameOwnerChanged',arg0='${SYSTEMD_NAME}'`,
-]
-
 /** Manager signals the collector knows and deliberately does not turn into events. */
 const IGNORED_MANAGER_SIGNALS = new Set(['StartupFinished', 'UnitFilesChanged'])
-const SNAPSHOT_CONCURRENCY = 8
-/** Bound on #unloaded: a busy node unloads transient units all day between two snapshots. */
-const MAX_UNLOADED = 4096
 
 const emptyStats = () => ({
   starts: 0,
@@ -86,16 +65,9 @@ const emptyStats = () => ({
 export class SystemdCollector implements Collector {
   readonly config: SystemdConfig
   readonly #filter: UnitFilter
-  readonly #units = new Map<string, TrackedUnit>()
+  readonly #units = new UnitTable()
   /** Object path -> unit name, for PropertiesChanged (which names only the path). */
   readonly #paths = new Map<string, string>()
-  /**
-   * Last known state of units unloaded since the last snapshot. systemd sends UnitRemoved for
-   * every unit when it re-executes or exits, not only when it garbage-collects an inactive one;
-   * the next snapshot compares against these so the units that come back are not news.
-   */
-  readonly #unloaded = new Map<string, UnitState>()
-  #hasSnapshot = false
   #conn: BusConnection | undefined
   #queue: EventQueue | undefined
   #owner = ''
@@ -227,95 +199,20 @@ export class SystemdCollector implements Collector {
       if (live) this.#safeHandle(s)
       else buffered.push(s)
     })
-
-    const ownerReply = await conn
-      .call({ destination: DBUS_NAME, path: DBUS_PATH, interface: DBUS_NAME, member: 'GetNameOwner', signature: 's', body: [SYSTEMD_NAME] }, timeout)
-      .catch((err: unknown) => {
-        throw new Error(`${SYSTEMD_NAME} does not answer on ${conn.address}: ${err instanceof Error ? err.message : String(err)}`)
-      })
-    const owner = decode(NameOwnerReplySchema, ownerReply.body)
-    if (Result.isFailure(owner)) throw new Error(`unexpected GetNameOwner reply: ${owner.failure}`)
-    this.#owner = owner.success[0]
-
-    for (const rule of MATCH_RULES) {
-      await conn.call({ destination: DBUS_NAME, path: DBUS_PATH, interface: DBUS_NAME, member: 'AddMatch', signature: 's', body: [rule] }, timeout)
-    }
-    await conn.call({ destination: SYSTEMD_NAME, path: SYSTEMD_PATH, interface: MANAGER_IFACE, member: 'Subscribe' }, timeout)
-
-    const listReply = await conn.call({ destination: SYSTEMD_NAME, path: SYSTEMD_PATH, interface: MANAGER_IFACE, member: 'ListUnits' }, timeout)
-    const listed = decode(ListUnitsReplySchema, listReply.body)
-    if (Result.isFailure(listed)) throw new Error(`malformed ListUnits reply: ${listed.failure}`)
-
-    const snapshot = new Map<string, UnitState>()
-    const servicePaths: Array<[string, string]> = []
-    for (const row of listed.success[0]) {
-      const [name, , , activeState, subState, , path] = row
-      this.#paths.set(path, name)
-      if (!this.#filter(name)) continue
-      snapshot.set(name, { activeState, subState })
-      if (unitTypeOf(name) === 'service') servicePaths.push([name, path])
-    }
-
-    const serviceSeq = new Map<string, number>()
-    await mapPool(servicePaths, SNAPSHOT_CONCURRENCY, async ([name, path]) => {
-      const reply = await conn
-        .call({ destination: SYSTEMD_NAME, path, interface: PROPERTIES_IFACE, member: 'GetAll', signature: 's', body: [SERVICE_IFACE] }, timeout)
-        .catch((err: unknown) => {
-          // A unit unloaded between ListUnits and GetAll: keep it without service details.
-          if (conn.closed) throw err
-          return undefined
-        })
-      if (!reply) return
-      const props = this.#serviceProps(reply.body)
-      const base = snapshot.get(name)
-      if (props && base) {
-        snapshot.set(name, withServiceProps(base, props))
-        serviceSeq.set(name, reply.seq)
-      }
-    })
-
+    this.#owner = await systemdOwner(conn, timeout)
+    await subscribe(conn, timeout)
+    const snapshot = await takeSnapshot(conn, this.#filter, timeout, (what) => this.#malformed(what))
+    for (const [path, name] of snapshot.paths) this.#paths.set(path, name)
     this.#stats.snapshots += 1
     this.#lastSnapshotAt = nowNs()
-    this.#applySnapshot(snapshot)
+    this.#emit(this.#units.applySnapshot(snapshot.units), true)
 
     // Replay what arrived meanwhile, minus what the snapshot already reflects.
-    this.#cutoff = { list: listReply.seq, service: serviceSeq }
+    this.#cutoff = { list: snapshot.listSeq, service: snapshot.serviceSeq }
     live = true
     for (const s of buffered) this.#safeHandle(s)
     this.#cutoff = undefined
     if (queue !== this.#queue) throw new Error('stopped while starting')
-  }
-
-  #applySnapshot(snapshot: ReadonlyMap<string, UnitState>): void {
-    if (!this.#hasSnapshot) {
-      // The first snapshot is the baseline: state that was already there is not news.
-      for (const [name, state] of snapshot) this.#units.set(name, { state, emitted: state })
-      this.#hasSnapshot = true
-      return
-    }
-    const out: EventInput[] = []
-    for (const [name, state] of snapshot) {
-      const known = this.#units.get(name)?.emitted ?? this.#unloaded.get(name)
-      if (!known) out.push(presenceEvent('added', name, state, true))
-      const { events, emitted } = observeTransition(name, known ?? FRESH_UNIT, state, { resync: true })
-      out.push(...events)
-      this.#units.set(name, { state, emitted })
-    }
-    for (const [name, known] of this.#units) {
-      if (snapshot.has(name)) continue
-      this.#units.delete(name)
-      out.push(presenceEvent('removed', name, known.emitted, true))
-    }
-    this.#unloaded.clear()
-    this.#emit(out, true)
-  }
-
-  #serviceProps(body: readonly unknown[]): ServiceProps | undefined {
-    const all = decode(GetAllReplySchema, body)
-    if (Result.isFailure(all)) return this.#malformed(`GetAll: ${all.failure}`)
-    const props = decode(ServicePropsSchema, unwrapVariants(all.success[0]))
-    if (Result.isFailure(props)) return this.#malformed(`service properties: ${props.failure}`)
-    return props.success
   }
 
   #malformed(what: string): undefined {
@@ -376,19 +273,10 @@ export class SystemdCollector implements Collector {
         if (s.member === 'UnitNew') this.#paths.set(path, name)
         else this.#paths.delete(path)
         if (!this.#filter(name)) return void (this.#stats.filteredSignals += 1)
-        if (s.member === 'UnitNew') {
-          if (this.#units.has(name)) return
-          this.#unloaded.delete(name)
-          this.#units.set(name, { state: FRESH_UNIT, emitted: FRESH_UNIT })
-          return this.#emit([presenceEvent('added', name, undefined, false)])
-        }
-        const known = this.#units.get(name)?.emitted
-        this.#units.delete(name)
-        if (known) this.#rememberUnloaded(name, known)
-        // systemd only collects inactive units; any other state means the manager is going away
-        // (re-exec, exit) and the next snapshot will tell what really changed.
-        if (known && known.activeState !== 'inactive') return void (this.#stats.unloadedWhileActive += 1)
-        return this.#emit([presenceEvent('removed', name, known, false)])
+        if (s.member === 'UnitNew') return this.#emit(this.#units.loaded(name))
+        const { events, quiet } = this.#units.unloaded(name)
+        if (quiet) this.#stats.unloadedWhileActive += 1
+        return this.#emit(events)
       }
       case 'JobNew':
       case 'JobRemoved': {
@@ -426,67 +314,14 @@ export class SystemdCollector implements Collector {
       if (this.#superseded(s.seq, this.#cutoff?.service.get(name) ?? this.#cutoff?.list)) return
       const props = decode(ServicePropsSchema, values)
       if (Result.isFailure(props)) return void this.#malformed(`Service properties of ${name}: ${props.failure}`)
-      const unit = this.#track(name)
-      // systemd sends the type-specific interface first and Unit second, so the Unit signal
-      // that follows sees these values: transitions are computed there, once.
-      unit.state = withServiceProps(unit.state, props.success)
-      return
+      return this.#units.serviceChanged(name, props.success)
     }
     if (iface !== UNIT_IFACE) return void (this.#stats.ignoredSignals += 1)
     if (this.#superseded(s.seq, this.#cutoff?.list)) return
     const props = decode(UnitPropsSchema, values)
     if (Result.isFailure(props)) return void this.#malformed(`Unit properties of ${name}: ${props.failure}`)
-    const unit = this.#track(name)
-    const { ActiveState, SubState } = props.success
-    unit.state = {
-      ...unit.state,
-      ...(ActiveState !== undefined ? { activeState: ActiveState } : {}),
-      ...(SubState !== undefined ? { subState: SubState } : {}),
-    }
-    const { events, emitted } = observeTransition(name, unit.emitted, unit.state)
-    unit.emitted = emitted
-    this.#emit(events)
+    this.#emit(this.#units.unitChanged(name, props.success))
   }
-
-  #rememberUnloaded(name: string, state: UnitState): void {
-    this.#unloaded.delete(name)
-    this.#unloaded.set(name, state)
-    if (this.#unloaded.size > MAX_UNLOADED) {
-      const oldest = this.#unloaded.keys().next().value
-      if (oldest !== undefined) this.#unloaded.delete(oldest)
-    }
-  }
-
-  #track(name: string): TrackedUnit {
-    let unit = this.#units.get(name)
-    if (!unit) {
-      unit = { state: FRESH_UNIT, emitted: FRESH_UNIT }
-      this.#units.set(name, unit)
-    }
-    return unit
-  }
-}
-
-function withServiceProps(state: UnitState, p: ServiceProps): UnitState {
-  return {
-    ...state,
-    ...(p.Result !== undefined ? { result: p.Result } : {}),
-    ...(p.NRestarts !== undefined ? { nRestarts: p.NRestarts } : {}),
-    ...(p.MainPID !== undefined ? { mainPid: p.MainPID } : {}),
-    ...(p.ExecMainCode !== undefined ? { execMainCode: p.ExecMainCode } : {}),
-    ...(p.ExecMainStatus !== undefined ? { execMainStatus: p.ExecMainStatus } : {}),
-  }
-}
-
-async function mapPool<T>(items: readonly T[], concurrency: number, fn: (item: T) => Promise<void>): Promise<void> {
-  let next = 0
-  const worker = async (): Promise<void> => {
-    while (next < items.length) {
-      const item = items[next++] as T
-      await fn(item)
-    }
-  }
-  await Promise.all(Array.from({ length: Math.min(concurrency, items.length) }, worker))
 }
 
 /** Build a collector from untrusted config; throws SystemdConfigError naming the bad path. */
