@@ -222,6 +222,17 @@ class DbusNextConnection implements BusConnection {
   call(req: MethodCall, timeoutMs: number): Promise<Reply> {
     if (this.closed) return Promise.reject(new BusError(`${req.member}: connection to ${this.address} is closed`))
     return new Promise<Reply>((resolve, reject) => {
+      // Built first: an invalid path or signature throws here, before a timer exists.
+      const msg = new Message({
+        type: METHOD_CALL,
+        destination: req.destination,
+        path: req.path,
+        interface: req.interface,
+        member: req.member,
+        signature: req.signature ?? '',
+        body: req.body ? [...req.body] : [],
+        flags: NO_AUTO_START,
+      })
       let serial: number | null = null
       const abort = (err: BusError): void => {
         clearTimeout(timer)
@@ -234,16 +245,6 @@ class DbusNextConnection implements BusConnection {
         timeoutMs,
       )
       this.#pending.add(abort)
-      const msg = new Message({
-        type: METHOD_CALL,
-        destination: req.destination,
-        path: req.path,
-        interface: req.interface,
-        member: req.member,
-        signature: req.signature ?? '',
-        body: req.body ? [...req.body] : [],
-        flags: NO_AUTO_START,
-      })
       const settled = this.bus.call(msg)
       serial = msg.serial
       settled.then(
