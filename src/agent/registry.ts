@@ -26,7 +26,8 @@ export const syntheticKind: CollectorKind = {
   description: 'generated events at a configurable rate, with failure injection (tests, demos, benchmarks)',
   configSchema: SyntheticConfigSchema as unknown as Schema.Struct<Schema.Struct.Fields>,
   detect: async () => ({ supported: true, reason: 'always available' }),
-  create: (config) => () => new SyntheticCollector(config),
+  // One instance across restarts, so `faultyStarts` can inject a fault into the first starts only.
+  create: (config) => new SyntheticCollector(config),
 }
 
 export const kubernetesKind: CollectorKind = {

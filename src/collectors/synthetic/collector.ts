@@ -42,7 +42,7 @@ export class SyntheticCollector implements Collector {
     const wasRunning = this.running
     this.running = false
     this.wake?.()
-    if (this.cfg.hangInStop && wasRunning) {
+    if (this.cfg.hangInStop && wasRunning && this.faulty()) {
       this.stopHang = new AbortController()
       // Hangs until the process ends it: the supervisor must force-stop us. Unref'd, so it never
       // keeps the process alive.
@@ -59,7 +59,8 @@ export class SyntheticCollector implements Collector {
   }
 
   async *events(): AsyncGenerator<readonly EventInput[]> {
-    const { rate, batchSize, total, failAfter, type, severity, reuseBatch } = this.cfg
+    const { rate, batchSize, total, type, severity, reuseBatch } = this.cfg
+    const failAfter = this.faulty() ? this.cfg.failAfter : undefined
     const generation = this.generation
     let seq = 0
     const intervalMs = rate > 0 ? (batchSize / rate) * 1000 : 0
