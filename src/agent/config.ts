@@ -96,18 +96,23 @@ export const AgentConfigSchema = Schema.Struct({
 })
 export type AgentConfigInput = typeof AgentConfigSchema.Type
 
-/** The embedded default: every collector this machine supports, events to stdout, HTTP on loopback. */
-export const DEFAULT_CONFIG_YAML = `# tapio-agent embedded default configuration
+/**
+ * The embedded default: every collector kind the agent knows (except `synthetic`) with
+ * `enabled: auto`, so each runs where this machine supports it; events to stdout; HTTP on loopback.
+ */
+export function defaultConfigYaml(kinds: Iterable<string>): string {
+  const collectors = [...kinds]
+    .filter((k) => k !== 'synthetic')
+    .map((k) => `  ${k}: { enabled: auto }`)
+    .join('\n')
+  return `# tapio-agent embedded default configuration
 buffer:
   capacity: 10000
   policy: block
 supervisor:
   strategy: one_for_one
 collectors:
-  ebpf: { enabled: auto }
-  kubernetes: { enabled: auto }
-  systemd: { enabled: auto }
-  cni: { enabled: auto }
+${collectors || '  {}'}
 outputs:
   stdout: { enabled: true }
 http:
@@ -117,6 +122,7 @@ http:
 log:
   level: info
 `
+}
 
 export interface ResolvedCollector {
   readonly name: string
@@ -254,18 +260,16 @@ export function resolveConfig(
     const own: Record<string, unknown> = {}
     for (const [k, v] of Object.entries(raw ?? {})) (META_KEYS.has(k) ? metaInput : own)[k] = v
     const meta = decodeWithPaths(CollectorMetaSchema, metaInput, path)
-    if (Result.isFailure(meta)) {
-      problems.push(...meta.failure)
-      continue
-    }
-    const kind = meta.success.kind ?? name
+    if (Result.isFailure(meta)) problems.push(...meta.failure)
+    const kind = typeof metaInput.kind === 'string' ? metaInput.kind : name
     const validate = kinds.get(kind)
     if (kinds.size > 0 && !validate) {
-      problems.push(`${formatPath([...path, ...(meta.success.kind ? ['kind'] : [])])}: expected a known collector kind (${[...kinds.keys()].join(', ')}), got ${JSON.stringify(kind)}`)
+      problems.push(`${formatPath([...path, ...('kind' in metaInput ? ['kind'] : [])])}: expected a known collector kind (${[...kinds.keys()].join(', ')}), got ${JSON.stringify(kind)}`)
       continue
     }
     if (validate) problems.push(...validate(own, path))
-    collectors.push({ name, kind, enabled: meta.success.enabled ?? true, policy: meta.success.policy ?? {}, config: own })
+    if (Result.isSuccess(meta))
+      collectors.push({ name, kind, enabled: meta.success.enabled ?? true, policy: meta.success.policy ?? {}, config: own })
   }
   const host = c.http?.host ?? '127.0.0.1'
   if (!LOOPBACK.has(host) && !c.http?.token)
@@ -307,7 +311,7 @@ export function loadConfigText(text: string, source: string, kinds?: ReadonlyMap
 }
 
 export function loadConfigFile(path: string | undefined, kinds?: ReadonlyMap<string, KindConfigValidator>): AgentConfig {
-  if (!path) return loadConfigText(DEFAULT_CONFIG_YAML, 'embedded default', kinds)
+  if (!path) return loadConfigText(defaultConfigYaml(kinds?.keys() ?? []), 'embedded default', kinds)
   let text: string
   try {
     text = readFileSync(path, 'utf8')

@@ -16,11 +16,13 @@ export interface AgentMetricsSources {
 
 export function createMetrics(src: AgentMetricsSources): Registry {
   const registry = new Registry()
-  collectDefaultMetrics({ register: registry, prefix: 'tapio_process_' })
+  collectDefaultMetrics({ register: registry, prefix: 'tapio_' })
   const last = new Map<string, number>()
   const advance = (c: Counter<string>, key: string, labels: Record<string, string>, value: number) => {
-    const prev = last.get(key) ?? 0
-    if (value > prev) c.inc(labels, value - prev)
+    const prev = last.get(key)
+    // Export every known series, zeros included, so absence never reads as "no data".
+    if (prev === undefined) c.inc(labels, value)
+    else if (value > prev) c.inc(labels, value - prev)
     last.set(key, value)
   }
 

@@ -2,6 +2,7 @@ import { Result, Schema } from 'effect'
 import { SyntheticCollector } from '../collectors/synthetic/collector.js'
 import { SyntheticConfigSchema } from '../collectors/synthetic/config.js'
 import { detectKubernetes, KubernetesCollector, KubernetesConfigSchema } from '../collectors/kubernetes/index.js'
+import { detectSystemd, SystemdCollector, SystemdConfigSchema } from '../collectors/systemd/index.js'
 import type { Collector, CollectorFactory } from '../core/collector.js'
 import { decodeWithPaths, type KindConfigValidator } from './config.js'
 
@@ -42,9 +43,18 @@ export const kubernetesKind: CollectorKind = {
   create: (config) => () => new KubernetesCollector(config),
 }
 
+export const systemdKind: CollectorKind = {
+  kind: 'systemd',
+  description: 'systemd unit and job events over D-Bus (system bus by default)',
+  configSchema: SystemdConfigSchema as unknown as Schema.Struct<Schema.Struct.Fields>,
+  detect: (config) => detectSystemd(config as never),
+  // One instance across restarts: it keeps its last unit table, so a reconnect reports only differences.
+  create: (config) => new SystemdCollector(config as never),
+}
+
 /** Every collector kind the agent can run, in start order. */
 export function builtinKinds(): CollectorKind[] {
-  return [kubernetesKind, syntheticKind]
+  return [kubernetesKind, systemdKind, syntheticKind]
 }
 
 export function kindMap(kinds: readonly CollectorKind[]): Map<string, CollectorKind> {

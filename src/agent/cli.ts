@@ -1,0 +1,234 @@
+#!/usr/bin/env node
+import { writeFileSync } from 'node:fs'
+import { parseArgs } from 'node:util'
+import { Agent } from './agent.js'
+import { type AgentConfig, ConfigError, configJsonSchema, loadConfigFile } from './config.js'
+import { createLogger } from './logger.js'
+import { builtinKinds, kindMap, validators } from './registry.js'
+
+const USAGE = `tapio-agent: supervised observability collectors, one unified event stream
+
+usage:
+  tapio-agent [run] [--config agent.yaml] [--http-port N] [--output FILE]
+  tapio-agent status [--url URL] [--token T] [--json]
+  tapio-agent tail [--url URL] [--token T] [--source S] [--type T] [--severity LEVEL]
+  tapio-agent check-config --config agent.yaml
+  tapio-agent config-schema [--out FILE]
+
+run            start every collector this machine supports; events as NDJSON on stdout (or --output)
+status         ask a running agent and print its collectors, states, rates, restarts and drops
+tail           follow a running agent's live events (/events)
+check-config   validate a config file and exit (0 valid, 2 invalid)
+config-schema  print the JSON Schema of the config file (for editors)
+
+signals: SIGTERM/SIGINT stop gracefully (a second one forces), SIGHUP reloads the config file.
+`
+
+const kinds = builtinKinds()
+const byKind = kindMap(kinds)
+const checks = validators(kinds)
+
+function fail(message: string, code = 2): never {
+  process.stderr.write(`${message}\n`)
+  process.exit(code)
+}
+
+function loadOrExit(path: string | undefined): AgentConfig {
+  try {
+    return loadConfigFile(path, checks)
+  } catch (e) {
+    if (e instanceof ConfigError) fail(`tapio-agent: ${e.message}`)
+    throw e
+  }
+}
+
+function withOverrides(config: AgentConfig, httpPort: string | undefined, output: string | undefined): AgentConfig {
+  let c = config
+  if (httpPort !== undefined) {
+    const port = Number(httpPort)
+    if (!Number.isInteger(port) || port < 0 || port > 65535) fail(`tapio-agent: --http-port: expected an integer 0-65535, got ${JSON.stringify(httpPort)}`)
+    c = { ...c, http: { ...c.http, enabled: true, port } }
+  }
+  if (output !== undefined) {
+    c = { ...c, outputs: { stdout: false, file: { path: output, maxBytes: c.outputs.file?.maxBytes ?? 100 * 1024 * 1024, maxFiles: c.outputs.file?.maxFiles ?? 5 } } }
+  }
+  return c
+}
+
+async function run(values: { config?: string; 'http-port'?: string; output?: string }): Promise<void> {
+  const configPath = values.config
+  const config = withOverrides(loadOrExit(configPath), values['http-port'], values.output)
+  const logger = createLogger(config.log.level)
+  const agent = new Agent(config, { kinds: byKind, logger })
+  let stopping = false
+  const stop = (signal: string) => {
+    if (stopping) {
+      logger.warn(`${signal} again: forcing exit`)
+      process.exit(1)
+    }
+    stopping = true
+    logger.info(`${signal}: stopping (drain, then exit)`)
+    agent.stop().then(
+      () => process.exit(0),
+      (e: unknown) => {
+        logger.error('stop failed', { error: String(e) })
+        process.exit(1)
+      },
+    )
+  }
+  process.on('SIGTERM', () => stop('SIGTERM'))
+  process.on('SIGINT', () => stop('SIGINT'))
+  process.on('SIGHUP', () => {
+    if (stopping) return
+    if (!configPath) {
+      logger.warn('SIGHUP: no --config file to reload (running the embedded default)')
+      return
+    }
+    let next: AgentConfig
+    try {
+      next = withOverrides(loadConfigFile(configPath, checks), values['http-port'], values.output)
+    } catch (e) {
+      logger.error('SIGHUP: new config rejected; keeping the running one', {
+        problems: e instanceof ConfigError ? e.problems : [String(e)],
+      })
+      return
+    }
+    logger.setLevel(next.log.level)
+    agent.reload(next).catch((e: unknown) => logger.error('reload failed', { error: String(e) }))
+  })
+  await agent.start()
+  logger.info('agent running', { node: config.node, http: agent.httpUrl ?? 'disabled', collectors: [...agent.dispositions.values()] })
+}
+
+interface StatusCollector {
+  state: string
+  status: string
+  eventsPerSec: number
+  accepted: number
+  delivered: number
+  dropped: number
+  restarts: number
+  lastError: string | null
+}
+
+async function fetchJson(url: string, token: string | undefined): Promise<unknown> {
+  const res = await fetch(url, { headers: token ? { authorization: `Bearer ${token}` } : {} }).catch((e: unknown) =>
+    fail(`tapio-agent: cannot reach ${url}: ${(e as Error).cause instanceof Error ? ((e as Error).cause as Error).message : String(e)}`, 1),
+  )
+  if (!res.ok) fail(`tapio-agent: ${url}: HTTP ${res.status} ${await res.text()}`, 1)
+  return res.json()
+}
+
+async function status(values: { url?: string; token?: string; json?: boolean }): Promise<void> {
+  const base = values.url ?? 'http://127.0.0.1:9464'
+  const s = (await fetchJson(`${base}/api/status`, values.token)) as {
+    status: string
+    buffer: { size: number; capacity: number; policy: string }
+    totals: { accepted: number; delivered: number; dropped: { total: number }; restarts: number }
+    collectors: Record<string, StatusCollector>
+    skipped: { name: string; outcome: string; reason?: string }[]
+  }
+  if (values.json) {
+    process.stdout.write(`${JSON.stringify(s, null, 2)}\n`)
+    return
+  }
+  const rows = [['COLLECTOR', 'STATE', 'STATUS', 'EVENTS/S', 'ACCEPTED', 'DELIVERED', 'DROPPED', 'RESTARTS', 'LAST ERROR']]
+  for (const [name, c] of Object.entries(s.collectors)) {
+    rows.push([name, c.state, c.status, String(c.eventsPerSec), String(c.accepted), String(c.delivered), String(c.dropped), String(c.restarts), c.lastError ?? ''])
+  }
+  for (const k of s.skipped) rows.push([k.name, k.outcome, '-', '-', '-', '-', '-', '-', k.reason ?? ''])
+  const widths = rows[0]?.map((_, i) => Math.max(...rows.map((r) => (r[i] ?? '').length))) ?? []
+  const out = rows.map((r) => r.map((cell, i) => (i === r.length - 1 ? cell : cell.padEnd(widths[i] ?? 0))).join('  ')).join('\n')
+  process.stdout.write(
+    `status: ${s.status}   buffer: ${s.buffer.size}/${s.buffer.capacity} (${s.buffer.policy})   accepted: ${s.totals.accepted}   delivered: ${s.totals.delivered}   dropped: ${s.totals.dropped.total}   restarts: ${s.totals.restarts}\n\n${out}\n`,
+  )
+}
+
+async function tail(values: { url?: string; token?: string; source?: string; type?: string; severity?: string }): Promise<void> {
+  const base = values.url ?? 'http://127.0.0.1:9464'
+  const q = new URLSearchParams()
+  if (values.source) q.set('source', values.source)
+  if (values.type) q.set('type', values.type)
+  if (values.severity) q.set('severity', values.severity)
+  const url = `${base}/events${q.size ? `?${q}` : ''}`
+  const res = await fetch(url, { headers: values.token ? { authorization: `Bearer ${values.token}` } : {} }).catch((e: unknown) =>
+    fail(`tapio-agent: cannot reach ${url}: ${String(e)}`, 1),
+  )
+  if (!res.ok || !res.body) fail(`tapio-agent: ${url}: HTTP ${res.status} ${await res.text()}`, 1)
+  const decoder = new TextDecoder()
+  let buf = ''
+  for await (const chunk of res.body as unknown as AsyncIterable<Uint8Array>) {
+    buf += decoder.decode(chunk, { stream: true })
+    let i = buf.indexOf('\n\n')
+    while (i >= 0) {
+      const frame = buf.slice(0, i)
+      buf = buf.slice(i + 2)
+      const event = /^event: (.*)$/m.exec(frame)?.[1] ?? 'message'
+      const data = frame
+        .split('\n')
+        .filter((l) => l.startsWith('data: '))
+        .map((l) => l.slice(6))
+        .join('\n')
+      if (event === 'message' && data) process.stdout.write(`${data}\n`)
+      else if (event === 'dropped') process.stderr.write(`tail: this client fell behind and lost events: ${data}\n`)
+      i = buf.indexOf('\n\n')
+    }
+  }
+}
+
+async function main(argv: string[]): Promise<void> {
+  const first = argv[0]
+  const command = first && !first.startsWith('-') ? first : 'run'
+  const rest = command === first ? argv.slice(1) : argv
+  let parsed
+  try {
+    parsed = parseArgs({
+      args: rest,
+      options: {
+        config: { type: 'string', short: 'c' },
+        'http-port': { type: 'string' },
+        output: { type: 'string', short: 'o' },
+        url: { type: 'string' },
+        token: { type: 'string' },
+        json: { type: 'boolean' },
+        source: { type: 'string' },
+        type: { type: 'string' },
+        severity: { type: 'string' },
+        out: { type: 'string' },
+        help: { type: 'boolean', short: 'h' },
+      },
+      strict: true,
+    })
+  } catch (e) {
+    fail(`tapio-agent: ${(e as Error).message}\n\n${USAGE}`)
+  }
+  const values = parsed.values
+  if (values.help || command === 'help') {
+    process.stdout.write(USAGE)
+    return
+  }
+  switch (command) {
+    case 'run':
+      return run(values)
+    case 'status':
+      return status(values)
+    case 'tail':
+      return tail(values)
+    case 'check-config': {
+      const c = loadOrExit(values.config)
+      process.stdout.write(`${values.config ?? 'embedded default'}: valid (${c.collectors.length} collectors)\n`)
+      return
+    }
+    case 'config-schema': {
+      const schemas = new Map(kinds.map((k) => [k.kind, k.configSchema]))
+      const text = `${JSON.stringify(configJsonSchema(schemas), null, 2)}\n`
+      if (values.out) writeFileSync(values.out, text)
+      else process.stdout.write(text)
+      return
+    }
+    default:
+      fail(`tapio-agent: unknown command ${JSON.stringify(command)}\n\n${USAGE}`)
+  }
+}
+
+await main(process.argv.slice(2))
