@@ -1,0 +1,181 @@
+import { Result } from 'effect'
+import type { Collector, CollectorHealth, CollectorOutput } from '../../core/collector.js'
+import type { EventInput } from '../../events/event.js'
+import { explainOpenFailure, NetlinkUnavailableError } from '../../native/netlink.js'
+import { CniConfigWatcher, CniResultsWatcher, type WatcherTiming } from './cni-watchers.js'
+import { type CniCollectorConfig, parseCniConfig } from './config.js'
+import type { DirWatcher } from './dir-watcher.js'
+import { EventQueue } from './event-queue.js'
+import './events.js'
+import { NetlinkMonitor } from './netlink-monitor.js'
+import { NetnsWatcher } from './netns-watcher.js'
+
+/** Why netlink cannot be used, phrased for health and for `start()` failures. */
+export function netlinkFailureReason(e: unknown): string {
+  if (e instanceof NetlinkUnavailableError) return e.reason
+  return explainOpenFailure(e)
+}
+
+/**
+ * Container networking on this node: links and addresses (rtnetlink), named network namespaces,
+ * CNI network configuration and CNI attachment results.
+ */
+export class CniCollector implements Collector {
+  readonly config: CniCollectorConfig
+  private queue: EventQueue | undefined
+  private netlink: NetlinkMonitor | undefined
+  private netns: NetnsWatcher | undefined
+  private cniConfig: CniConfigWatcher | undefined
+  private cniResults: CniResultsWatcher | undefined
+  private running = false
+  private netlinkReason: string | undefined
+  private failure: string | undefined
+  private dropped = 0
+  private emitted = 0
+  private readonly totals = { batches: 0, records: 0, malformed: 0, ignored: 0, overruns: 0, resyncs: 0, invalidConfigFiles: 0, invalidResultFiles: 0, scans: 0 }
+
+  constructor(config: unknown = {}) {
+    const r = parseCniConfig(config)
+    if (Result.isFailure(r)) throw r.failure
+    this.config = r.success
+  }
+
+  async start(signal: AbortSignal): Promise<void> {
+    if (this.running) return
+    if (signal.aborted) throw new Error('start aborted')
+    this.failure = undefined
+    this.netlinkReason = undefined
+    const queue = new EventQueue(this.config.maxQueuedEvents)
+    this.queue = queue
+    const sink = (batch: EventInput[]): void => {
+      if (batch.length === 0) return
+      this.emitted += batch.length
+      queue.push(batch)
+    }
+    const timing: WatcherTiming = {
+      pollIntervalMs: this.config.pollIntervalMs,
+      rescanIntervalMs: this.config.rescanIntervalMs,
+      debounceMs: this.config.debounceMs,
+    }
+    const netns = this.config.netns.enabled ? new NetnsWatcher(this.config.netns, timing, sink) : undefined
+    this.netns = netns
+    try {
+      if (this.config.netlink.mode !== 'off') {
+        const monitor = new NetlinkMonitor({
+          ...(this.config.netlink.addonPath !== undefined ? { addonPath: this.config.netlink.addonPath } : {}),
+          receiveBufferBytes: this.config.netlink.receiveBufferBytes,
+          sink,
+          onFatal: (e) => {
+            this.failure = e.message
+            queue.fail(e)
+          },
+          onNsidChange: () => netns?.refreshIds() ?? Promise.resolve(),
+          netnsName: (nsid) => netns?.nameForNsid(nsid),
+        })
+        try {
+          await monitor.start(signal)
+          this.netlink = monitor
+        } catch (e) {
+          if (signal.aborted) throw e
+          this.netlinkReason = netlinkFailureReason(e)
+          if (this.config.netlink.mode === 'required') throw new Error(`unavailable: ${this.netlinkReason}`)
+        }
+      }
+      // Namespaces before CNI files: attachments refer to sandboxes that already exist.
+      await netns?.start(this.netlink ? (p) => this.netlink?.queryNsid(p) ?? Promise.resolve(undefined) : undefined)
+      if (this.config.cniConfig.enabled) {
+        this.cniConfig = new CniConfigWatcher(this.config.cniConfig, timing, sink)
+        await this.cniConfig.start()
+      }
+      if (this.config.cniResults.enabled) {
+        this.cniResults = new CniResultsWatcher(this.config.cniResults, timing, sink)
+        await this.cniResults.start()
+      }
+      if (signal.aborted) throw new Error('start aborted')
+    } catch (e) {
+      await this.release()
+      throw e
+    }
+    this.running = true
+  }
+
+  events(): AsyncIterable<CollectorOutput> {
+    const q = this.queue
+    if (!q) return (async function* () {})()
+    return q.iterate()
+  }
+
+  async stop(): Promise<void> {
+    this.running = false
+    await this.release()
+  }
+
+  private async release(): Promise<void> {
+    this.netlink?.stop()
+    if (this.netlink) this.accumulate(this.netlink)
+    await Promise.all([this.netns?.stop(), this.cniConfig?.stop(), this.cniResults?.stop()])
+    if (this.cniConfig) this.totals.invalidConfigFiles += this.cniConfig.invalidFiles
+    if (this.cniResults) this.totals.invalidResultFiles += this.cniResults.invalidFiles
+    for (const w of this.watchers()) this.totals.scans += w.scans
+    if (this.queue) this.dropped += this.queue.dropped
+    this.queue?.end()
+    this.netlink = this.netns = this.cniConfig = this.cniResults = undefined
+  }
+
+  private accumulate(m: NetlinkMonitor): void {
+    for (const k of ['batches', 'records', 'malformed', 'ignored', 'overruns', 'resyncs'] as const) this.totals[k] += m.stats[k]
+  }
+
+  health(): CollectorHealth {
+    const details: Record<string, unknown> = {
+      netlink: this.netlink ? 'connected' : this.config.netlink.mode === 'off' ? 'off' : (this.netlinkReason ?? 'not started'),
+      links: this.netlink?.links ?? 0,
+      addresses: this.netlink?.addresses ?? 0,
+      namespaces: this.netns?.count ?? 0,
+      ...this.dirDetails(),
+    }
+    if (this.failure) return { status: 'recoverable_error', message: this.failure, details }
+    if (this.netlinkReason) {
+      if (this.config.netlink.mode === 'required') return { status: 'permanent_error', message: `unavailable: ${this.netlinkReason}`, details }
+      return {
+        status: 'recoverable_error',
+        message: `degraded: no link/address events (${this.netlinkReason}); CNI files and namespaces are still watched`,
+        details,
+      }
+    }
+    const missing = this.watchers().filter((w) => w.state === 'missing').map((w) => w.dir)
+    if (missing.length > 0) return { status: 'ok', message: `waiting for ${missing.join(', ')} to be created`, details }
+    return { status: 'ok', details }
+  }
+
+  statistics(): Readonly<Record<string, number>> {
+    const live = { batches: 0, records: 0, malformed: 0, ignored: 0, overruns: 0, resyncs: 0 }
+    if (this.netlink) for (const k of Object.keys(live) as (keyof typeof live)[]) live[k] = this.netlink.stats[k]
+    return {
+      eventsEmitted: this.emitted,
+      eventsDropped: this.dropped + (this.queue?.dropped ?? 0),
+      queuedEvents: this.queue?.size ?? 0,
+      netlinkBatches: this.totals.batches + live.batches,
+      netlinkRecords: this.totals.records + live.records,
+      netlinkMalformed: this.totals.malformed + live.malformed,
+      netlinkIgnored: this.totals.ignored + live.ignored,
+      netlinkOverruns: this.totals.overruns + live.overruns,
+      netlinkResyncs: this.totals.resyncs + live.resyncs,
+      invalidConfigFiles: this.totals.invalidConfigFiles + (this.cniConfig?.invalidFiles ?? 0),
+      invalidResultFiles: this.totals.invalidResultFiles + (this.cniResults?.invalidFiles ?? 0),
+      directoryScans: this.totals.scans + this.watchers().reduce((n, w) => n + w.scans, 0),
+    }
+  }
+
+  private watchers(): DirWatcher[] {
+    return [this.netns?.dirWatcher, this.cniConfig?.dirWatcher, this.cniResults?.dirWatcher].filter((w): w is DirWatcher => w !== undefined)
+  }
+
+  private dirDetails(): Record<string, unknown> {
+    const d: Record<string, unknown> = {}
+    if (this.netns) d.netnsDir = { path: this.netns.dirWatcher.dir, state: this.netns.dirWatcher.state }
+    if (this.cniConfig) d.confDir = { path: this.cniConfig.dirWatcher.dir, state: this.cniConfig.dirWatcher.state }
+    if (this.cniResults) d.resultsDir = { path: this.cniResults.dirWatcher.dir, state: this.cniResults.dirWatcher.state }
+    return d
+  }
+}
