@@ -73,16 +73,26 @@ export class CniCollector implements Collector {
           netnsName: (nsid) => netns?.nameForNsid(nsid),
         })
         try {
-          await monitor.start(signal)
+          monitor.open()
           this.netlink = monitor
         } catch (e) {
-          if (signal.aborted) throw e
           this.netlinkReason = netlinkFailureReason(e)
           if (this.config.netlink.mode === 'required') throw new Error(`unavailable: ${this.netlinkReason}`)
         }
       }
-      // Namespaces before CNI files: attachments refer to sandboxes that already exist.
-      await netns?.start(this.netlink ? (p) => this.netlink?.queryNsid(p) ?? Promise.resolve(undefined) : undefined)
+      // Namespaces first, so the dump can name the namespaces veth peers live in.
+      const monitor = this.netlink
+      await netns?.start(monitor ? (p) => monitor.queryNsid(p) : undefined)
+      if (monitor) {
+        try {
+          await monitor.synchronize(signal)
+        } catch (e) {
+          if (signal.aborted || this.config.netlink.mode === 'required') throw e
+          this.netlinkReason = netlinkFailureReason(e)
+          monitor.stop()
+          this.netlink = undefined
+        }
+      }
       if (this.config.cniConfig.enabled) {
         this.cniConfig = new CniConfigWatcher(this.config.cniConfig, timing, sink)
         await this.cniConfig.start()

@@ -46,6 +46,7 @@ export class NetlinkMonitor {
   private readonly pending = new Map<number, Pending>()
   private readonly queue: NetlinkRecord[] = []
   private draining = false
+  private held: EventInput[] = []
   private seq = Math.floor(Math.random() * 0x7fffffff)
   private resyncing: Promise<void> | undefined
   private resyncAgain = false
@@ -63,8 +64,8 @@ export class NetlinkMonitor {
     return this.state.addressCount
   }
 
-  /** Throws NetlinkUnavailableError or NetlinkSocketError when netlink cannot be used. */
-  async start(signal: AbortSignal): Promise<void> {
+  /** Subscribe. Throws NetlinkUnavailableError or NetlinkSocketError when netlink cannot be used. */
+  open(): void {
     const addon = loadNetlinkAddon(this.opts.addonPath)
     this.stopped = false
     this.state.clear()
@@ -73,20 +74,18 @@ export class NetlinkMonitor {
       { groups: [RTNLGRP.LINK, RTNLGRP.IPV4_IFADDR, RTNLGRP.IPV6_IFADDR, RTNLGRP.NSID], rcvbufBytes: this.opts.receiveBufferBytes },
       (b) => this.onBatch(b),
     )
+  }
+
+  /** The initial dump: resolves when the state is known (notifications keep flowing after). */
+  async synchronize(signal: AbortSignal): Promise<void> {
     const onAbort = (): void => this.rejectAll(new Error('start aborted'))
     signal.addEventListener('abort', onAbort, { once: true })
     try {
       await this.resync()
-    } catch (e) {
-      this.stop()
-      throw e
     } finally {
       signal.removeEventListener('abort', onAbort)
     }
-    if (signal.aborted) {
-      this.stop()
-      throw new Error('start aborted')
-    }
+    if (signal.aborted) throw new Error('start aborted')
   }
 
   stop(): void {
@@ -95,6 +94,7 @@ export class NetlinkMonitor {
     this.socket = undefined
     this.rejectAll(new Error('netlink monitor stopped'))
     this.queue.length = 0
+    this.held = []
   }
 
   /** The id (in our namespace) of the namespace bound at `path`; undefined when none is assigned. */
@@ -220,7 +220,6 @@ export class NetlinkMonitor {
     if (this.draining) return
     this.draining = true
     const port = this.socket?.portId
-    let out: EventInput[] = []
     try {
       while (this.queue.length > 0 && !this.stopped) {
         const r = this.queue.shift() as NetlinkRecord
@@ -228,26 +227,25 @@ export class NetlinkMonitor {
         switch (r.kind) {
           case 'link': {
             const peers = r.op === 'del' ? this.state.sameNamespacePeersOf(r.index) : []
-            out.push(...this.state.applyLink(r, fromDump))
+            this.held.push(...this.state.applyLink(r, fromDump))
             for (const p of peers) this.requeryLink(p)
             break
           }
           case 'address':
-            out.push(...this.state.applyAddress(r, fromDump))
+            this.held.push(...this.state.applyAddress(r, fromDump))
             break
           case 'done':
           case 'error':
             if (fromDump) {
-              // Everything the dump sent is applied; flush before its caller sweeps.
-              this.emit(out)
-              out = []
+              // Everything the dump sent is applied: names of masters that came later in the
+              // dump are known now. Flush before its caller sweeps.
               this.settle(r.seq, r)
+              this.flush()
             }
             break
           case 'nsid':
             // Link events that follow may name the peer's namespace: learn the new id first.
-            this.emit(out)
-            out = []
+            this.flush()
             await this.opts.onNsidChange()
             break
           case 'overrun':
@@ -260,9 +258,21 @@ export class NetlinkMonitor {
         }
       }
     } finally {
-      this.emit(out)
+      this.flush()
       this.draining = false
     }
+  }
+
+  /**
+   * Events are held while a dump runs, notifications included, so they leave in arrival order
+   * and a dump's links can name masters that the dump listed after them.
+   */
+  private flush(): void {
+    for (const p of this.pending.values()) if (p.dump) return
+    const batch = this.held
+    this.held = []
+    this.state.fillNames(batch)
+    this.emit(batch)
   }
 
   private fail(e: unknown): void {

@@ -101,6 +101,23 @@ export class NetworkState {
     if (peer && peer.rec.link === undefined && peer.rec.linkKind === rec.linkKind) peer.rec = { ...peer.rec, link: rec.index }
   }
 
+  /** Names of masters and peer namespaces that were not known when the events were made. */
+  fillNames(events: EventInput[]): void {
+    for (const e of events) {
+      if (!e.type.startsWith('network.link.')) continue
+      const d = e.data as { -readonly [K in keyof LinkData]: LinkData[K] } | undefined
+      if (!d) continue
+      if (d.master !== undefined && d.masterName === undefined) {
+        const n = this.linkName(d.master)
+        if (n !== undefined) d.masterName = n
+      }
+      if (d.peerNetnsId !== undefined && d.peerNetns === undefined) {
+        const n = this.netnsName(d.peerNetnsId)
+        if (n !== undefined) d.peerNetns = n
+      }
+    }
+  }
+
   /** Start a resync: everything not confirmed after this is gone. */
   beginSweep(): number {
     this.generation += 1
