@@ -35,8 +35,9 @@ export class KernelObjects {
 
   cleanup(): string[] {
     const errors: string[] = []
+    const present = new Set(ipJson<{ ifname?: string }[]>('link', 'show').map((x) => x.ifname))
     for (const l of this.links.splice(0).reverse()) {
-      if (ipJson<unknown[]>('link', 'show').some((x) => (x as { ifname?: string }).ifname === l)) {
+      if (present.has(l)) {
         try {
           ip('link', 'del', l)
         } catch (e) {
