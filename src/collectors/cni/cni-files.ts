@@ -40,7 +40,7 @@ export function parseCniConfigFile(name: string, text: string): Result.Result<Pa
     name.endsWith('.conflist') || (name.endsWith('.json') && typeof json === 'object' && json !== null && 'plugins' in json)
   if (isList) {
     const r = decodeList(json, { errors: 'all' })
-    if (Result.isFailure(r)) return Result.fail(`invalid conflist: ${String(r.failure)}`)
+    if (Result.isFailure(r)) return Result.fail(`invalid conflist: ${r.failure.message}`)
     const v = r.success
     return Result.succeed({
       format: 'conflist',
@@ -50,7 +50,7 @@ export function parseCniConfigFile(name: string, text: string): Result.Result<Pa
     })
   }
   const r = decodeConf(json, { errors: 'all' })
-  if (Result.isFailure(r)) return Result.fail(`invalid conf: ${String(r.failure)}`)
+  if (Result.isFailure(r)) return Result.fail(`invalid conf: ${r.failure.message}`)
   const v = r.success
   return Result.succeed({
     format: 'conf',
@@ -102,7 +102,7 @@ export function parseCniResultFile(text: string): Result.Result<ParsedAttachment
     return Result.fail(`not JSON: ${e instanceof Error ? e.message : String(e)}`)
   }
   const r = decodeCache(json, { errors: 'all' })
-  if (Result.isFailure(r)) return Result.fail(`not a libcni cache record: ${String(r.failure)}`)
+  if (Result.isFailure(r)) return Result.fail(`not a libcni cache record: ${r.failure.message}`)
   const c = r.success
   const ips = (c.result?.ips ?? []).map((ip) => ({
     address: ip.address,

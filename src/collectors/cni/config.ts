@@ -80,7 +80,7 @@ function dir(input: { enabled?: boolean; dir?: string } | undefined, fallback: W
 /** Validate and fill defaults; the error names the offending path. */
 export function parseCniConfig(input: unknown = {}): Result.Result<CniCollectorConfig, CniConfigError> {
   const r = decodeInput(input ?? {}, { errors: 'all', onExcessProperty: 'error' })
-  if (Result.isFailure(r)) return Result.fail(new CniConfigError(`invalid cni collector config: ${String(r.failure)}`))
+  if (Result.isFailure(r)) return Result.fail(new CniConfigError(`invalid cni collector config: ${r.failure.message}`))
   const c = r.success
   const netlink = {
     mode: c.netlink?.mode ?? CNI_DEFAULTS.netlink.mode,

@@ -22,7 +22,8 @@ const br = `tpbr${s}`
 const octet = String(parseInt(s.slice(0, 2), 16))
 const v4Bridge = `198.18.${octet}.1`
 const v4Veth = `198.19.${octet}.1`
-const v6Bridge = `fd00:${s.slice(0, 4)}::1`
+// A first group of four significant hex digits, so the text is already canonical (RFC 5952).
+const v6Bridge = `fd00:${(parseInt(s.slice(0, 4), 16) | 0x1000).toString(16)}::1`
 
 const objects = new KernelObjects()
 const collectors: CniCollector[] = []
