@@ -28,6 +28,7 @@ export const RTM = {
 } as const
 const NLM_F_REQUEST = 0x1
 const NLM_F_DUMP = 0x300
+const NLM_F_DUMP_INTR = 0x10
 
 const IFLA_ADDRESS = 1
 const IFLA_IFNAME = 3
@@ -110,6 +111,8 @@ export interface DoneRecord {
   readonly kind: 'done'
   readonly seq: number
   readonly pid: number
+  /** NLM_F_DUMP_INTR: the table changed during the dump, which may be inconsistent. */
+  readonly interrupted: boolean
 }
 /** NLMSG_ERROR: errno 0 is an acknowledgement. */
 export interface ErrorRecord {
@@ -182,12 +185,13 @@ function decodeDatagram(dg: Buffer, out: NetlinkRecord[]): { malformed: number; 
       return { malformed, ignored }
     }
     const type = dg.readUInt16LE(off + 4)
+    const flags = dg.readUInt16LE(off + 6)
     const seq = dg.readUInt32LE(off + 8)
     const pid = dg.readUInt32LE(off + 12)
     const body = dg.subarray(off + NLMSG_HDRLEN, off + len)
     off += align4(len)
     try {
-      const rec = decodeMessage(type, seq, pid, body)
+      const rec = decodeMessage(type, flags, seq, pid, body)
       if (rec === undefined) ignored += 1
       else if (rec === null) malformed += 1
       else out.push(rec)
@@ -200,10 +204,10 @@ function decodeDatagram(dg: Buffer, out: NetlinkRecord[]): { malformed: number; 
 }
 
 /** undefined: a type we do not follow; null: failed validation. */
-function decodeMessage(type: number, seq: number, pid: number, body: Buffer): NetlinkRecord | undefined | null {
+function decodeMessage(type: number, flags: number, seq: number, pid: number, body: Buffer): NetlinkRecord | undefined | null {
   switch (type) {
     case NLMSG_DONE:
-      return { kind: 'done', seq, pid }
+      return { kind: 'done', seq, pid, interrupted: (flags & NLM_F_DUMP_INTR) !== 0 }
     case NLMSG_ERROR:
       need(body, 4)
       return { kind: 'error', seq, pid, errno: -body.readInt32LE(0) }

@@ -171,7 +171,8 @@ export class NetlinkMonitor {
           const gen = this.state.beginSweep()
           await this.dump('links')
           await this.dump('addresses')
-          this.emit(this.state.sweep(gen))
+          // An interrupted dump may have skipped entries: only a clean one may declare them gone.
+          if (!this.resyncAgain) this.emit(this.state.sweep(gen))
         } while (this.resyncAgain && !this.stopped)
       } finally {
         this.resyncing = undefined
@@ -237,6 +238,7 @@ export class NetlinkMonitor {
           case 'done':
           case 'error':
             if (fromDump) {
+              if (r.kind === 'done' && r.interrupted) this.resyncAgain = true
               // Everything the dump sent is applied: names of masters that came later in the
               // dump are known now. Flush before its caller sweeps.
               this.settle(r.seq, r)

@@ -2,7 +2,7 @@ import type { EventInput } from '../../events/event.js'
 import { nowNs } from '../../events/time.js'
 import type { WatchedDir } from './config.js'
 import type { WatcherTiming } from './cni-watchers.js'
-import { type DirDiff, type DirEntry, DirWatcher } from './dir-watcher.js'
+import { type DirDiff, DirWatcher } from './dir-watcher.js'
 import type { NetnsData } from './events.js'
 
 interface Known {
@@ -94,4 +94,3 @@ export class NetnsWatcher {
   }
 }
 
-export type { DirEntry }
