@@ -1,5 +1,6 @@
 import { createHash } from 'node:crypto'
 import { readFile } from 'node:fs/promises'
+import { basename } from 'node:path'
 import { Result } from 'effect'
 import type { EventInput } from '../../events/event.js'
 import { nowNs } from '../../events/time.js'
@@ -160,6 +161,15 @@ export class CniResultsWatcher {
 
   stop(): Promise<void> {
     return this.watcher.stop()
+  }
+
+  /** The attachment whose sandbox is the named network namespace (e.g. `cni-1234…`). */
+  attachmentInNetns(netnsName: string): ParsedAttachment | undefined {
+    for (const f of this.files.values()) {
+      const sandbox = f.attachment?.data.sandbox
+      if (sandbox !== undefined && basename(sandbox) === netnsName) return f.attachment
+    }
+    return undefined
   }
 
   private async onDiff(diff: DirDiff): Promise<void> {

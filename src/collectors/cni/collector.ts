@@ -1,6 +1,7 @@
 import { Result } from 'effect'
 import type { Collector, CollectorHealth, CollectorOutput } from '../../core/collector.js'
 import type { EventInput } from '../../events/event.js'
+import type { K8sContext } from '../../events/schema.js'
 import { explainOpenFailure, NetlinkUnavailableError } from '../../native/netlink.js'
 import { CniConfigWatcher, CniResultsWatcher, type WatcherTiming } from './cni-watchers.js'
 import { type CniCollectorConfig, parseCniConfig } from './config.js'
@@ -31,6 +32,7 @@ export class CniCollector implements Collector {
   private netlinkReason: string | undefined
   private failure: string | undefined
   private dropped = 0
+  private readonly podOfLink = new Map<number, K8sContext>()
   private emitted = 0
   private readonly totals = { batches: 0, records: 0, malformed: 0, ignored: 0, overruns: 0, resyncs: 0, invalidConfigFiles: 0, invalidResultFiles: 0, scans: 0 }
 
@@ -49,6 +51,7 @@ export class CniCollector implements Collector {
     this.queue = queue
     const sink = (batch: EventInput[]): void => {
       if (batch.length === 0) return
+      this.attributeToPods(batch)
       this.emitted += batch.length
       queue.push(batch)
     }
@@ -109,6 +112,28 @@ export class CniCollector implements Collector {
     this.running = true
   }
 
+  /**
+   * A host-side veth whose peer lives in a pod sandbox's namespace gets that pod's identity.
+   * CNI writes its result after creating the veth, so the first events of a new pod's veth go
+   * out without it; later ones (down, removed at pod deletion) carry it.
+   */
+  private attributeToPods(batch: EventInput[]): void {
+    const results = this.cniResults
+    if (!results) return
+    for (let i = 0; i < batch.length; i++) {
+      const e = batch[i] as EventInput
+      if (e.k8s || !e.type.startsWith('network.link.')) continue
+      const d = e.data as { index?: number; peerNetns?: string } | undefined
+      if (d?.index === undefined) continue
+      const a = d.peerNetns !== undefined ? results.attachmentInNetns(d.peerNetns) : undefined
+      // Remembered per link: while a veth is torn down the kernel stops naming its peer.
+      const k8s = a ? (a.k8s ?? { containerId: a.data.containerId }) : this.podOfLink.get(d.index)
+      if (a && k8s) this.podOfLink.set(d.index, k8s)
+      if (e.type === 'network.link.removed') this.podOfLink.delete(d.index)
+      if (k8s) batch[i] = { ...e, k8s }
+    }
+  }
+
   events(): AsyncIterable<CollectorOutput> {
     const q = this.queue
     if (!q) return (async function* () {})()
@@ -129,6 +154,7 @@ export class CniCollector implements Collector {
     for (const w of this.watchers()) this.totals.scans += w.scans
     if (this.queue) this.dropped += this.queue.dropped
     this.queue?.end()
+    this.podOfLink.clear()
     this.netlink = this.netns = this.cniConfig = this.cniResults = undefined
   }
 

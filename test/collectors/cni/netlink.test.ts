@@ -1,3 +1,6 @@
+import { mkdirSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs'
+import { tmpdir } from 'node:os'
+import { join } from 'node:path'
 import { afterAll, beforeAll, describe, expect, it } from 'vitest'
 import { CniCollector } from '../../../src/collectors/cni/index.js'
 import { validateEvent } from '../../../src/events/event.js'
@@ -40,9 +43,12 @@ function link(name: string): IpLink {
   return l
 }
 
+const tmp = mkdtempSync(join(tmpdir(), 'tapio-cni-nl-'))
+
 afterAll(async () => {
   for (const c of collectors) await c.stop()
   const errors = objects.cleanup()
+  rmSync(tmp, { recursive: true, force: true })
   expect(errors).toEqual([])
 })
 
@@ -177,6 +183,45 @@ describe('cni collector: rtnetlink and network namespaces (real kernel objects)'
       await r2.done
       expect(r2.error).toBeUndefined()
     } finally {
+      objects.cleanup()
+    }
+  })
+
+  it("ties a host veth to the pod whose sandbox namespace holds its peer (CNI result cache)", async () => {
+    const s3 = suffix()
+    const ns3 = objects.netns(`tapio-test-${s3}`)
+    const a = objects.link(`tpa${s3}`)
+    const b = `tpb${s3}`
+    const resultsDir = join(tmp, 'results')
+    const containerId = `c0ffee${s3}`
+    const c3 = new CniCollector({ cniConfig: { enabled: false }, cniResults: { dir: resultsDir }, debounceMs: 20, pollIntervalMs: 100 })
+    collectors.push(c3)
+    try {
+      ip('netns', 'add', ns3)
+      await c3.start(AbortSignal.timeout(30_000))
+      const r3 = new Recorder(c3)
+      mkdirSync(resultsDir)
+      writeFileSync(
+        join(resultsDir, `tapio-net-${containerId}-eth0`),
+        JSON.stringify({
+          kind: 'cniCacheV1',
+          containerId,
+          ifName: 'eth0',
+          networkName: 'tapio-net',
+          cniArgs: [['K8S_POD_NAMESPACE', 'shop'], ['K8S_POD_NAME', 'cart-1'], ['K8S_POD_UID', `uid-${s3}`]],
+          result: { cniVersion: '1.0.0', interfaces: [{ name: 'eth0', sandbox: `/var/run/netns/${ns3}` }], ips: [{ address: '198.18.200.2/24', gateway: '198.18.200.1' }] },
+        }),
+      )
+      await r3.waitFor((e) => e.type === 'cni.attachment.added' && data(e).containerId === containerId, 'attachment')
+      ip('link', 'add', a, 'type', 'veth', 'peer', 'name', b)
+      ip('link', 'set', b, 'netns', ns3)
+      const moved = await r3.waitFor((e) => e.type === 'network.link.changed' && data(e).name === a && data(e).peerNetns === ns3, 'veth tied to the sandbox')
+      expect(moved.event.k8s).toEqual({ namespace: 'shop', pod: 'cart-1', podUid: `uid-${s3}`, containerId })
+      ip('link', 'del', a)
+      const removed = await r3.waitFor((e) => e.type === 'network.link.removed' && data(e).name === a, 'veth removed', moved.index + 1)
+      expect(removed.event.k8s).toMatchObject({ pod: 'cart-1', containerId })
+    } finally {
+      await c3.stop()
       objects.cleanup()
     }
   })
