@@ -29,6 +29,8 @@ export class CniCollector implements Collector {
   private cniConfig: CniConfigWatcher | undefined
   private cniResults: CniResultsWatcher | undefined
   private running = false
+  /** Bumped by every start and stop, so a start overtaken by stop() notices. */
+  private epoch = 0
   private netlinkReason: string | undefined
   private failure: string | undefined
   private dropped = 0
@@ -45,6 +47,12 @@ export class CniCollector implements Collector {
   async start(signal: AbortSignal): Promise<void> {
     if (this.running) return
     if (signal.aborted) throw new Error('start aborted')
+    const epoch = ++this.epoch
+    // stop() during start (without the signal) must not leave parts running that start adds later.
+    const checkCurrent = (): void => {
+      if (signal.aborted) throw new Error('start aborted')
+      if (epoch !== this.epoch) throw new Error('stopped while starting')
+    }
     this.failure = undefined
     this.netlinkReason = undefined
     const queue = new EventQueue(this.config.maxQueuedEvents)
@@ -86,6 +94,7 @@ export class CniCollector implements Collector {
       // Namespaces first, so the dump can name the namespaces veth peers live in.
       const monitor = this.netlink
       await netns?.start(monitor ? (p) => monitor.queryNsid(p) : undefined)
+      checkCurrent()
       if (monitor) {
         try {
           await monitor.synchronize(signal)
@@ -95,16 +104,18 @@ export class CniCollector implements Collector {
           monitor.stop()
           this.netlink = undefined
         }
+        checkCurrent()
       }
       if (this.config.cniConfig.enabled) {
         this.cniConfig = new CniConfigWatcher(this.config.cniConfig, timing, sink)
         await this.cniConfig.start()
+        checkCurrent()
       }
       if (this.config.cniResults.enabled) {
         this.cniResults = new CniResultsWatcher(this.config.cniResults, timing, sink)
         await this.cniResults.start()
       }
-      if (signal.aborted) throw new Error('start aborted')
+      checkCurrent()
     } catch (e) {
       await this.release()
       throw e
@@ -141,21 +152,26 @@ export class CniCollector implements Collector {
   }
 
   async stop(): Promise<void> {
+    this.epoch += 1
     this.running = false
     await this.release()
   }
 
   private async release(): Promise<void> {
-    this.netlink?.stop()
-    if (this.netlink) this.accumulate(this.netlink)
-    await Promise.all([this.netns?.stop(), this.cniConfig?.stop(), this.cniResults?.stop()])
-    if (this.cniConfig) this.totals.invalidConfigFiles += this.cniConfig.invalidFiles
-    if (this.cniResults) this.totals.invalidResultFiles += this.cniResults.invalidFiles
-    for (const w of this.watchers()) this.totals.scans += w.scans
-    if (this.queue) this.dropped += this.queue.dropped
-    this.queue?.end()
-    this.podOfLink.clear()
+    // Taken first: a stop() racing a failing start() must not release (or count) a part twice.
+    const { netlink, netns, cniConfig, cniResults, queue } = this
     this.netlink = this.netns = this.cniConfig = this.cniResults = undefined
+    netlink?.stop()
+    if (netlink) this.accumulate(netlink)
+    await Promise.all([netns?.stop(), cniConfig?.stop(), cniResults?.stop()])
+    if (cniConfig) this.totals.invalidConfigFiles += cniConfig.invalidFiles
+    if (cniResults) this.totals.invalidResultFiles += cniResults.invalidFiles
+    for (const w of [netns?.dirWatcher, cniConfig?.dirWatcher, cniResults?.dirWatcher]) this.totals.scans += w?.scans ?? 0
+    if (queue && !queue.isEnded) {
+      this.dropped += queue.dropped
+      queue.end()
+    }
+    this.podOfLink.clear()
   }
 
   private accumulate(m: NetlinkMonitor): void {
@@ -189,7 +205,7 @@ export class CniCollector implements Collector {
     if (this.netlink) for (const k of Object.keys(live) as (keyof typeof live)[]) live[k] = this.netlink.stats[k]
     return {
       eventsEmitted: this.emitted,
-      eventsDropped: this.dropped + (this.queue?.dropped ?? 0),
+      eventsDropped: this.dropped + (this.queue && !this.queue.isEnded ? this.queue.dropped : 0),
       queuedEvents: this.queue?.size ?? 0,
       netlinkBatches: this.totals.batches + live.batches,
       netlinkRecords: this.totals.records + live.records,

@@ -43,6 +43,10 @@ export class EventQueue {
     this.wake()
   }
 
+  get isEnded(): boolean {
+    return this.ended
+  }
+
   get size(): number {
     return this.queued
   }

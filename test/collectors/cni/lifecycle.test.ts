@@ -127,6 +127,21 @@ describe('cni collector lifecycle', () => {
     await c.start(AbortSignal.timeout(30_000))
     await c.stop()
   })
+
+  it('stop() while start() is under way: start fails, nothing is left open', async () => {
+    const c = make()
+    await c.start(AbortSignal.timeout(30_000)) // warm up lazily opened descriptors
+    await c.stop()
+    const before = fdCount()
+    const starting = c.start(AbortSignal.timeout(30_000))
+    const stopping = c.stop()
+    await expect(starting).rejects.toThrow(/stopped while starting/)
+    await stopping
+    expect(fdCount()).toBe(before)
+    await c.start(AbortSignal.timeout(30_000))
+    expect(c.health().details).toMatchObject({ netlink: 'connected', confDir: { state: 'watching' } })
+    await c.stop()
+  })
 })
 
 describe('cni collector config', () => {
