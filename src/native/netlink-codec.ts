@@ -5,7 +5,7 @@
  */
 import { Result, Schema } from 'effect'
 
-export const RTNLGRP = { LINK: 1, IPV4_IFADDR: 5, IPV6_IFADDR: 9, NSID: 28 } as const
+export const RTNLGRP = { LINK: 1, IPV4_IFADDR: 5, IPV4_ROUTE: 7, IPV6_IFADDR: 9, IPV6_ROUTE: 11, NSID: 28 } as const
 
 const FRAME_DATAGRAM = 1
 const FRAME_OVERRUN = 2
@@ -22,6 +22,9 @@ export const RTM = {
   NEWADDR: 20,
   DELADDR: 21,
   GETADDR: 22,
+  NEWROUTE: 24,
+  DELROUTE: 25,
+  GETROUTE: 26,
   NEWNSID: 88,
   DELNSID: 89,
   GETNSID: 90,
@@ -43,6 +46,11 @@ const IFA_ADDRESS = 1
 const IFA_LOCAL = 2
 const IFA_LABEL = 3
 const IFA_FLAGS = 8
+const RTA_DST = 1
+const RTA_OIF = 4
+const RTA_GATEWAY = 5
+const RTA_PRIORITY = 6
+const RTA_TABLE = 15
 const NETNSA_NSID = 1
 const NETNSA_FD = 3
 const NLA_TYPE_MASK = 0x3fff
@@ -131,7 +139,26 @@ export interface FatalRecord {
   readonly errno: number
 }
 
-export type NetlinkRecord = LinkRecord | AddressRecord | NsidRecord | DoneRecord | ErrorRecord | OverrunRecord | FatalRecord
+export const RouteRecordSchema = Schema.Struct({
+  kind: Schema.Literal('route'),
+  ...NetlinkHeader,
+  family: Schema.Literals(['ipv4', 'ipv6']),
+  /** Destination address; the unspecified address with dstLength 0 for a default route. */
+  dst: Schema.String,
+  dstLength: Schema.Number.check(Schema.isInt(), Schema.isBetween({ minimum: 0, maximum: 128 })),
+  table: Schema.Number,
+  /** RTPROT_*: 2 kernel, 3 boot, 4 static, 16 dhcp, ... */
+  protocol: Schema.Number,
+  scope: Schema.Number,
+  /** RTN_*: 1 unicast, 2 local, 3 broadcast, 5 multicast, 6 blackhole, 7 unreachable, ... */
+  type: Schema.Number,
+  oif: Schema.optional(Schema.Number),
+  gateway: Schema.optional(Schema.String),
+  priority: Schema.optional(Schema.Number),
+})
+export type RouteRecord = typeof RouteRecordSchema.Type
+
+export type NetlinkRecord = LinkRecord | AddressRecord | RouteRecord | NsidRecord | DoneRecord | ErrorRecord | OverrunRecord | FatalRecord
 
 export interface DecodedBatch {
   readonly records: NetlinkRecord[]
@@ -223,6 +250,9 @@ function decodeMessage(type: number, flags: number, seq: number, pid: number, bo
     case RTM.NEWADDR:
     case RTM.DELADDR:
       return decodeAddressMessage(type === RTM.NEWADDR ? 'new' : 'del', seq, pid, body)
+    case RTM.NEWROUTE:
+    case RTM.DELROUTE:
+      return decodeRouteMessage(type === RTM.NEWROUTE ? 'new' : 'del', seq, pid, body)
     case RTM.NEWNSID:
     case RTM.DELNSID: {
       const attrs = parseAttributes(body, 4)
@@ -300,6 +330,39 @@ function decodeAddressMessage(op: 'new' | 'del', seq: number, pid: number, body:
   return Result.isSuccess(r) ? r.success : null
 }
 
+const decodeRoute = Schema.decodeUnknownResult(RouteRecordSchema)
+
+function decodeRouteMessage(op: 'new' | 'del', seq: number, pid: number, body: Buffer): RouteRecord | null | undefined {
+  need(body, 12)
+  const familyNum = body[0]
+  if (familyNum !== AF_INET && familyNum !== AF_INET6) return undefined
+  const attrs = parseAttributes(body, 12)
+  const dst = attrs.get(RTA_DST)
+  const oif = attrs.get(RTA_OIF)
+  const gateway = attrs.get(RTA_GATEWAY)
+  const priority = attrs.get(RTA_PRIORITY)
+  const table = attrs.get(RTA_TABLE)
+  const candidate = {
+    kind: 'route',
+    op,
+    seq,
+    pid,
+    family: familyNum === AF_INET ? 'ipv4' : 'ipv6',
+    dst: dst ? formatIp(dst) : familyNum === AF_INET ? '0.0.0.0' : '::',
+    dstLength: body[1],
+    // RTA_TABLE holds tables above 255; the header byte is the legacy field.
+    table: table ? u32(table) : (body[4] ?? 0),
+    protocol: body[5],
+    scope: body[6],
+    type: body[7],
+    ...(oif ? { oif: u32(oif) } : {}),
+    ...(gateway ? { gateway: formatIp(gateway) } : {}),
+    ...(priority ? { priority: u32(priority) } : {}),
+  }
+  const r = decodeRoute(candidate)
+  return Result.isSuccess(r) ? r.success : null
+}
+
 /** Top-level attributes from `start`; later duplicates win (the kernel sends none). */
 function parseAttributes(buf: Buffer, start: number): Map<number, Buffer> {
   const attrs = new Map<number, Buffer>()
@@ -374,7 +437,8 @@ function header(total: number, type: number, flags: number, seq: number): Buffer
 }
 
 /** A dump request for every link, address or namespace id. */
-export function encodeDumpRequest(what: 'links' | 'addresses' | 'nsids', seq: number): Buffer {
+export function encodeDumpRequest(what: 'links' | 'addresses' | 'routes' | 'nsids', seq: number): Buffer {
+  if (what === 'routes') return header(NLMSG_HDRLEN + 12, RTM.GETROUTE, NLM_F_REQUEST | NLM_F_DUMP, seq)
   if (what === 'links') return header(NLMSG_HDRLEN + 16, RTM.GETLINK, NLM_F_REQUEST | NLM_F_DUMP, seq)
   if (what === 'addresses') return header(NLMSG_HDRLEN + 8, RTM.GETADDR, NLM_F_REQUEST | NLM_F_DUMP, seq)
   return header(NLMSG_HDRLEN + 4, RTM.GETNSID, NLM_F_REQUEST | NLM_F_DUMP, seq)

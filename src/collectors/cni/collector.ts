@@ -36,7 +36,7 @@ export class CniCollector implements Collector {
   private dropped = 0
   private readonly podOfLink = new Map<number, K8sContext>()
   private emitted = 0
-  private readonly totals = { batches: 0, records: 0, malformed: 0, ignored: 0, overruns: 0, resyncs: 0, invalidConfigFiles: 0, invalidResultFiles: 0, scans: 0 }
+  private readonly totals = { batches: 0, records: 0, malformed: 0, ignored: 0, overruns: 0, resyncs: 0, routeRechecks: 0, invalidConfigFiles: 0, invalidResultFiles: 0, scans: 0 }
 
   constructor(config: unknown = {}) {
     const r = parseCniConfig(config)
@@ -75,6 +75,7 @@ export class CniCollector implements Collector {
         const monitor = new NetlinkMonitor({
           ...(this.config.netlink.addonPath !== undefined ? { addonPath: this.config.netlink.addonPath } : {}),
           receiveBufferBytes: this.config.netlink.receiveBufferBytes,
+          routes: this.config.netlink.routes,
           sink,
           onFatal: (e) => {
             this.failure = e.message
@@ -175,7 +176,7 @@ export class CniCollector implements Collector {
   }
 
   private accumulate(m: NetlinkMonitor): void {
-    for (const k of ['batches', 'records', 'malformed', 'ignored', 'overruns', 'resyncs'] as const) this.totals[k] += m.stats[k]
+    for (const k of ['batches', 'records', 'malformed', 'ignored', 'overruns', 'resyncs', 'routeRechecks'] as const) this.totals[k] += m.stats[k]
   }
 
   health(): CollectorHealth {
@@ -183,6 +184,7 @@ export class CniCollector implements Collector {
       netlink: this.netlink ? 'connected' : this.config.netlink.mode === 'off' ? 'off' : (this.netlinkReason ?? 'not started'),
       links: this.netlink?.links ?? 0,
       addresses: this.netlink?.addresses ?? 0,
+      ...(this.config.netlink.routes ? { routes: this.netlink?.routeCount ?? 0 } : {}),
       namespaces: this.netns?.count ?? 0,
       ...this.dirDetails(),
     }
@@ -201,7 +203,7 @@ export class CniCollector implements Collector {
   }
 
   statistics(): Readonly<Record<string, number>> {
-    const live = { batches: 0, records: 0, malformed: 0, ignored: 0, overruns: 0, resyncs: 0 }
+    const live = { batches: 0, records: 0, malformed: 0, ignored: 0, overruns: 0, resyncs: 0, routeRechecks: 0 }
     if (this.netlink) for (const k of Object.keys(live) as (keyof typeof live)[]) live[k] = this.netlink.stats[k]
     return {
       eventsEmitted: this.emitted,
@@ -213,6 +215,7 @@ export class CniCollector implements Collector {
       netlinkIgnored: this.totals.ignored + live.ignored,
       netlinkOverruns: this.totals.overruns + live.overruns,
       netlinkResyncs: this.totals.resyncs + live.resyncs,
+      routeRechecks: this.totals.routeRechecks + live.routeRechecks,
       invalidConfigFiles: this.totals.invalidConfigFiles + (this.cniConfig?.invalidFiles ?? 0),
       invalidResultFiles: this.totals.invalidResultFiles + (this.cniResults?.invalidFiles ?? 0),
       directoryScans: this.totals.scans + this.watchers().reduce((n, w) => n + w.scans, 0),

@@ -23,6 +23,8 @@ export const CniConfigInputSchema = Schema.Struct({
       addonPath: Schema.optional(Path),
       /** Socket receive buffer; a bigger one survives bursts (thousands of pods) without a resync. */
       receiveBufferBytes: Schema.optional(Schema.Number.check(Schema.isInt(), Schema.isGreaterThan(0))),
+      /** Also report routes (off by default: nodes with BGP-learned routes have many). */
+      routes: Schema.optional(Schema.Boolean),
     }),
   ),
   cniConfig: Schema.optional(WatchedDirSchema),
@@ -45,7 +47,7 @@ export interface WatchedDir {
 }
 
 export interface CniCollectorConfig {
-  readonly netlink: { readonly mode: NetlinkMode; readonly addonPath?: string; readonly receiveBufferBytes: number }
+  readonly netlink: { readonly mode: NetlinkMode; readonly addonPath?: string; readonly receiveBufferBytes: number; readonly routes: boolean }
   readonly cniConfig: WatchedDir
   readonly cniResults: WatchedDir
   readonly netns: WatchedDir
@@ -56,7 +58,7 @@ export interface CniCollectorConfig {
 }
 
 export const CNI_DEFAULTS: CniCollectorConfig = {
-  netlink: { mode: 'required', receiveBufferBytes: 4 * 1024 * 1024 },
+  netlink: { mode: 'required', receiveBufferBytes: 4 * 1024 * 1024, routes: false },
   cniConfig: { enabled: true, dir: '/etc/cni/net.d' },
   cniResults: { enabled: true, dir: '/var/lib/cni/results' },
   netns: { enabled: true, dir: '/var/run/netns' },
@@ -85,6 +87,7 @@ export function parseCniConfig(input: unknown = {}): Result.Result<CniCollectorC
   const netlink = {
     mode: c.netlink?.mode ?? CNI_DEFAULTS.netlink.mode,
     receiveBufferBytes: c.netlink?.receiveBufferBytes ?? CNI_DEFAULTS.netlink.receiveBufferBytes,
+    routes: c.netlink?.routes ?? CNI_DEFAULTS.netlink.routes,
     ...(c.netlink?.addonPath !== undefined ? { addonPath: c.netlink.addonPath } : {}),
   }
   return Result.succeed({

@@ -55,6 +55,26 @@ export const AddressDataSchema = Schema.Struct({
 })
 export type AddressData = typeof AddressDataSchema.Type
 
+export const RouteDataSchema = Schema.Struct({
+  family: Schema.Literals(['ipv4', 'ipv6']),
+  /** address/prefixLength, or `default`. */
+  destination: Schema.String,
+  gateway: Opt(Schema.String),
+  /** Output interface index and name. */
+  index: Opt(Schema.Number),
+  link: Opt(Schema.String),
+  /** `main`, `default` or the table number. */
+  table: Schema.String,
+  /** Who installed it: `kernel`, `boot`, `static`, `dhcp`, `bird`, `bgp`... or the number. */
+  protocol: Schema.String,
+  scope: Schema.String,
+  /** `unicast`, `blackhole`, `unreachable`, `prohibit`, `throw`. */
+  type: Schema.String,
+  metric: Opt(Schema.Number),
+  snapshot: Opt(Schema.Boolean),
+})
+export type RouteData = typeof RouteDataSchema.Type
+
 export const NetnsDataSchema = Schema.Struct({
   name: Schema.String,
   path: Schema.String,
@@ -125,6 +145,8 @@ export const CNI_EVENT_TYPES = [
   'network.link.changed',
   'network.address.added',
   'network.address.removed',
+  'network.route.added',
+  'network.route.removed',
   'network.netns.created',
   'network.netns.removed',
   'cni.config.added',
@@ -145,6 +167,8 @@ declare module '../../events/families.js' {
     'network.link.changed': LinkData
     'network.address.added': AddressData
     'network.address.removed': AddressData
+    'network.route.added': RouteData
+    'network.route.removed': RouteData
     'network.netns.created': NetnsData
     'network.netns.removed': NetnsData
     'cni.config.added': CniConfigData
@@ -159,6 +183,8 @@ declare module '../../events/families.js' {
 for (const t of ['added', 'removed', 'up', 'down', 'changed'] as const) registerEventData(`network.link.${t}`, LinkDataSchema)
 registerEventData('network.address.added', AddressDataSchema)
 registerEventData('network.address.removed', AddressDataSchema)
+registerEventData('network.route.added', RouteDataSchema)
+registerEventData('network.route.removed', RouteDataSchema)
 registerEventData('network.netns.created', NetnsDataSchema)
 registerEventData('network.netns.removed', NetnsDataSchema)
 registerEventData('cni.config.added', CniConfigDataSchema)

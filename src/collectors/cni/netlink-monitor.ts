@@ -13,6 +13,7 @@ import {
   RTNLGRP,
 } from '../../native/netlink.js'
 import { NetworkState } from './network-state.js'
+import { RouteState } from './route-state.js'
 
 const REQUEST_TIMEOUT_MS = 10_000
 
@@ -25,7 +26,12 @@ export interface NetlinkMonitorOptions {
   /** Namespace ids were assigned or released: names must be looked up again. */
   readonly onNsidChange: () => Promise<void>
   readonly netnsName: (nsid: number) => string | undefined
+  /** Also follow routes. */
+  readonly routes: boolean
 }
+
+/** IPv4 routes die silently with their link or address; this long after such a change, look again. */
+const ROUTE_RECHECK_MS = 100
 
 interface Pending {
   readonly dump: boolean
@@ -48,13 +54,21 @@ export class NetlinkMonitor {
   private draining = false
   private held: EventInput[] = []
   private seq = Math.floor(Math.random() * 0x7fffffff)
+  private readonly routes: RouteState
   private resyncing: Promise<void> | undefined
-  private resyncAgain = false
+  private readonly wanted = new Set<'full' | 'routes'>()
+  private dumpInterrupted = false
+  private routeTimer: NodeJS.Timeout | undefined
   private stopped = true
-  readonly stats = { batches: 0, records: 0, malformed: 0, ignored: 0, overruns: 0, resyncs: 0 }
+  readonly stats = { batches: 0, records: 0, malformed: 0, ignored: 0, overruns: 0, resyncs: 0, routeRechecks: 0 }
 
   constructor(private readonly opts: NetlinkMonitorOptions) {
     this.state = new NetworkState(opts.netnsName)
+    this.routes = new RouteState((i) => this.state.linkName(i))
+  }
+
+  get routeCount(): number {
+    return this.routes.count
   }
 
   get links(): number {
@@ -69,9 +83,12 @@ export class NetlinkMonitor {
     const addon = loadNetlinkAddon(this.opts.addonPath)
     this.stopped = false
     this.state.clear()
+    this.routes.clear()
+    const groups: number[] = [RTNLGRP.LINK, RTNLGRP.IPV4_IFADDR, RTNLGRP.IPV6_IFADDR, RTNLGRP.NSID]
+    if (this.opts.routes) groups.push(RTNLGRP.IPV4_ROUTE, RTNLGRP.IPV6_ROUTE)
     this.socket = RouteSocket.open(
       addon,
-      { groups: [RTNLGRP.LINK, RTNLGRP.IPV4_IFADDR, RTNLGRP.IPV6_IFADDR, RTNLGRP.NSID], rcvbufBytes: this.opts.receiveBufferBytes },
+      { groups, rcvbufBytes: this.opts.receiveBufferBytes },
       (b) => this.onBatch(b),
     )
   }
@@ -81,7 +98,7 @@ export class NetlinkMonitor {
     const onAbort = (): void => this.rejectAll(new Error('start aborted'))
     signal.addEventListener('abort', onAbort, { once: true })
     try {
-      await this.resync()
+      await this.resync('full')
     } finally {
       signal.removeEventListener('abort', onAbort)
     }
@@ -90,6 +107,9 @@ export class NetlinkMonitor {
 
   stop(): void {
     this.stopped = true
+    clearTimeout(this.routeTimer)
+    this.routeTimer = undefined
+    this.wanted.clear()
     this.socket?.close()
     this.socket = undefined
     this.rejectAll(new Error('netlink monitor stopped'))
@@ -152,33 +172,54 @@ export class NetlinkMonitor {
     )
   }
 
-  private async dump(what: 'links' | 'addresses'): Promise<void> {
+  private async dump(what: 'links' | 'addresses' | 'routes'): Promise<void> {
     const end = await this.request((seq) => encodeDumpRequest(what, seq), true)
     if (end.kind === 'error' && end.errno !== 0) throw new NetlinkSocketError(`dump ${what}`, end.errno, errnoName(end.errno))
   }
 
-  /** Dump links then addresses; what the dumps did not confirm is reported removed. */
-  private resync(): Promise<void> {
-    if (this.resyncing) {
-      this.resyncAgain = true
-      return this.resyncing
-    }
+  /**
+   * `full`: dump links, addresses (and routes); `routes`: routes only. What a dump did not
+   * confirm is reported removed. Requests made while one runs are served by one more round.
+   */
+  private resync(scope: 'full' | 'routes'): Promise<void> {
+    this.wanted.add(scope)
+    if (this.resyncing) return this.resyncing
     this.resyncing = (async () => {
       try {
-        do {
-          this.resyncAgain = false
-          this.stats.resyncs += 1
-          const gen = this.state.beginSweep()
-          await this.dump('links')
-          await this.dump('addresses')
+        while (this.wanted.size > 0 && !this.stopped) {
+          const full = this.wanted.has('full')
+          this.wanted.clear()
+          this.dumpInterrupted = false
+          if (full) this.stats.resyncs += 1
+          else this.stats.routeRechecks += 1
+          const gen = full ? this.state.beginSweep() : 0
+          const routeGen = this.opts.routes ? this.routes.beginSweep() : 0
+          if (full) {
+            await this.dump('links')
+            await this.dump('addresses')
+          }
+          if (this.opts.routes) await this.dump('routes')
           // An interrupted dump may have skipped entries: only a clean one may declare them gone.
-          if (!this.resyncAgain) this.emit(this.state.sweep(gen))
-        } while (this.resyncAgain && !this.stopped)
+          if (this.dumpInterrupted) {
+            this.wanted.add(full ? 'full' : 'routes')
+            continue
+          }
+          if (full) this.emit(this.state.sweep(gen))
+          if (this.opts.routes) this.emit(this.routes.sweep(routeGen))
+        }
       } finally {
         this.resyncing = undefined
       }
     })()
     return this.resyncing
+  }
+
+  private scheduleRouteRecheck(): void {
+    if (!this.opts.routes || this.stopped || this.routeTimer) return
+    this.routeTimer = setTimeout(() => {
+      this.routeTimer = undefined
+      this.resync('routes').catch((e: unknown) => this.fail(e))
+    }, ROUTE_RECHECK_MS)
   }
 
   private emit(batch: EventInput[]): void {
@@ -228,17 +269,25 @@ export class NetlinkMonitor {
         switch (r.kind) {
           case 'link': {
             const peers = r.op === 'del' ? this.state.sameNamespacePeersOf(r.index) : []
-            this.held.push(...this.state.applyLink(r, fromDump))
+            const events = this.state.applyLink(r, fromDump)
+            this.held.push(...events)
             for (const p of peers) this.requeryLink(p)
+            if (events.some((e) => e.type === 'network.link.down' || e.type === 'network.link.removed')) this.scheduleRouteRecheck()
             break
           }
-          case 'address':
-            this.held.push(...this.state.applyAddress(r, fromDump))
+          case 'address': {
+            const events = this.state.applyAddress(r, fromDump)
+            this.held.push(...events)
+            if (r.op === 'del' && r.family === 'ipv4') this.scheduleRouteRecheck()
+            break
+          }
+          case 'route':
+            this.held.push(...this.routes.apply(r, fromDump))
             break
           case 'done':
           case 'error':
             if (fromDump) {
-              if (r.kind === 'done' && r.interrupted) this.resyncAgain = true
+              if (r.kind === 'done' && r.interrupted) this.dumpInterrupted = true
               // Everything the dump sent is applied: names of masters that came later in the
               // dump are known now. Flush before its caller sweeps.
               this.settle(r.seq, r)
@@ -252,7 +301,7 @@ export class NetlinkMonitor {
             break
           case 'overrun':
             this.stats.overruns += 1
-            void this.resync().catch((e: unknown) => this.fail(e))
+            this.resync('full').catch((e: unknown) => this.fail(e))
             break
           case 'fatal':
             this.fail(new NetlinkSocketError('recv', r.errno, errnoName(r.errno)))
