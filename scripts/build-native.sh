@@ -1,9 +1,22 @@
 #!/usr/bin/env bash
 # Builds the optional native addon in native/ (BPF objects first, then the Node-API addon).
 # Exit non-zero on failure; scripts/ensure.sh treats that as "addon unavailable", not fatal.
+# Skips the work when every built addon is newer than every native source.
 set -euo pipefail
 cd "$(dirname "$0")/../native" 2>/dev/null || exit 0
 [[ -f binding.gyp ]] || exit 0
+
+targets=$(grep -o '"target_name": *"[^"]*"' binding.gyp | sed 's/.*"\([^"]*\)"$/\1/')
+fresh=1
+for t in $targets; do
+  built="build/Release/$t.node"
+  if [[ ! -f "$built" ]] || [[ -n "$(find . -path ./build -prune -o -type f -newer "$built" -print | grep -v '^./build' | head -n1)" ]]; then
+    fresh=0
+  fi
+done
+if [[ $fresh -eq 1 && "${FORCE_NATIVE_BUILD:-}" != 1 ]]; then
+  exit 0
+fi
 
 # Each part of the addon may have a prebuild step (e.g. compiling BPF programs and skeletons).
 for pre in */prebuild.sh; do

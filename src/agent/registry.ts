@@ -1,6 +1,8 @@
 import { Result, Schema } from 'effect'
 import { SyntheticCollector } from '../collectors/synthetic/collector.js'
 import { SyntheticConfigSchema } from '../collectors/synthetic/config.js'
+import { CniCollector, detectCni } from '../collectors/cni/index.js'
+import { CniConfigInputSchema } from '../collectors/cni/config.js'
 import { detectKubernetes, KubernetesCollector, KubernetesConfigSchema } from '../collectors/kubernetes/index.js'
 import { detectSystemd, SystemdCollector, SystemdConfigSchema } from '../collectors/systemd/index.js'
 import type { Collector, CollectorFactory } from '../core/collector.js'
@@ -52,9 +54,17 @@ export const systemdKind: CollectorKind = {
   create: (config) => new SystemdCollector(config as never),
 }
 
+export const cniKind: CollectorKind = {
+  kind: 'cni',
+  description: 'network links, addresses and routes (rtnetlink), network namespaces, CNI configuration and results',
+  configSchema: CniConfigInputSchema as unknown as Schema.Struct<Schema.Struct.Fields>,
+  detect: (config) => detectCni(config),
+  create: (config) => () => new CniCollector(config),
+}
+
 /** Every collector kind the agent can run, in start order. */
 export function builtinKinds(): CollectorKind[] {
-  return [kubernetesKind, systemdKind, syntheticKind]
+  return [kubernetesKind, systemdKind, cniKind, syntheticKind]
 }
 
 export function kindMap(kinds: readonly CollectorKind[]): Map<string, CollectorKind> {
