@@ -73,3 +73,43 @@ export function bpfObjectIds(kind: 'prog' | 'link'): number[] {
   const list = JSON.parse(out) as { id: number }[]
   return list.map((p) => p.id).sort((a, b) => a - b)
 }
+
+/** A started load generator waiting for `go()`; `done` resolves when it has made all its calls. */
+export interface Loadgen {
+  readonly pid: number
+  go(): void
+  readonly done: Promise<void>
+  kill(): void
+}
+
+export async function startLoadgen(path: string, count: number): Promise<Loadgen> {
+  const child = spawn(path, [String(count)], { stdio: ['pipe', 'pipe', 'inherit'] })
+  let out = ''
+  let resolveDone: () => void = () => {}
+  let rejectDone: (e: Error) => void = () => {}
+  const done = new Promise<void>((resolve, reject) => {
+    resolveDone = resolve
+    rejectDone = reject
+  })
+  const pid = await new Promise<number>((resolve, reject) => {
+    child.on('error', reject)
+    child.stdout.on('data', (chunk: Buffer) => {
+      out += chunk.toString()
+      const first = out.split('\n')[0]
+      if (out.includes('\n') && first) resolve(Number(first))
+      if (out.includes('done ')) resolveDone()
+    })
+  })
+  child.on('exit', (code) => {
+    if (code !== 0) rejectDone(new Error(`loadgen exited with ${code}`))
+    else resolveDone()
+  })
+  return {
+    pid,
+    go: () => child.stdin.end('go\n'),
+    done,
+    kill: () => {
+      if (child.exitCode === null) child.kill('SIGKILL')
+    },
+  }
+}
