@@ -3,7 +3,7 @@ import { validateEvent } from '../../../src/events/event.js'
 import { stampEvent } from '../../../src/events/event.js'
 import { detectEbpf, EbpfCollector } from '../../../src/collectors/ebpf/index.js'
 import { Result } from 'effect'
-import { data, run, Sink, uniqueShell, waitFor } from './helpers.js'
+import { data, run, Sink, stats, uniqueShell, waitFor } from './helpers.js'
 
 describe('ebpf collector: process exec and exit', () => {
   const collector = new EbpfCollector({ programs: { tcp: false, oom: false } })
@@ -59,7 +59,7 @@ describe('ebpf collector: process exec and exit', () => {
     const h = collector.health()
     expect(h.status).toBe('ok')
     expect(h.details?.attached).toEqual(['exec', 'exit'])
-    const s = collector.statistics()
+    const s = stats(collector)
     expect(s.generated).toBeGreaterThan(0)
     expect(s.generated).toBe(s.delivered + s.droppedKernel + s.droppedUser + s.pending)
   })

@@ -4,6 +4,7 @@ import { copyFileSync, mkdtempSync, rmSync } from 'node:fs'
 import { tmpdir } from 'node:os'
 import { join } from 'node:path'
 import type { Collector } from '../../../src/core/collector.js'
+import type { EbpfTotals } from '../../../src/collectors/ebpf/index.js'
 import type { EventInput } from '../../../src/events/event.js'
 
 /** Consumes a started collector's events in the background, like the supervisor would. */
@@ -112,4 +113,29 @@ export async function startLoadgen(path: string, count: number): Promise<Loadgen
       if (child.exitCode === null) child.kill('SIGKILL')
     },
   }
+}
+
+/** Compiles test/collectors/ebpf/<name>.ts (and what it imports) to plain JS for a child process. */
+export function compileChild(name: string): string {
+  const root = join(import.meta.dirname, '..', '..', '..')
+  // One directory per child: test files compile in parallel.
+  const outDir = join(root, 'test-artifacts', 'ebpf-children', name)
+  execFileSync(
+    join(root, 'node_modules', '.bin', 'tsc'),
+    [
+      '--ignoreConfig', '--outDir', outDir, '--rootDir', root, '--module', 'nodenext', '--moduleResolution', 'nodenext',
+      '--target', 'es2022', '--strict', '--skipLibCheck', '--types', 'node',
+      join(root, 'test', 'collectors', 'ebpf', `${name}.ts`),
+    ],
+    { stdio: 'inherit' },
+  )
+  return join(outDir, 'test', 'collectors', 'ebpf', `${name}.js`)
+}
+
+/** statistics() with the exact totals typed (they are always present). */
+export function stats(c: {
+  statistics(): Readonly<Record<string, number>>
+  totals(): EbpfTotals
+}): Readonly<Record<string, number>> & EbpfTotals {
+  return { ...c.statistics(), ...c.totals() }
 }

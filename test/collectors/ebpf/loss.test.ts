@@ -1,6 +1,6 @@
 import { afterEach, beforeAll, describe, expect, it } from 'vitest'
 import { EbpfCollector } from '../../../src/collectors/ebpf/index.js'
-import { buildLoadgen, type Loadgen, Sink, startLoadgen, waitFor } from './helpers.js'
+import { buildLoadgen, type Loadgen, Sink, startLoadgen, stats, waitFor } from './helpers.js'
 
 const probeOnly = { exec: false, exit: false, tcp: false, oom: false, openat: false }
 
@@ -38,7 +38,7 @@ describe('ebpf collector: exact loss accounting', () => {
     expect(health.message).toMatch(/lost \d+ of \d+ kernel events/)
     await collector.stop()
     await sink?.done
-    const s = collector.statistics()
+    const s = stats(collector)
     expect(s.generated).toBe(count)
     expect(s.droppedKernel).toBeGreaterThan(0)
     expect(s.delivered).toBeGreaterThan(0)
@@ -56,7 +56,7 @@ describe('ebpf collector: exact loss accounting', () => {
       { ringBufferBytes: 65536, batchBytes: 16384, maxBatchesInFlight: 2 },
       false,
     )
-    const s1 = collector.statistics()
+    const s1 = stats(collector)
     // Bounded: at most 2 batches of 16 KiB (72-byte frames) wait in JavaScript.
     expect(s1.queued).toBeLessThanOrEqual(2 * Math.ceil(16384 / 56))
     expect(s1.consumerStalls).toBeGreaterThan(0)
@@ -64,7 +64,7 @@ describe('ebpf collector: exact loss accounting', () => {
     const sink = new Sink(collector)
     await collector.stop()
     await sink.done
-    const s = collector.statistics()
+    const s = stats(collector)
     expect(s.generated).toBe(count)
     expect(s.delivered + s.droppedKernel + s.droppedUser).toBe(count)
     expect(s.pending).toBe(0)
@@ -76,7 +76,7 @@ describe('ebpf collector: exact loss accounting', () => {
     const { collector, sink } = await flood(count, { ringBufferBytes: 64 << 20 }, true)
     await collector.stop()
     await sink?.done
-    const s = collector.statistics()
+    const s = stats(collector)
     expect(s).toMatchObject({ generated: count, delivered: count, droppedKernel: 0, droppedUser: 0, pending: 0 })
     expect(collector.health().status).not.toBe('recoverable_error')
   })

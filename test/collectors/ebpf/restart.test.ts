@@ -1,23 +1,12 @@
-import { execFileSync, spawn } from 'node:child_process'
-import { join } from 'node:path'
+import { spawn } from 'node:child_process'
 import { describe, expect, it } from 'vitest'
 import { defaultAddonPath } from '../../../src/native/bpf-addon.js'
-
-const root = join(import.meta.dirname, '..', '..', '..')
-const outDir = join(root, 'test-artifacts', 'ebpf-restart')
+import { compileChild } from './helpers.js'
 
 describe('ebpf collector: 50 stop/start cycles', () => {
   it('leaves no BPF programs, links, fds or threads behind, and the process exits by itself', async () => {
-    execFileSync(
-      join(root, 'node_modules', '.bin', 'tsc'),
-      [
-        '--ignoreConfig', '--outDir', outDir, '--rootDir', root, '--module', 'nodenext', '--moduleResolution', 'nodenext',
-        '--target', 'es2022', '--strict', '--skipLibCheck', '--types', 'node',
-        join(root, 'test', 'collectors', 'ebpf', 'restart-child.ts'),
-      ],
-      { stdio: 'inherit' },
-    )
-    const child = spawn(process.execPath, [join(outDir, 'test', 'collectors', 'ebpf', 'restart-child.js'), defaultAddonPath(), '50'], {
+    const script = compileChild('restart-child')
+    const child = spawn(process.execPath, [script, defaultAddonPath(), '50'], {
       stdio: ['ignore', 'pipe', 'inherit'],
     })
     let out = ''
