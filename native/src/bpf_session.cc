@@ -138,7 +138,8 @@ Napi::Value Session::Open(const Napi::CallbackInfo& info) {
   return r;
 }
 
-// start(onBatch: (batch: Buffer | null) => void): null marks the end after stop().
+// start(onBatch: (batch: Buffer | null, err?: number) => void): null marks the end, with a positive
+// errno when the consumer stopped on its own.
 Napi::Value Session::Start(const Napi::CallbackInfo& info) {
   Napi::Env env = info.Env();
   if (!rb_ || thread_.joinable() || info.Length() < 1 || !info[0].IsFunction()) {
@@ -247,7 +248,7 @@ void Session::Send(Batch* b) {
   napi_status st = tsfn_.NonBlockingCall(b, [](Napi::Env env, Napi::Function fn, Batch* batch) {
     if (env != nullptr && fn != nullptr) {
       if (batch->end) {
-        fn.Call({env.Null()});
+        fn.Call({env.Null(), Napi::Number::New(env, batch->err)});
       } else {
         // One copy per batch (not per record) keeps the native buffer's lifetime simple.
         fn.Call({Napi::Buffer<uint8_t>::Copy(env, batch->bytes.data(), batch->bytes.size())});
@@ -272,7 +273,8 @@ bool Session::AcquireCredit() {
 void Session::Run() {
   int epfd = ring_buffer__epoll_fd(rb_);
   bool have_credit = false;
-  while (!stop_) {
+  int failures = 0, fatal = 0;
+  while (!stop_ && !fatal) {
     if (!have_credit && !(have_credit = AcquireCredit())) break;
     int n;
     {
@@ -280,6 +282,13 @@ void Session::Run() {
       n = ring_buffer__consume(rb_);
     }
     bool full = n == -ENOSPC;
+    // Anything else negative is the ring itself failing; a few in a row end the session with the
+    // reason, which JS turns into a thrown error (the supervisor restarts per its policy).
+    if (n < 0 && !full && n != -EINTR) {
+      if (++failures >= 100) fatal = -n;
+    } else {
+      failures = 0;
+    }
     if (current_ && current_->count > 0 && (full || n >= 0)) {
       Batch* b;
       {
@@ -302,6 +311,7 @@ void Session::Run() {
   Drain();
   Batch* end = new Batch();
   end->end = true;
+  end->err = fatal;
   Send(end);
   tsfn_.Release();
 }

@@ -22,6 +22,7 @@ struct Batch {
   std::vector<uint8_t> bytes;
   uint32_t count = 0;
   bool end = false;  // the last call: the consumer has stopped
+  int err = 0;       // with end: why it stopped on its own (positive errno), 0 after stop()
 };
 
 class Session : public Napi::ObjectWrap<Session> {

@@ -45,7 +45,7 @@ export type NativeCounters = typeof NativeCountersSchema.Type
 /** What the compiled module exports (checked structurally when loaded). */
 interface RawSession {
   open(): unknown
-  start(onBatch: (batch: Buffer | null) => void): void
+  start(onBatch: (batch: Buffer | null, err?: number) => void): void
   release(n: number): void
   stop(): void
   close(): unknown
@@ -104,8 +104,9 @@ export class BpfSession {
     return decodeOrThrow(OpenResultSchema, out, 'open() result')
   }
 
-  start(onBatch: (batch: Buffer | null) => void): void {
-    this.raw.start(onBatch)
+  /** `onBatch(null, errno)` ends the session: errno 0 after stop(), else why the consumer gave up. */
+  start(onBatch: (batch: Buffer | null, err: number) => void): void {
+    this.raw.start((batch, err) => onBatch(batch, typeof err === 'number' ? err : 0))
   }
   release(n: number): void {
     this.raw.release(n)

@@ -36,6 +36,8 @@ class Run {
   delivered = 0
   discarded = 0
   ended = false
+  /** Set when the native consumer gave up on its own: events() throws it. */
+  error: Error | undefined
   consumerGone = false
   closed = false
   finalNative: NativeCounters | undefined
@@ -131,13 +133,18 @@ export class EbpfCollector implements Collector {
     const clock = new BootClock(addon.clockOffset())
     const decoder = new BatchDecoder(clock, c.resolveContainers ? new CgroupResolver() : new CgroupIdsOnly())
     const run = new Run(session, decoder, opened, Date.now())
-    session.start((batch) => this.onBatch(run, batch))
+    session.start((batch, err) => this.onBatch(run, batch, err))
     this.run = run
     this.last = run
   }
 
-  private onBatch(run: Run, batch: Buffer | null): void {
+  private onBatch(run: Run, batch: Buffer | null, err: number): void {
     if (batch === null) {
+      if (err !== 0 && !run.stopping) {
+        run.error = new Error(`ebpf: the ring buffer consumer failed (errno ${err}); the collector must be restarted`)
+        run.ended = true
+        run.wake()
+      }
       run.endResolve()
       return
     }
@@ -167,6 +174,7 @@ export class EbpfCollector implements Collector {
               run.session.release(1)
               return { done: false, value: batch }
             }
+            if (run.error) throw run.error
             if (run.ended || run.consumerGone) return { done: true, value: undefined }
             await new Promise<void>((resolve) => {
               run.waiter = resolve
@@ -228,6 +236,7 @@ export class EbpfCollector implements Collector {
     }
     const run = this.run
     if (!run) return { status: 'ok', message: 'not running' }
+    if (run.error) return { status: 'fatal_error', message: run.error.message }
     const t = this.sampleLoss(run, true)
     const details = {
       attached: run.opened.attached,
