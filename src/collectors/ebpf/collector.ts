@@ -9,6 +9,7 @@ import { Result } from 'effect'
 import type { Collector, CollectorHealth, CollectorOutput } from '../../core/collector.js'
 import type { EventInput } from '../../events/event.js'
 import {
+  type BpfAddon,
   type BpfProgramName,
   BpfSession,
   BpfUnavailableError,
@@ -22,6 +23,7 @@ import { BatchDecoder, CgroupIdsOnly } from './decode.js'
 import { preflight } from './detect.js'
 
 const STOP_TIMEOUT_MS = 5_000
+const CLOCK_REANCHOR_MS = 60_000
 
 interface LossSample {
   readonly at: number
@@ -46,13 +48,16 @@ class Run {
   readonly ended$: Promise<void>
   stopping: Promise<void> | undefined
   readonly samples: LossSample[] = []
+  clockAnchoredAt: number
 
   constructor(
+    readonly addon: BpfAddon,
     readonly session: BpfSession,
     readonly decoder: BatchDecoder,
     readonly opened: OpenResult,
     readonly startedAt: number,
   ) {
+    this.clockAnchoredAt = startedAt
     this.ended$ = new Promise((resolve) => {
       this.endResolve = resolve
     })
@@ -132,7 +137,7 @@ export class EbpfCollector implements Collector {
     }
     const clock = new BootClock(addon.clockOffset())
     const decoder = new BatchDecoder(clock, c.resolveContainers ? new CgroupResolver() : new CgroupIdsOnly())
-    const run = new Run(session, decoder, opened, Date.now())
+    const run = new Run(addon, session, decoder, opened, Date.now())
     session.start((batch, err) => this.onBatch(run, batch, err))
     this.run = run
     this.last = run
@@ -148,9 +153,16 @@ export class EbpfCollector implements Collector {
       run.endResolve()
       return
     }
+    const now = Date.now()
+    if (now - run.clockAnchoredAt > CLOCK_REANCHOR_MS) {
+      run.clockAnchoredAt = now
+      run.decoder.setClock(new BootClock(run.addon.clockOffset()))
+    }
     const events = run.decoder.decode(batch)
-    if (events.length === 0 || run.consumerGone) {
-      run.discarded += run.consumerGone ? events.length : 0
+    // After a stop that timed out, late batches have no consumer left: count them.
+    const unwanted = run.consumerGone || run.closed
+    if (events.length === 0 || unwanted) {
+      run.discarded += unwanted ? events.length : 0
       run.session.release(1)
     } else {
       run.queue.push(events)

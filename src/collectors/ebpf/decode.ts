@@ -86,9 +86,14 @@ export class BatchDecoder {
   private lastComm = ''
 
   constructor(
-    private readonly clock: BootClock,
+    private clock: BootClock,
     private readonly cgroups: CgroupLookup,
   ) {}
+
+  /** Wall time is re-anchored now and then: NTP slews CLOCK_REALTIME, not CLOCK_BOOTTIME. */
+  setClock(clock: BootClock): void {
+    this.clock = clock
+  }
 
   decode(buf: Buffer): EventInput[] {
     const c = this.counters

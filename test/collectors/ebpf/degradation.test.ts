@@ -12,6 +12,7 @@ interface ChildReport {
   startError?: { name: string; reason?: string; message: string }
   health: { status: string; message?: string }
   attached?: string[]
+  failed?: { program: string; errno: number; message: string }[]
 }
 
 describe('ebpf collector: degradation', () => {
@@ -83,6 +84,23 @@ describe('ebpf collector: degradation', () => {
     expect(r.startError).toBeUndefined()
     expect(r.health.status).toBe('ok')
     expect(r.attached).toEqual(['exec', 'exit'])
+  })
+
+  it('one tracepoint missing: that program is reported, the others run', () => {
+    // An empty directory over events/oom makes mark_victim look absent to this process only.
+    const hide =
+      'umount /sys/kernel/debug 2>/dev/null; mount -t tracefs tracefs /sys/kernel/tracing 2>/dev/null; ' +
+      'd=$(mktemp -d) && mount --bind "$d" /sys/kernel/tracing/events/oom && exec "$@"'
+    const r = runChild(['unshare', '-m', '--propagation', 'private', 'sh', '-c', hide, 'sh'], {
+      programs: { exec: true, exit: true, tcp: true, oom: true },
+    })
+    expect(r.startError).toBeUndefined()
+    expect(r.health.status).toBe('ok')
+    expect(r.health.message).toBe('running without oom')
+    expect(r.attached).toEqual(['exec', 'exit', 'tcp'])
+    expect(r.failed).toEqual([
+      { program: 'oom', errno: 2, message: 'tracepoint oom/mark_victim not found in tracefs' },
+    ])
   })
 
   it('the real machine passes detection (a missing prerequisite in CI is a failure)', async () => {

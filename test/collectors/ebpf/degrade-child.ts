@@ -14,8 +14,11 @@ async function main(): Promise<void> {
   }
   const health = collector.health()
   const attached = health.details?.attached
+  const failed = health.details?.failed
   await collector.stop()
-  console.log(JSON.stringify({ detect, startError, health: { status: health.status, message: health.message }, attached }))
+  console.log(
+    JSON.stringify({ detect, startError, health: { status: health.status, message: health.message }, attached, failed }),
+  )
 }
 
 main().catch((e: unknown) => {
