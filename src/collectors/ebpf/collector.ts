@@ -58,6 +58,8 @@ class Run {
     readonly startedAt: number,
   ) {
     this.clockAnchoredAt = startedAt
+    // The kernel counters of a new session start at zero.
+    this.samples.push({ at: startedAt, generated: 0, lost: 0 })
     this.ended$ = new Promise((resolve) => {
       this.endResolve = resolve
     })

@@ -69,12 +69,6 @@ export function buildLoadgen(): string {
   return join(root, 'bench', 'ebpf', 'out', 'loadgen')
 }
 
-export function bpfObjectIds(kind: 'prog' | 'link'): number[] {
-  const out = execFileSync('bpftool', ['-j', kind, 'list'], { encoding: 'utf8' })
-  const list = JSON.parse(out) as { id: number }[]
-  return list.map((p) => p.id).sort((a, b) => a - b)
-}
-
 /** A started load generator waiting for `go()`; `done` resolves when it has made all its calls. */
 export interface Loadgen {
   readonly pid: number
