@@ -19,8 +19,11 @@ if [[ $fresh -eq 1 && "${FORCE_NATIVE_BUILD:-}" != 1 ]]; then
 fi
 
 # Each part of the addon may have a prebuild step (e.g. compiling BPF programs and skeletons).
+# A failed prebuild only leaves its own target out (binding.gyp checks for its outputs); the
+# collector that needs it then reports why at run time.
 for pre in */prebuild.sh; do
-  [[ -f "$pre" ]] && bash "$pre"
+  [[ -f "$pre" ]] || continue
+  bash "$pre" || echo "build-native: $pre failed; that part of the addon is left out" >&2
 done
 
 gyp="$(dirname "$(readlink -f "$(command -v npm)")")/../node_modules/node-gyp/bin/node-gyp.js"

@@ -1,0 +1,345 @@
+/**
+ * The ebpf collector: tracepoint programs -> one ring buffer -> a native consumer thread ->
+ * batches -> TapioEvent arrays. Memory is bounded end to end: the native side fills at most
+ * `maxBatchesInFlight` batches the consumer has not taken yet, then stops reading, and the ring's
+ * overflow is counted in the kernel. generated = delivered + droppedKernel + droppedUser (+ what is
+ * still pending in the ring or the queue while running; nothing after stop).
+ */
+import { Result } from 'effect'
+import type { Collector, CollectorHealth, CollectorOutput } from '../../core/collector.js'
+import type { EventInput } from '../../events/event.js'
+import {
+  type BpfAddon,
+  type BpfProgramName,
+  BpfSession,
+  BpfUnavailableError,
+  type NativeCounters,
+  type OpenResult,
+} from '../../native/bpf-addon.js'
+import { BootClock, KIND_NAMES } from '../../native/bpf-records.js'
+import { CgroupResolver } from './cgroup.js'
+import { type EbpfConfig, parseEbpfConfigOrThrow } from './config.js'
+import { BatchDecoder, CgroupIdsOnly } from './decode.js'
+import { preflight } from './detect.js'
+
+const STOP_TIMEOUT_MS = 5_000
+const CLOCK_REANCHOR_MS = 60_000
+
+interface LossSample {
+  readonly at: number
+  readonly generated: number
+  readonly lost: number
+}
+
+/** Everything that belongs to one start. */
+class Run {
+  readonly queue: EventInput[][] = []
+  queuedEvents = 0
+  delivered = 0
+  discarded = 0
+  ended = false
+  /** Set when the native consumer gave up on its own: events() throws it. */
+  error: Error | undefined
+  consumerGone = false
+  closed = false
+  finalNative: NativeCounters | undefined
+  waiter: (() => void) | undefined
+  endResolve: () => void = () => {}
+  readonly ended$: Promise<void>
+  stopping: Promise<void> | undefined
+  readonly samples: LossSample[] = []
+  clockAnchoredAt: number
+
+  constructor(
+    readonly addon: BpfAddon,
+    readonly session: BpfSession,
+    readonly decoder: BatchDecoder,
+    readonly opened: OpenResult,
+    readonly startedAt: number,
+  ) {
+    this.clockAnchoredAt = startedAt
+    // The kernel counters of a new session start at zero.
+    this.samples.push({ at: startedAt, generated: 0, lost: 0 })
+    this.ended$ = new Promise((resolve) => {
+      this.endResolve = resolve
+    })
+  }
+
+  wake(): void {
+    const w = this.waiter
+    this.waiter = undefined
+    w?.()
+  }
+
+  native(): NativeCounters {
+    return this.finalNative ?? this.session.counters()
+  }
+}
+
+export interface EbpfTotals {
+  generated: number
+  delivered: number
+  droppedKernel: number
+  droppedUser: number
+  pending: number
+}
+
+export class EbpfCollector implements Collector {
+  readonly config: EbpfConfig
+  private run: Run | undefined
+  private last: Run | undefined
+  private failure: BpfUnavailableError | undefined
+
+  constructor(config: unknown = {}) {
+    this.config = parseEbpfConfigOrThrow(config)
+  }
+
+  async start(signal: AbortSignal): Promise<void> {
+    if (this.run) throw new Error('ebpf collector already started')
+    signal.throwIfAborted()
+    this.failure = undefined
+    const pre = preflight(this.config)
+    if (Result.isFailure(pre)) {
+      this.failure = pre.failure
+      throw pre.failure
+    }
+    const addon = pre.success
+    const c = this.config
+    const programs: BpfProgramName[] = (['exec', 'exit', 'tcp', 'oom', 'openat'] as const).filter((p) => c.programs[p])
+    if (c.probePid !== undefined) programs.push('probe')
+    const session = BpfSession.create(addon, {
+      ringBytes: c.ringBufferBytes,
+      wakeupBytes: Math.max(1, Math.floor(c.ringBufferBytes * c.wakeupFraction)),
+      drainIntervalMs: c.drainIntervalMs,
+      batchBytes: c.batchBytes,
+      maxBatchesInFlight: c.maxBatchesInFlight,
+      programs,
+      openPrefixes: c.openatPrefixes,
+      probePid: c.probePid ?? 0,
+    })
+    let opened: OpenResult
+    try {
+      opened = session.open()
+    } catch (e) {
+      session.close()
+      this.failure = e instanceof BpfUnavailableError ? e : new BpfUnavailableError('load_failed', String(e))
+      throw this.failure
+    }
+    if (opened.attached.length === 0) {
+      session.close()
+      const why = opened.failed.map((f) => `${f.program}: ${f.message.split('\n')[0]}`).join('; ')
+      this.failure = new BpfUnavailableError('no_program_attached', `no BPF program attached (${why || 'none enabled'})`, {
+        failed: opened.failed,
+      })
+      throw this.failure
+    }
+    if (signal.aborted) {
+      session.close()
+      signal.throwIfAborted()
+    }
+    const clock = new BootClock(addon.clockOffset())
+    const decoder = new BatchDecoder(clock, c.resolveContainers ? new CgroupResolver() : new CgroupIdsOnly())
+    const run = new Run(addon, session, decoder, opened, Date.now())
+    session.start((batch, err) => this.onBatch(run, batch, err))
+    this.run = run
+    this.last = run
+  }
+
+  private onBatch(run: Run, batch: Buffer | null, err: number): void {
+    if (batch === null) {
+      if (err !== 0 && !run.stopping) {
+        run.error = new Error(`ebpf: the ring buffer consumer failed (errno ${err}); the collector must be restarted`)
+        run.ended = true
+        run.wake()
+      }
+      run.endResolve()
+      return
+    }
+    const now = Date.now()
+    if (now - run.clockAnchoredAt > CLOCK_REANCHOR_MS) {
+      run.clockAnchoredAt = now
+      run.decoder.setClock(new BootClock(run.addon.clockOffset()))
+    }
+    const events = run.decoder.decode(batch)
+    // After a stop that timed out, late batches have no consumer left: count them.
+    const unwanted = run.consumerGone || run.closed
+    if (events.length === 0 || unwanted) {
+      run.discarded += unwanted ? events.length : 0
+      run.session.release(1)
+    } else {
+      run.queue.push(events)
+      run.queuedEvents += events.length
+      run.wake()
+    }
+    this.sampleLoss(run, false)
+  }
+
+  events(): AsyncIterable<CollectorOutput> {
+    const run = this.run
+    if (!run) throw new Error('ebpf collector: events() before a successful start()')
+    return {
+      [Symbol.asyncIterator]: () => ({
+        next: async (): Promise<IteratorResult<CollectorOutput>> => {
+          for (;;) {
+            const batch = run.queue.shift()
+            if (batch !== undefined) {
+              run.queuedEvents -= batch.length
+              run.delivered += batch.length
+              run.session.release(1)
+              return { done: false, value: batch }
+            }
+            if (run.error) throw run.error
+            if (run.ended || run.consumerGone) return { done: true, value: undefined }
+            await new Promise<void>((resolve) => {
+              run.waiter = resolve
+            })
+          }
+        },
+        return: async (): Promise<IteratorResult<CollectorOutput>> => {
+          run.consumerGone = true
+          for (const b of run.queue) run.discarded += b.length
+          run.session.release(run.queue.length)
+          run.queue.length = 0
+          run.queuedEvents = 0
+          run.wake()
+          return { done: true, value: undefined }
+        },
+      }),
+    }
+  }
+
+  async stop(): Promise<void> {
+    const run = this.run
+    if (!run) return
+    run.stopping ??= this.finish(run)
+    await run.stopping
+    if (this.run === run) this.run = undefined
+  }
+
+  private async finish(run: Run): Promise<void> {
+    run.session.stop()
+    let timer: NodeJS.Timeout | undefined
+    await Promise.race([
+      run.ended$,
+      new Promise<void>((resolve) => {
+        timer = setTimeout(resolve, STOP_TIMEOUT_MS)
+      }),
+    ])
+    clearTimeout(timer)
+    run.finalNative = run.session.close()
+    run.closed = true
+    run.ended = true
+    if (run.consumerGone) {
+      for (const b of run.queue) run.discarded += b.length
+      run.queue.length = 0
+      run.queuedEvents = 0
+    }
+    run.wake()
+  }
+
+  /** Exact totals of the current (or last) run. */
+  totals(): EbpfTotals {
+    const run = this.run ?? this.last
+    if (!run) return { generated: 0, delivered: 0, droppedKernel: 0, droppedUser: 0, pending: 0 }
+    return totalsOf(run, run.native())
+  }
+
+  health(): CollectorHealth {
+    if (this.failure) {
+      return { status: 'permanent_error', message: this.failure.message, details: { reason: this.failure.reason } }
+    }
+    const run = this.run
+    if (!run) return { status: 'ok', message: 'not running' }
+    if (run.error) return { status: 'fatal_error', message: run.error.message }
+    const t = this.sampleLoss(run, true)
+    const details = {
+      attached: run.opened.attached,
+      failed: run.opened.failed.map((f) => ({ program: f.program, errno: f.errno, message: f.message.split('\n')[0] })),
+      ...t.totals,
+      lossRatio: t.ratio,
+      lossWindowMs: this.config.loss.windowMs,
+    }
+    if (t.ratio > this.config.loss.threshold) {
+      return {
+        status: 'recoverable_error',
+        message: `lost ${t.lost} of ${t.generated} kernel events (${(t.ratio * 100).toFixed(2)}%) in the last ${Math.round(this.config.loss.windowMs / 1000)}s; raise ringBufferBytes or reduce enabled programs`,
+        details,
+      }
+    }
+    const partial = run.opened.failed.length > 0
+    return {
+      status: 'ok',
+      ...(partial ? { message: `running without ${run.opened.failed.map((f) => f.program).join(', ')}` } : {}),
+      details,
+    }
+  }
+
+  statistics(): Readonly<Record<string, number>> {
+    const run = this.run ?? this.last
+    if (!run) return { generated: 0, delivered: 0, droppedKernel: 0, droppedUser: 0, pending: 0 }
+    const n = run.native()
+    const t = totalsOf(run, n)
+    const d = run.decoder.counters
+    const out: Record<string, number> = {
+      ...t,
+      queued: run.queuedEvents,
+      malformed: n.malformed + d.malformed,
+      malformedNative: n.malformed,
+      malformedUnknownKind: d.unknownKind,
+      malformedBadSize: d.badSize,
+      malformedTruncated: d.truncated,
+      malformedBadBatch: d.badBatches,
+      discarded: run.discarded,
+      batches: n.batches,
+      consumerStalls: n.stalls,
+      programsAttached: run.opened.attached.length,
+      programsFailed: run.opened.failed.length,
+    }
+    for (let k = 1; k < KIND_NAMES.length; k++) {
+      const name = KIND_NAMES[k]
+      if (name === undefined) continue
+      out[`generated.${name}`] = n.attempted[k] ?? 0
+      out[`droppedKernel.${name}`] = n.droppedKernel[k] ?? 0
+    }
+    return out
+  }
+
+  /** Loss over the configured window; samples at most once a second (a counters read is a syscall). */
+  private sampleLoss(run: Run, force: boolean): { ratio: number; lost: number; generated: number; totals: EbpfTotals } {
+    const now = Date.now()
+    const lastSample = run.samples[run.samples.length - 1]
+    if (!force && lastSample !== undefined && now - lastSample.at < 1000) {
+      return { ratio: 0, lost: 0, generated: 0, totals: emptyTotals }
+    }
+    const totals = totalsOf(run, run.native())
+    const sample = { at: now, generated: totals.generated, lost: totals.droppedKernel + totals.droppedUser }
+    if (lastSample === undefined || now - lastSample.at >= 1000) run.samples.push(sample)
+    const horizon = now - this.config.loss.windowMs
+    while (run.samples.length > 2 && (run.samples[1]?.at ?? now) <= horizon) run.samples.shift()
+    const base = run.samples[0] ?? { at: run.startedAt, generated: 0, lost: 0 }
+    const generated = sample.generated - base.generated
+    const lost = sample.lost - base.lost
+    return { ratio: generated > 0 ? lost / generated : 0, lost, generated, totals }
+  }
+}
+
+const emptyTotals: EbpfTotals = { generated: 0, delivered: 0, droppedKernel: 0, droppedUser: 0, pending: 0 }
+
+function totalsOf(run: Run, n: NativeCounters): EbpfTotals {
+  const generated = sum(n.attempted)
+  const droppedKernel = sum(n.droppedKernel)
+  const droppedUser = n.malformed + run.decoder.counters.malformed + run.discarded
+  return {
+    generated,
+    delivered: run.delivered,
+    droppedKernel,
+    droppedUser,
+    pending: generated - run.delivered - droppedKernel - droppedUser,
+  }
+}
+
+function sum(a: readonly number[]): number {
+  let s = 0
+  for (const v of a) s += v
+  return s
+}

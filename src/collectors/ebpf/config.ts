@@ -1,0 +1,135 @@
+import { Result, Schema } from 'effect'
+
+const PositiveInt = Schema.Number.check(Schema.isInt(), Schema.isGreaterThan(0))
+const isPowerOfTwo = (n: number) => Number.isInteger(n) && n > 0 && (n & (n - 1)) === 0
+
+/** The ring buffer must be a power of two and a multiple of the page size (kernel rule). */
+const RingBytes = Schema.Number.check(
+  Schema.isInt(),
+  Schema.isBetween({ minimum: 4096, maximum: 1 << 30 }),
+  Schema.makeFilter((n: number) => isPowerOfTwo(n) || 'a power of two between 4096 and 2^30'),
+)
+
+/** In-kernel prefix match on absolute paths; the kernel side compares at most 63 bytes. */
+const PathPrefix = Schema.String.check(
+  Schema.isPattern(/^\//, { description: 'an absolute path prefix' }),
+  Schema.isBetweenLength(1, 63),
+)
+
+export const EbpfConfigInputSchema = Schema.Struct({
+  programs: Schema.optional(
+    Schema.Struct({
+      exec: Schema.optional(Schema.Boolean),
+      exit: Schema.optional(Schema.Boolean),
+      tcp: Schema.optional(Schema.Boolean),
+      oom: Schema.optional(Schema.Boolean),
+      /** Off by default: opens are the busiest syscall; only `openatPrefixes` reach the ring. */
+      openat: Schema.optional(Schema.Boolean),
+    }),
+  ),
+  openatPrefixes: Schema.optional(Schema.Array(PathPrefix).check(Schema.isBetweenLength(1, 8))),
+  /** Total ring buffer size in bytes (power of two). */
+  ringBufferBytes: Schema.optional(RingBytes),
+  /** The kernel wakes the consumer early once this fraction of the ring is filled. */
+  wakeupFraction: Schema.optional(Schema.Number.check(Schema.isBetween({ minimum: 0, maximum: 1 }))),
+  /** Records are picked up at least this often (the latency bound at low rates). */
+  drainIntervalMs: Schema.optional(PositiveInt.check(Schema.isBetween({ minimum: 1, maximum: 1000 }))),
+  /** Bytes of records per batch handed to JavaScript. */
+  batchBytes: Schema.optional(PositiveInt.check(Schema.isBetween({ minimum: 16384, maximum: 16 << 20 }))),
+  /** Batches handed over but not yet taken by the consumer; past this the native side stops reading. */
+  maxBatchesInFlight: Schema.optional(PositiveInt.check(Schema.isBetween({ minimum: 1, maximum: 1024 }))),
+  loss: Schema.optional(
+    Schema.Struct({
+      /** Lost / generated over the window above which health turns recoverable_error. */
+      threshold: Schema.optional(Schema.Number.check(Schema.isBetween({ minimum: 0, maximum: 1 }))),
+      windowMs: Schema.optional(PositiveInt),
+    }),
+  ),
+  /** Mount tracefs at /sys/kernel/tracing when it is missing (needs root). */
+  mountTracefs: Schema.optional(Schema.Boolean),
+  /** Map cgroup ids to cgroup paths and container ids. */
+  resolveContainers: Schema.optional(Schema.Boolean),
+  /** Enables the getppid() load probe for this pid (benchmarks and loss tests). */
+  probePid: Schema.optional(PositiveInt),
+  /** Path of tapio_bpf.node; defaults to native/build/Release in this package. */
+  addonPath: Schema.optional(Schema.String.check(Schema.isMinLength(1))),
+})
+export type EbpfConfigInput = typeof EbpfConfigInputSchema.Type
+
+export interface EbpfPrograms {
+  readonly exec: boolean
+  readonly exit: boolean
+  readonly tcp: boolean
+  readonly oom: boolean
+  readonly openat: boolean
+}
+
+export interface EbpfConfig {
+  readonly programs: EbpfPrograms
+  readonly openatPrefixes: readonly string[]
+  readonly ringBufferBytes: number
+  readonly wakeupFraction: number
+  readonly drainIntervalMs: number
+  readonly batchBytes: number
+  readonly maxBatchesInFlight: number
+  readonly loss: { readonly threshold: number; readonly windowMs: number }
+  readonly mountTracefs: boolean
+  readonly resolveContainers: boolean
+  readonly probePid?: number
+  readonly addonPath?: string
+}
+
+export const EBPF_DEFAULTS: EbpfConfig = {
+  programs: { exec: true, exit: true, tcp: true, oom: true, openat: false },
+  openatPrefixes: ['/etc/'],
+  ringBufferBytes: 16 << 20,
+  wakeupFraction: 0.25,
+  drainIntervalMs: 5,
+  batchBytes: 256 << 10,
+  maxBatchesInFlight: 8,
+  loss: { threshold: 0.01, windowMs: 10_000 },
+  mountTracefs: true,
+  resolveContainers: true,
+}
+
+export class EbpfConfigError extends Error {
+  override readonly name = 'EbpfConfigError'
+  readonly _tag = 'EbpfConfigError'
+}
+
+const decodeInput = Schema.decodeUnknownResult(EbpfConfigInputSchema)
+
+/** Validate and fill defaults; the error names the offending path. */
+export function parseEbpfConfig(input: unknown = {}): Result.Result<EbpfConfig, EbpfConfigError> {
+  const r = decodeInput(input ?? {}, { errors: 'all', onExcessProperty: 'error' })
+  if (Result.isFailure(r)) return Result.fail(new EbpfConfigError(`invalid ebpf collector config: ${String(r.failure)}`))
+  const c = r.success
+  const d = EBPF_DEFAULTS
+  return Result.succeed({
+    programs: {
+      exec: c.programs?.exec ?? d.programs.exec,
+      exit: c.programs?.exit ?? d.programs.exit,
+      tcp: c.programs?.tcp ?? d.programs.tcp,
+      oom: c.programs?.oom ?? d.programs.oom,
+      openat: c.programs?.openat ?? d.programs.openat,
+    },
+    openatPrefixes: c.openatPrefixes ?? d.openatPrefixes,
+    ringBufferBytes: c.ringBufferBytes ?? d.ringBufferBytes,
+    wakeupFraction: c.wakeupFraction ?? d.wakeupFraction,
+    drainIntervalMs: c.drainIntervalMs ?? d.drainIntervalMs,
+    batchBytes: c.batchBytes ?? d.batchBytes,
+    maxBatchesInFlight: c.maxBatchesInFlight ?? d.maxBatchesInFlight,
+    loss: { threshold: c.loss?.threshold ?? d.loss.threshold, windowMs: c.loss?.windowMs ?? d.loss.windowMs },
+    mountTracefs: c.mountTracefs ?? d.mountTracefs,
+    resolveContainers: c.resolveContainers ?? d.resolveContainers,
+    ...(c.probePid !== undefined ? { probePid: c.probePid } : {}),
+    ...(c.addonPath !== undefined ? { addonPath: c.addonPath } : {}),
+  })
+}
+
+/** Like parseEbpfConfig but throws EbpfConfigError. */
+export function parseEbpfConfigOrThrow(input: unknown = {}): EbpfConfig {
+  const r = parseEbpfConfig(input)
+  if (Result.isFailure(r)) throw r.failure
+  return r.success
+}

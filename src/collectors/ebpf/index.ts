@@ -1,0 +1,14 @@
+export { CgroupResolver, findCgroup2Mount, parseCgroupPath, type CgroupInfo } from './cgroup.js'
+export { EbpfCollector, type EbpfTotals } from './collector.js'
+export {
+  EBPF_DEFAULTS,
+  EbpfConfigError,
+  EbpfConfigInputSchema,
+  parseEbpfConfig,
+  parseEbpfConfigOrThrow,
+  type EbpfConfig,
+  type EbpfConfigInput,
+} from './config.js'
+export { BatchDecoder, TCP_STATES } from './decode.js'
+export { detectEbpf } from './detect.js'
+export * from './events.js'

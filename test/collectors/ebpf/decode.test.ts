@@ -1,0 +1,179 @@
+import fc from 'fast-check'
+import { describe, expect, it } from 'vitest'
+import { BatchDecoder, findCgroup2Mount, parseCgroupPath, parseEbpfConfig } from '../../../src/collectors/ebpf/index.js'
+import { CgroupIdsOnly } from '../../../src/collectors/ebpf/decode.js'
+import { BATCH_MAGIC, BootClock, encodeBatch, ipv6, RecordKind } from '../../../src/native/bpf-records.js'
+import { Result } from 'effect'
+import { execRecord, exitRecord, record, tcpRecord } from './records.js'
+
+const clock = new BootClock([1_700_000_000, 900_000_000])
+const decoder = () => new BatchDecoder(clock, new CgroupIdsOnly())
+
+describe('ebpf batch decoder', () => {
+  it('decodes exec, exit and tcp records into events', () => {
+    const d = decoder()
+    const events = d.decode(
+      encodeBatch([
+        execRecord({ tgid: 42, comm: 'curl', tsNs: 5_250_000_000n, cgroupId: 77n }, 1, '/usr/bin/curl'),
+        exitRecord({ tgid: 42, comm: 'curl' }, (3 << 8) | 0, 12_345n),
+        exitRecord({ tgid: 43, comm: 'crash' }, 0x80 | 11, 1n),
+        tcpRecord({ tgid: 42 }, { old: 2, now: 1, saddr: [10, 0, 0, 1], daddr: [10, 0, 0, 2], sport: 40000, dport: 443 }),
+      ]),
+    )
+    expect(events.map((e) => e.type)).toEqual([
+      'kernel.process.exec',
+      'kernel.process.exit',
+      'kernel.process.exit',
+      'kernel.tcp.connect',
+    ])
+    // 1_700_000_000.9 s + 5.25 s of boot time
+    expect(events[0]?.timestamp).toBe('1700000006150000000')
+    expect(events[0]?.data).toMatchObject({ pid: 42, comm: 'curl', ppid: 1, filename: '/usr/bin/curl', cgroupId: '77' })
+    expect(events[1]?.data).toMatchObject({ exitCode: 3, signal: 0, coreDumped: false, durationNs: 12345 })
+    expect(events[2]).toMatchObject({ severity: 'warning', data: { exitCode: 0, signal: 11, coreDumped: true } })
+    expect(events[3]?.data).toMatchObject({ saddr: '10.0.0.1', daddr: '10.0.0.2', sport: 40000, dport: 443, family: 'ipv4' })
+    expect(d.counters).toMatchObject({ records: 4, events: 4, malformed: 0 })
+  })
+
+  it('counts and skips short, oversized, unknown and mislabelled records, then goes on', () => {
+    const d = decoder()
+    const mislabelled = record(RecordKind.exit)
+    mislabelled.writeUInt16LE(999, 2)
+    const events = d.decode(
+      encodeBatch([
+        Buffer.alloc(10),
+        record(RecordKind.probe, 48, { tgid: 1 }),
+        record(42, 48),
+        record(RecordKind.exec, 64),
+        mislabelled,
+        record(RecordKind.probe, 48, { tgid: 2 }),
+      ]),
+    )
+    expect(events.map((e) => (e.data as { pid: number }).pid)).toEqual([1, 2])
+    expect(d.counters).toMatchObject({ records: 6, events: 2, malformed: 4, unknownKind: 1, badSize: 3 })
+  })
+
+  it('a frame length past the end: the rest of the claimed records count as malformed', () => {
+    const d = decoder()
+    const batch = encodeBatch([record(RecordKind.probe), record(RecordKind.probe), record(RecordKind.probe)])
+    batch.writeUInt32LE(100_000, 8 + 56) // second frame claims far more than is there
+    expect(d.decode(batch)).toHaveLength(1)
+    expect(d.counters).toMatchObject({ records: 3, events: 1, truncated: 2, malformed: 2 })
+  })
+
+  it('a batch with a bad header or too short is counted, not thrown', () => {
+    const d = decoder()
+    expect(d.decode(Buffer.alloc(3))).toEqual([])
+    const bad = encodeBatch([record(RecordKind.probe)])
+    bad.writeUInt32LE(0xdeadbeef, 0)
+    expect(d.decode(bad)).toEqual([])
+    expect(d.counters).toMatchObject({ badBatches: 2, malformed: 2 })
+  })
+
+  it('never throws on arbitrary bytes, and every claimed record is an event or malformed', () => {
+    fc.assert(
+      fc.property(fc.uint8Array({ maxLength: 2048 }), fc.nat(64), (bytes, claimed) => {
+        const buf = Buffer.alloc(8 + bytes.length)
+        buf.writeUInt32LE(BATCH_MAGIC, 0)
+        buf.writeUInt32LE(claimed, 4)
+        Buffer.from(bytes).copy(buf, 8)
+        const d = decoder()
+        const events = d.decode(buf)
+        expect(events.length + d.counters.malformed).toBe(claimed)
+      }),
+      { numRuns: 500 },
+    )
+  })
+
+  it('never throws on corrupted valid batches', () => {
+    const good = encodeBatch([
+      execRecord({ tgid: 1 }, 0, '/bin/x'),
+      record(RecordKind.probe),
+      tcpRecord({}, { old: 3, now: 1, v6: true, saddr: [], daddr: [], sport: 1, dport: 2 }),
+    ])
+    fc.assert(
+      fc.property(fc.array(fc.tuple(fc.nat(good.length - 1), fc.nat(255)), { maxLength: 20 }), (flips) => {
+        const b = Buffer.from(good)
+        for (const [at, v] of flips) b[at] = v
+        const d = decoder()
+        const events = d.decode(b)
+        if (b.readUInt32LE(0) === BATCH_MAGIC) expect(events.length + d.counters.malformed).toBe(b.readUInt32LE(4))
+      }),
+      { numRuns: 500 },
+    )
+  })
+
+  it('converts boot-time stamps exactly, also beyond 2^53 ns of uptime', () => {
+    const view = (ns: bigint) => {
+      const b = Buffer.alloc(8)
+      b.writeBigUInt64LE(ns)
+      return new DataView(b.buffer, b.byteOffset, 8)
+    }
+    const offset = 1_700_000_000n * 1_000_000_000n + 900_000_000n
+    for (const ns of [0n, 1n, 999_999_999n, 100_000_000_000n, 2n ** 53n - 1n, 2n ** 53n + 12345n, 2n ** 60n]) {
+      expect(clock.stamp(view(ns), 0)).toBe((offset + ns).toString())
+    }
+  })
+
+  it('formats IPv6 addresses the RFC 5952 way', () => {
+    const b = (groups: number[]) => {
+      const buf = Buffer.alloc(16)
+      groups.forEach((g, i) => buf.writeUInt16BE(g, i * 2))
+      return buf
+    }
+    expect(ipv6(b([0, 0, 0, 0, 0, 0, 0, 1]), 0)).toBe('::1')
+    expect(ipv6(b([0x2001, 0xdb8, 0, 0, 1, 0, 0, 1]), 0)).toBe('2001:db8::1:0:0:1')
+    expect(ipv6(b([0, 0, 0, 0, 0, 0xffff, 0x7f00, 1]), 0)).toBe('::ffff:127.0.0.1')
+    expect(ipv6(b([0xfe80, 0, 0, 0, 0, 0, 0, 0]), 0)).toBe('fe80::')
+    expect(ipv6(b([1, 2, 3, 4, 5, 6, 7, 8]), 0)).toBe('1:2:3:4:5:6:7:8')
+  })
+})
+
+describe('cgroup paths', () => {
+  const id = 'a'.repeat(64)
+  it.each([
+    [`/system.slice/docker-${id}.scope`, id, undefined],
+    [`/kubepods.slice/kubepods-burstable.slice/kubepods-burstable-pod1234abcd_12ab_34cd_56ef_1234567890ab.slice/cri-containerd-${id}.scope`, id, '1234abcd-12ab-34cd-56ef-1234567890ab'],
+    [`/kubepods/besteffort/pod1234abcd-12ab-34cd-56ef-1234567890ab/${id}`, id, '1234abcd-12ab-34cd-56ef-1234567890ab'],
+    [`/machine.slice/libpod-${id}.scope/container`, id, undefined],
+    ['/init.scope', undefined, undefined],
+    ['/user.slice/user-0.slice/session-1.scope', undefined, undefined],
+  ])('%s', (path, containerId, podUid) => {
+    expect(parseCgroupPath(path)).toEqual({
+      ...(containerId ? { containerId } : {}),
+      ...(podUid ? { podUid } : {}),
+    })
+  })
+
+  it('finds the cgroup2 mount in mountinfo (unified and hybrid)', () => {
+    expect(findCgroup2Mount('30 23 0:26 / /sys/fs/cgroup rw,nosuid - cgroup2 cgroup2 rw\n')).toBe('/sys/fs/cgroup')
+    expect(
+      findCgroup2Mount(
+        '31 30 0:27 / /sys/fs/cgroup/cpu rw - cgroup cgroup rw,cpu\n40 30 0:33 / /sys/fs/cgroup/unified rw - cgroup2 cgroup2 rw\n',
+      ),
+    ).toBe('/sys/fs/cgroup/unified')
+    expect(findCgroup2Mount('')).toBeUndefined()
+  })
+})
+
+describe('ebpf config', () => {
+  it('fills defaults', () => {
+    const r = parseEbpfConfig({})
+    expect(Result.isSuccess(r) && r.success).toMatchObject({
+      programs: { exec: true, exit: true, tcp: true, oom: true, openat: false },
+      ringBufferBytes: 16 << 20,
+    })
+  })
+
+  it.each([
+    [{ ringBufferBytes: 5000 }, 'ringBufferBytes'],
+    [{ programs: { exec: 'yes' } }, 'exec'],
+    [{ openatPrefixes: ['relative/'] }, 'openatPrefixes'],
+    [{ openatPrefixes: [] }, 'openatPrefixes'],
+    [{ bogus: 1 }, 'bogus'],
+  ])('rejects %j naming the path', (input, path) => {
+    const r = parseEbpfConfig(input)
+    expect(Result.isFailure(r)).toBe(true)
+    if (Result.isFailure(r)) expect(r.failure.message).toContain(path)
+  })
+})

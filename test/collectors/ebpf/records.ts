@@ -1,0 +1,56 @@
+/** Crafted kernel records, laid out like native/bpf/tapio_records.h. */
+import { Exec, Exit, Hdr, RECORD_SIZE, RecordKind, Tcp } from '../../../src/native/bpf-records.js'
+
+export interface HdrFields {
+  tgid?: number
+  pid?: number
+  uid?: number
+  tsNs?: bigint
+  cgroupId?: bigint
+  comm?: string
+}
+
+export function record(kind: number, size = RECORD_SIZE[kind] ?? 48, h: HdrFields = {}): Buffer {
+  const b = Buffer.alloc(size)
+  if (size >= Hdr.end) {
+    b.writeUInt16LE(kind, Hdr.kind)
+    b.writeUInt16LE(size, Hdr.size)
+    b.writeUInt32LE(h.tgid ?? 100, Hdr.tgid)
+    b.writeUInt32LE(h.pid ?? h.tgid ?? 100, Hdr.pid)
+    b.writeUInt32LE(h.uid ?? 0, Hdr.uid)
+    b.writeBigUInt64LE(h.tsNs ?? 1_000_000_000n, Hdr.ts)
+    b.writeBigUInt64LE(h.cgroupId ?? 1n, Hdr.cgroup)
+    b.write(h.comm ?? 'proc', Hdr.comm, 15, 'latin1')
+  }
+  return b
+}
+
+export function execRecord(h: HdrFields, ppid: number, filename: string): Buffer {
+  const b = record(RecordKind.exec, undefined, h)
+  b.writeUInt32LE(ppid, Exec.ppid)
+  b.write(filename, Exec.filename, 255, 'utf8')
+  return b
+}
+
+export function exitRecord(h: HdrFields, status: number, durationNs: bigint): Buffer {
+  const b = record(RecordKind.exit, undefined, h)
+  b.writeUInt32LE(status, Exit.exitCode)
+  b.writeBigUInt64LE(durationNs, Exit.duration)
+  return b
+}
+
+export function tcpRecord(
+  h: HdrFields,
+  f: { old: number; now: number; v6?: boolean; saddr: number[]; daddr: number[]; sport: number; dport: number },
+): Buffer {
+  const b = record(RecordKind.tcp, undefined, h)
+  b.writeUInt8(f.old, Tcp.oldState)
+  b.writeUInt8(f.now, Tcp.newState)
+  b.writeUInt16LE(f.v6 ? 10 : 2, Tcp.family)
+  b.writeUInt16LE(f.sport, Tcp.sport)
+  b.writeUInt16LE(f.dport, Tcp.dport)
+  Buffer.from(f.saddr).copy(b, Tcp.saddr)
+  Buffer.from(f.daddr).copy(b, Tcp.daddr)
+  b.writeUInt32LE(1, Tcp.ownerKnown)
+  return b
+}
