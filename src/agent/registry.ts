@@ -3,6 +3,7 @@ import { SyntheticCollector } from '../collectors/synthetic/collector.js'
 import { SyntheticConfigSchema } from '../collectors/synthetic/config.js'
 import { CniCollector, detectCni } from '../collectors/cni/index.js'
 import { CniConfigInputSchema } from '../collectors/cni/config.js'
+import { detectEbpf, EbpfCollector, EbpfConfigInputSchema } from '../collectors/ebpf/index.js'
 import { detectKubernetes, KubernetesCollector, KubernetesConfigSchema } from '../collectors/kubernetes/index.js'
 import { detectSystemd, SystemdCollector, SystemdConfigSchema } from '../collectors/systemd/index.js'
 import type { Collector, CollectorFactory } from '../core/collector.js'
@@ -62,9 +63,17 @@ export const cniKind: CollectorKind = {
   create: (config) => () => new CniCollector(config),
 }
 
+export const ebpfKind: CollectorKind = {
+  kind: 'ebpf',
+  description: 'kernel events through the libbpf addon: process exec/exit, TCP lifecycle, OOM kills, file opens',
+  configSchema: EbpfConfigInputSchema as unknown as Schema.Struct<Schema.Struct.Fields>,
+  detect: (config) => detectEbpf(config),
+  create: (config) => () => new EbpfCollector(config),
+}
+
 /** Every collector kind the agent can run, in start order. */
 export function builtinKinds(): CollectorKind[] {
-  return [kubernetesKind, systemdKind, cniKind, syntheticKind]
+  return [ebpfKind, kubernetesKind, systemdKind, cniKind, syntheticKind]
 }
 
 export function kindMap(kinds: readonly CollectorKind[]): Map<string, CollectorKind> {
