@@ -233,7 +233,12 @@ export function parseYaml(text: string, source: string): unknown {
       }),
     )
   }
-  return doc.toJS() ?? {}
+  try {
+    return doc.toJS({ maxAliasCount: 100 }) ?? {}
+  } catch (e) {
+    // Unresolved or exploding aliases only fail when the document is turned into values.
+    throw new ConfigError(source, [`YAML: ${(e as Error).message.split('\n')[0]}`])
+  }
 }
 
 const LOOPBACK = new Set(['127.0.0.1', '::1', 'localhost'])
