@@ -26,24 +26,22 @@ export function createMetrics(src: AgentMetricsSources): Registry {
     last.set(key, value)
   }
 
-  const accepted: Counter<string> = new Counter({
-    name: 'tapio_events_accepted_total',
-    help: 'Events received from collectors',
-    labelNames: ['collector'],
-    registers: [registry],
-    collect() {
-      for (const [name, c] of Object.entries(src.manager().statistics().collectors)) advance(accepted, `a:${name}`, { collector: name }, c.accepted)
-    },
-  })
-  const delivered: Counter<string> = new Counter({
-    name: 'tapio_events_delivered_total',
-    help: 'Events handed to consumers (outputs)',
-    labelNames: ['collector'],
-    registers: [registry],
-    collect() {
-      for (const [name, c] of Object.entries(src.manager().statistics().collectors)) advance(delivered, `d:${name}`, { collector: name }, c.delivered)
-    },
-  })
+  /** A per-collector counter that follows one field of the manager's statistics. */
+  const perCollector = (name: string, help: string, field: 'accepted' | 'delivered' | 'restarts') => {
+    const counter: Counter<string> = new Counter({
+      name,
+      help,
+      labelNames: ['collector'],
+      registers: [registry],
+      collect() {
+        for (const [collector, c] of Object.entries(src.manager().statistics().collectors))
+          advance(counter, `${name}:${collector}`, { collector }, c[field])
+      },
+    })
+  }
+  perCollector('tapio_events_accepted_total', 'Events received from collectors', 'accepted')
+  perCollector('tapio_events_delivered_total', 'Events handed to consumers (outputs)', 'delivered')
+  perCollector('tapio_collector_restarts_total', 'Restarts granted by the restart policy', 'restarts')
   const dropped: Counter<string> = new Counter({
     name: 'tapio_events_dropped_total',
     help: 'Events accepted but not delivered, by reason',
@@ -53,15 +51,6 @@ export function createMetrics(src: AgentMetricsSources): Registry {
       for (const [name, c] of Object.entries(src.manager().statistics().collectors)) {
         for (const reason of DROP_REASONS) advance(dropped, `x:${name}:${reason}`, { collector: name, reason }, c.dropped[reason])
       }
-    },
-  })
-  const restarts: Counter<string> = new Counter({
-    name: 'tapio_collector_restarts_total',
-    help: 'Restarts granted by the restart policy',
-    labelNames: ['collector'],
-    registers: [registry],
-    collect() {
-      for (const [name, c] of Object.entries(src.manager().statistics().collectors)) advance(restarts, `r:${name}`, { collector: name }, c.restarts)
     },
   })
   const state: Gauge<string> = new Gauge({
