@@ -200,6 +200,20 @@ class Crash implements fc.AsyncCommand<Model, Real> {
   }
 }
 
+class RestartOne implements fc.AsyncCommand<Model, Real> {
+  constructor(readonly index: number) {}
+  check(m: Readonly<Model>) {
+    return m.started && m.names.length > 0
+  }
+  async run(m: Model, r: Real) {
+    // Resolves when it runs again, rejects when it cannot: both are fine, invariants are checked after.
+    await r.mgr.restartCollector(m.names[this.index % m.names.length] as string).catch(() => {})
+  }
+  toString() {
+    return `restart(#${this.index})`
+  }
+}
+
 class SlowConsumer implements fc.AsyncCommand<Model, Real> {
   constructor(readonly delayMs: number) {}
   check() {
@@ -222,13 +236,14 @@ const commands = [
   fc.constant(new Start()),
   fc.tuple(fc.nat(8), fc.integer({ min: 1, max: 50 })).map(([i, n]) => new Emit(i, n)),
   fc.nat(8).map((i) => new Crash(i)),
+  fc.nat(8).map((i) => new RestartOne(i)),
   fc.constantFrom(0, 0, 1, 5).map((d) => new SlowConsumer(d)),
 ]
 
 describe('CollectorManager model', () => {
   const allowed = allowedStatePairs()
 
-  it('keeps its invariants under random add/remove/start/emit/crash/hang/slow-consumer sequences', async () => {
+  it('keeps its invariants under random add/remove/start/emit/crash/restart/hang/slow-consumer sequences', async () => {
     await fc.assert(
       fc.asyncProperty(fc.commands(commands, { maxCommands: 25 }), async (cmds) => {
         const transitions = new Map<string, unknown[]>()
