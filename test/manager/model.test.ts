@@ -3,7 +3,7 @@ import { describe, expect, it } from 'vitest'
 import type { InspectionEvent } from 'xstate'
 import { getAdjacencyMap } from 'xstate/graph'
 import { collectorLifecycleMachine } from '../../machines/collector-lifecycle.js'
-import { type Collector, CollectorManager, type EventInput, sumDrops, type TapioEvent } from '../../src/index.js'
+import { type Collector, CollectorManager, type EventInput, type OverflowPolicy, sumDrops, type TapioEvent } from '../../src/index.js'
 import { sleep } from '../support/wait.js'
 
 /** Pairs of state values (`from -> to`) the lifecycle machine declares, from its graph. */
@@ -245,10 +245,11 @@ describe('CollectorManager model', () => {
 
   it('keeps its invariants under random add/remove/start/emit/crash/restart/hang/slow-consumer sequences', async () => {
     await fc.assert(
-      fc.asyncProperty(fc.commands(commands, { maxCommands: 25 }), async (cmds) => {
+      fc.asyncProperty(fc.commands(commands, { maxCommands: 25 }), fc.constantFrom('block', 'drop-newest', 'drop-oldest', 'sample') as fc.Arbitrary<OverflowPolicy>, async (cmds, overflow) => {
         const transitions = new Map<string, unknown[]>()
         const mgr = new CollectorManager({
           bufferCapacity: 64,
+          overflow,
           stopTimeoutMs: 2000,
           inspect: (e: InspectionEvent) => {
             const ref = e.actorRef as unknown as { id: string; sessionId: string }
