@@ -3,12 +3,13 @@ import { tmpdir } from 'node:os'
 import { join } from 'node:path'
 import { type Browser, chromium, type Page } from 'playwright-core'
 import { afterAll, beforeAll, describe, expect, it } from 'vitest'
-import { LIFECYCLE_STATES } from '../../machines/collector-lifecycle.js'
+import { collectorLifecycleMachine, LIFECYCLE_STATES } from '../../machines/collector-lifecycle.js'
 import { SUPERVISOR_STATES } from '../../machines/supervisor.js'
 import { Agent } from '../../src/agent/agent.js'
 import { type AgentConfig, loadConfigText } from '../../src/agent/config.js'
 import { createLogger } from '../../src/agent/logger.js'
 import { builtinKinds, kindMap, validators } from '../../src/agent/registry.js'
+import { type MachineGraph, machineGraph } from '../../src/inspector/machine-graph.js'
 
 /**
  * The inspector page in a real browser (Debian's Chromium driven by playwright-core) against an
@@ -76,8 +77,59 @@ async function waitForLog(page: Page, actor: string, want: string[], timeoutMs =
   for (;;) {
     const seen = await loggedStates(page, actor)
     if (inOrder(seen, want)) return seen
-    if (Date.now() > deadline) throw new Error(`log of ${actor} never showed ${want.join(' -> ')}; it shows ${seen.join(' -> ')}`)
+    if (Date.now() > deadline)
+      throw new Error(`log of ${actor} never showed ${want.join(' -> ')}; it shows ${seen.join(' -> ')}\nagent log:\n${logLines.slice(-15).join('')}`)
     await page.waitForTimeout(100)
+  }
+}
+
+
+interface DrawnNode {
+  state: string
+  compound: boolean
+  x: number
+  y: number
+  w: number
+  h: number
+}
+
+/** Draw `graph` with the page's own diagram module and report the boxes and the highlight. */
+async function drawInPage(page: Page, graph: MachineGraph, state: string, last: object): Promise<{ nodes: DrawnNode[]; active: string[]; parents: string[]; lastTarget: string | null }> {
+  // A string, evaluated by the browser: the test is compiled without DOM types.
+  return (await page.evaluate(`(async () => {
+    const { drawMachine } = await import('/inspect/diagram.js')
+    const host = document.createElement('div')
+    host.className = 'diagram'
+    document.body.append(host)
+    drawMachine(host, ${JSON.stringify(graph)}).highlight(${JSON.stringify(state)}, ${JSON.stringify(last)})
+    const nodes = [...host.querySelectorAll('g.node')].map((g) => {
+      const r = g.querySelector('rect')
+      const n = (a) => Number(r.getAttribute(a))
+      return { state: g.dataset.state, compound: g.classList.contains('compound'), x: n('x'), y: n('y'), w: n('width'), h: n('height') }
+    })
+    const states = (sel) => [...host.querySelectorAll(sel)].map((g) => g.dataset.state)
+    const result = { nodes, active: states('g.node.active'), parents: states('g.node.active-parent'), lastTarget: host.querySelector('g.edge.last')?.dataset.target ?? null }
+    host.remove()
+    return result
+  })()`)) as { nodes: DrawnNode[]; active: string[]; parents: string[]; lastTarget: string | null }
+}
+
+function overlaps(a: DrawnNode, b: DrawnNode): boolean {
+  return a.x < b.x + b.w && b.x < a.x + a.w && a.y < b.y + b.h && b.y < a.y + a.h
+}
+
+function inside(inner: DrawnNode, outer: DrawnNode): boolean {
+  return inner.x >= outer.x && inner.y >= outer.y && inner.x + inner.w <= outer.x + outer.w && inner.y + inner.h <= outer.y + outer.h
+}
+
+function expectTidy(nodes: DrawnNode[]): void {
+  const atomics = nodes.filter((n) => !n.compound)
+  for (const a of atomics) for (const b of atomics) if (a !== b) expect(overlaps(a, b), `${a.state} overlaps ${b.state}`).toBe(false)
+  for (const c of nodes.filter((n) => n.compound)) {
+    for (const a of atomics) {
+      const child = a.state.startsWith(`${c.state}.`)
+      expect(child ? inside(a, c) : !overlaps(a, c), `${a.state} vs box ${c.state}`).toBe(true)
+    }
   }
 }
 
@@ -181,7 +233,7 @@ describe('inspector page in Chromium', () => {
       await page.click('button[data-action="restart"][data-collector="flaky"]')
       await page.waitForSelector('#action-result[data-ok="true"]', { timeout: 30_000 })
       expect(await page.textContent('#action-result')).toBe('restart flaky: done')
-      const after = await waitForLog(page, 'collector:flaky', ['restarting.releasing', 'restarting.waiting', 'starting', 'running'].map((s) => s))
+      const after = await waitForLog(page, 'collector:flaky', ['restarting.releasing', 'restarting.waiting', 'starting', 'running'])
       expect(inOrder(after.slice(before), ['restarting.releasing', 'restarting.waiting', 'starting', 'running'])).toBe(true)
       await page.waitForSelector('#collector-diagram g.node.active[data-state="running"]')
       await page.waitForSelector('.card[data-actor="collector:flaky"][data-state="running"][data-restarts="2"]')
@@ -199,6 +251,55 @@ describe('inspector page in Chromium', () => {
       expect(requests.length).toBeGreaterThan(0)
       for (const r of requests) expect(r.startsWith(`${url}/`), r).toBe(true)
       expect(pageErrors).toEqual([])
+    } finally {
+      await page.close()
+    }
+  })
+
+  it('lays out machines it has no fixed layout for, and states the fixed layout does not know', async () => {
+    const page = await browser!.newPage()
+    try {
+      await page.goto(`${agent!.httpUrl}/inspect`)
+      await page.waitForSelector('#conn[data-status="open"]')
+
+      // A machine of its own: everything on the generic grid.
+      const node = (path: string, parent: string | null, initial: string | null = null) => ({
+        id: path ? `m.${path}` : 'm',
+        path,
+        parent,
+        initial,
+        type: initial ? 'compound' : 'atomic',
+      })
+      const custom: MachineGraph = {
+        id: 'm',
+        nodes: [node('', null, 'm.a'), node('a', 'm'), node('b', 'm'), node('c', 'm'), node('d', 'm', 'm.d.x'), node('d.x', 'm.d'), node('d.y', 'm.d')],
+        edges: [
+          { source: 'm.a', target: 'm.b', event: 'NEXT', label: 'NEXT' },
+          { source: 'm.b', target: 'm.c', event: 'NEXT', label: 'NEXT' },
+          { source: 'm.a', target: 'm.d', event: 'GO', label: 'GO' },
+          { source: 'm.d.x', target: 'm.d.y', event: 'STEP', label: 'STEP' },
+        ],
+      }
+      const drawn = await drawInPage(page, custom, 'd.y', { from: 'a', to: 'd.y', event: 'GO' })
+      expect(drawn.nodes.map((n) => n.state).sort()).toEqual(['a', 'b', 'c', 'd', 'd.x', 'd.y'])
+      expectTidy(drawn.nodes)
+      expect(drawn.active).toEqual(['d.y'])
+      expect(drawn.parents).toEqual(['d'])
+      expect(drawn.lastTarget).toBe('d')
+
+      // The lifecycle machine grown by a state: the known ones keep their places, the new one goes below.
+      const base = machineGraph(collectorLifecycleMachine)
+      const grown: MachineGraph = {
+        ...base,
+        nodes: [...base.nodes, { id: 'collector.paused', path: 'paused', parent: 'collector', initial: null, type: 'atomic' }],
+        edges: [...base.edges, { source: 'collector.running', target: 'collector.paused', event: 'PAUSE', label: 'PAUSE' }],
+      }
+      const both = await drawInPage(page, grown, 'paused', { from: 'running', to: 'paused', event: 'PAUSE' })
+      expectTidy(both.nodes)
+      const paused = both.nodes.find((n) => n.state === 'paused')!
+      expect(Math.max(...both.nodes.filter((n) => n.state !== 'paused').map((n) => n.y + n.h))).toBeLessThan(paused.y)
+      expect(both.active).toEqual(['paused'])
+      expect(both.lastTarget).toBe('paused')
     } finally {
       await page.close()
     }
