@@ -249,9 +249,9 @@ export function drawMachine(container, graph) {
       labelAt = [at(0), at(1)]
     }
     svgEl('path', { d, 'marker-end': `url(#${graph.id}-arrow)` }, el)
-    const text = svgEl('text', { x: labelAt[0], y: labelAt[1] - ((g.labels.length - 1) * 13) / 2 }, el)
+    const text = svgEl('text', { x: labelAt[0], y: labelAt[1] - ((g.labels.length - 1) * 14) / 2 }, el)
     g.labels.forEach((l, i) => {
-      const span = svgEl('tspan', { x: labelAt[0], dy: i === 0 ? 0 : 13 }, text)
+      const span = svgEl('tspan', { x: labelAt[0], dy: i === 0 ? 0 : 14 }, text)
       span.textContent = l
     })
     edgeEls.push({ el, group: g })

@@ -14,7 +14,7 @@ export const FIXED_LAYOUTS = {
       starting: [330, 80],
       running: [590, 80],
       stopping: [860, 80],
-      stopped: [1140, 80],
+      stopped: [1170, 80],
       // Children of a compound stacked vertically: the arrow between them has room for its labels.
       'restarting.waiting': [330, 280],
       'restarting.releasing': [330, 420],
