@@ -1,6 +1,6 @@
-import { existsSync, readFileSync } from 'node:fs'
+import { existsSync, readFileSync, statSync } from 'node:fs'
 import type { ServerResponse } from 'node:http'
-import { dirname, join, normalize } from 'node:path'
+import { dirname, join, normalize, sep } from 'node:path'
 import { fileURLToPath } from 'node:url'
 
 /** The package root, found from this module whether it runs from src/ (tests) or dist/src/. */
@@ -22,13 +22,20 @@ const TYPES: Record<string, string> = {
   '.svg': 'image/svg+xml',
 }
 
+/** The page must work offline and never call out: only this origin, enforced by the browser. */
+const SECURITY_HEADERS = {
+  'content-security-policy': "default-src 'self'; img-src 'self' data:; style-src 'self'; script-src 'self'; connect-src 'self'; base-uri 'none'; form-action 'none'; frame-ancestors 'none'",
+  'x-content-type-options': 'nosniff',
+  'referrer-policy': 'no-referrer',
+}
+
 /** Serve /inspect (the page) and /inspect/<file> from the bundled static folder; offline, no CDN. */
 export function serveInspectorAsset(path: string, res: ServerResponse): boolean {
   const rel = path === '/inspect' || path === '/inspect/' ? 'index.html' : path.slice('/inspect/'.length)
   const file = normalize(join(STATIC_DIR, rel))
-  if (!file.startsWith(STATIC_DIR) || !existsSync(file)) return false
+  if (!file.startsWith(STATIC_DIR + sep) || !existsSync(file) || !statSync(file).isFile()) return false
   const ext = file.slice(file.lastIndexOf('.'))
-  res.writeHead(200, { 'content-type': TYPES[ext] ?? 'application/octet-stream', 'cache-control': 'no-cache' })
+  res.writeHead(200, { 'content-type': TYPES[ext] ?? 'application/octet-stream', 'cache-control': 'no-cache', ...SECURITY_HEADERS })
   res.end(readFileSync(file))
   return true
 }

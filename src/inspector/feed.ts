@@ -9,8 +9,15 @@ export interface InspectorSource {
   readonly manager: {
     addInspector(fn: (e: InspectionEvent) => void): () => void
     actors(): { id: string; state: string; context: Record<string, unknown> }[]
+    /** OpenTelemetry-style statuses, so the page colours collectors by the manager's own verdict. */
+    health?(): InspectorHealth
   }
   eventRates(): Readonly<Record<string, number>>
+}
+
+export interface InspectorHealth {
+  readonly status: string
+  readonly collectors: Readonly<Record<string, { readonly status: string; readonly message?: string }>>
 }
 
 export interface TransitionRecord {
@@ -28,6 +35,13 @@ function stateString(value: unknown): string {
   if (value === null || typeof value !== 'object') return String(value)
   const [k, v] = Object.entries(value as Record<string, unknown>)[0] ?? ['?', '']
   return v === undefined || (typeof v === 'object' && v !== null && Object.keys(v).length === 0) ? k : `${k}.${stateString(v)}`
+}
+
+/** Only what the page shows: collector health `details` can be large and change every second. */
+function summarizeHealth(h: InspectorHealth): { status: string; collectors: Record<string, { status: string; message?: string }> } {
+  const collectors: Record<string, { status: string; message?: string }> = {}
+  for (const [name, c] of Object.entries(h.collectors)) collectors[name] = c.message ? { status: c.status, message: c.message } : { status: c.status }
+  return { status: h.status, collectors }
 }
 
 /**
@@ -49,12 +63,21 @@ export class InspectorFeed {
     private readonly statsProvider?: () => unknown,
   ) {
     this.unsubscribe = source.manager.addInspector((e) => this.onInspection(e))
-    this.timer = setInterval(() => this.broadcast('stats', this.stats()), 1000)
+    this.timer = setInterval(() => {
+      if (this.clients.size > 0) this.broadcast('stats', this.stats())
+    }, 1000)
     this.timer.unref()
   }
 
   private stats(): unknown {
-    return { time: new Date().toISOString(), rates: this.source.eventRates(), actors: this.source.manager.actors(), extra: this.statsProvider?.() }
+    const health = this.source.manager.health?.()
+    return {
+      time: new Date().toISOString(),
+      rates: this.source.eventRates(),
+      actors: this.source.manager.actors(),
+      ...(health ? { health: summarizeHealth(health) } : {}),
+      extra: this.statsProvider?.(),
+    }
   }
 
   private onInspection(e: InspectionEvent): void {
@@ -76,6 +99,8 @@ export class InspectorFeed {
 
   add(res: ServerResponse): void {
     res.writeHead(200, { 'content-type': 'text/event-stream', 'cache-control': 'no-cache', connection: 'keep-alive' })
+    // Browsers wait 3 s before reconnecting by default; an agent restart should show within a second.
+    res.write('retry: 1000\n\n')
     this.clients.add(res)
     res.on('close', () => this.clients.delete(res))
     this.send(res, 'hello', {
