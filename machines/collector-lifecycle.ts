@@ -183,7 +183,8 @@ export const collectorLifecycleMachine = setup({
           actions: assign({ exit: 'failure', lastError: ({ event }) => (event.type === 'FAULT' ? event.error : null) }),
         },
         STOP: 'stopping',
-        RESTART: 'restarting',
+        // A manual restart goes at once; an earlier automatic backoff delay does not apply.
+        RESTART: { target: 'restarting', actions: assign({ restartDelayMs: 0 }) },
       },
     },
     failed: {

@@ -15,12 +15,26 @@ function json(res: ServerResponse, status: number, body: unknown): void {
   res.end(`${text}\n`)
 }
 
-function tokenMatches(header: string | undefined, token: string): boolean {
-  const m = /^Bearer\s+(.+)$/i.exec(header ?? '')
-  if (!m) return false
-  const a = Buffer.from(m[1] as string)
+function sameSecret(given: string, token: string): boolean {
+  const a = Buffer.from(given)
   const b = Buffer.from(token)
   return a.length === b.length && timingSafeEqual(a, b)
+}
+
+const COOKIE = 'tapio_token'
+
+/**
+ * A bearer header (API clients, probes) or the cookie set by `/inspect?token=...`: a browser's
+ * EventSource cannot send an Authorization header, so the inspector page authenticates by cookie.
+ */
+function authorized(req: IncomingMessage, token: string): boolean {
+  const bearer = /^Bearer\s+(.+)$/i.exec(req.headers.authorization ?? '')
+  if (bearer && sameSecret(bearer[1] as string, token)) return true
+  for (const part of (req.headers.cookie ?? '').split(';')) {
+    const [k, v] = part.trim().split('=')
+    if (k === COOKIE && v !== undefined && sameSecret(decodeURIComponent(v), token)) return true
+  }
+  return false
 }
 
 /**
@@ -77,7 +91,21 @@ export class AgentHttpServer {
     const path = url.pathname
     // Liveness stays open and green while collectors are down: never restart-loop the node agent.
     if (path === '/healthz') return json(res, 200, { status: 'alive' })
-    if (this.config.token && !tokenMatches(req.headers.authorization, this.config.token)) {
+    const token = this.config.token
+    if (token && path === '/inspect' && url.searchParams.has('token')) {
+      if (!sameSecret(url.searchParams.get('token') ?? '', token)) {
+        res.writeHead(401, { 'www-authenticate': 'Bearer' })
+        res.end('unauthorized\n')
+        return
+      }
+      res.writeHead(303, {
+        location: '/inspect',
+        'set-cookie': `${COOKIE}=${encodeURIComponent(token)}; HttpOnly; SameSite=Strict; Path=/`,
+      })
+      res.end()
+      return
+    }
+    if (token && !authorized(req, token)) {
       res.writeHead(401, { 'www-authenticate': 'Bearer' })
       res.end('unauthorized\n')
       return
@@ -129,7 +157,7 @@ export class AgentHttpServer {
         )
         return json(res, err ? 409 : 200, err ? { error: err } : { ok: true })
       }
-      await this.agent.manager.removeCollector(name)
+      await this.agent.manager.stopCollector(name)
       return json(res, 200, { ok: true })
     }
     json(res, 404, { error: `no route for ${method} ${path}` })

@@ -206,6 +206,15 @@ export class CollectorManager {
     if (outcome.kind !== 'running') throw new CollectorStartError({ [name]: describeOutcome(outcome) })
   }
 
+  /**
+   * Stop one collector but keep it registered (state `stopped`); `restartCollector` starts it
+   * again. Its queued events are still delivered.
+   */
+  async stopCollector(name: string): Promise<void> {
+    if (!this.supervisor.has(name)) throw new ManagerStateError(`collector "${name}" is not registered`)
+    await this.supervisor.stopOne(name)
+  }
+
   collectorNames(): string[] {
     return this.supervisor.names()
   }

@@ -162,6 +162,14 @@ collectors:
     expect((await fetch(`${url}/healthz`)).status).toBe(200)
     expect((await fetch(`${url}/metrics`)).status).toBe(401)
     expect((await fetch(`${url}/metrics`, { headers: { authorization: 'Bearer 0123456789abcdef0123' } })).status).toBe(200)
+    // The browser page authenticates by cookie (EventSource cannot send an Authorization header).
+    expect((await fetch(`${url}/inspect?token=wrong`, { redirect: 'manual' })).status).toBe(401)
+    const login = await fetch(`${url}/inspect?token=0123456789abcdef0123`, { redirect: 'manual' })
+    expect(login.status).toBe(303)
+    const cookie = (login.headers.get('set-cookie') ?? '').split(';')[0] as string
+    expect(cookie).toMatch(/^tapio_token=/)
+    expect((await fetch(`${url}/inspect`)).status).toBe(401)
+    expect((await fetch(`${url}/inspect`, { headers: { cookie } })).status).toBe(200)
   })
 
   it('runs the embedded default with no config at all, printing a line per collector', async () => {

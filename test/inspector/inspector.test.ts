@@ -241,11 +241,16 @@ describe('inspector page in Chromium', () => {
 
       await page.screenshot({ path: join(ARTIFACTS, 'inspector.png'), fullPage: true })
 
-      // The stop button stops the collector; the agent drops it from the supervisor.
+      // The stop button stops the collector (it stays registered); restart brings it back.
       await page.click('button[data-action="stop"][data-collector="steady"]')
       await page.waitForSelector('#action-result[data-ok="true"]')
-      await page.waitForSelector('.card[data-actor="collector:steady"][data-state="stopped"][data-removed="true"]')
+      await page.waitForSelector('.card[data-actor="collector:steady"][data-state="stopped"]')
       await waitForLog(page, 'collector:steady', ['running', 'stopping', 'stopped'])
+      expect(await page.getAttribute('.card[data-actor="collector:steady"]', 'data-removed')).not.toBe('true')
+      await page.click('button[data-action="restart"][data-collector="steady"]')
+      await page.waitForSelector('#action-result[data-ok="true"]', { timeout: 30_000 })
+      await waitForLog(page, 'collector:steady', ['running', 'stopping', 'stopped', 'starting', 'running'])
+      await page.waitForSelector('.card[data-actor="collector:steady"][data-state="running"]')
 
       // Everything came from the agent itself: no CDN, no fonts, no third parties.
       expect(requests.length).toBeGreaterThan(0)
