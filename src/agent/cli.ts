@@ -4,6 +4,8 @@ import { parseArgs } from 'node:util'
 import { Agent } from './agent.js'
 import { type AgentConfig, ConfigError, configJsonSchema, loadConfigFile } from './config.js'
 import { createLogger } from './logger.js'
+import { createEnricher } from '../enrich/enricher.js'
+import { MetadataHub } from '../enrich/hub.js'
 import { builtinKinds, kindMap, validators } from './registry.js'
 
 const USAGE = `tapio-agent: supervised observability collectors, one unified event stream
@@ -24,7 +26,9 @@ config-schema  print the JSON Schema of the config file (for editors)
 signals: SIGTERM/SIGINT stop gracefully (a second one forces), SIGHUP reloads the config file.
 `
 
-const kinds = builtinKinds()
+// Kubernetes collectors publish their caches here; the enricher reads them for node events.
+const metadataHub = new MetadataHub()
+const kinds = builtinKinds({ metadataHub })
 const byKind = kindMap(kinds)
 const checks = validators(kinds)
 
@@ -59,7 +63,7 @@ async function run(values: { config?: string; 'http-port'?: string; output?: str
   const configPath = values.config
   const config = withOverrides(loadOrExit(configPath), values['http-port'], values.output)
   const logger = createLogger(config.log.level)
-  const agent = new Agent(config, { kinds: byKind, logger })
+  const agent = new Agent(config, { kinds: byKind, logger, enricher: createEnricher(metadataHub) })
   let stopping = false
   const stop = (signal: string) => {
     if (stopping) {
