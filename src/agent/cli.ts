@@ -14,12 +14,15 @@ usage:
   tapio-agent [run] [--config agent.yaml] [--http-port N] [--output FILE]
   tapio-agent status [--url URL] [--token T] [--json]
   tapio-agent tail [--url URL] [--token T] [--source S] [--type T] [--severity LEVEL]
+  tapio-agent probe ready|live [--url URL] [--token T]
   tapio-agent check-config --config agent.yaml
   tapio-agent config-schema [--out FILE]
 
 run            start every collector this machine supports; events as NDJSON on stdout (or --output)
 status         ask a running agent and print its collectors, states, rates, restarts and drops
 tail           follow a running agent's live events (/events)
+probe          exit 0 when a running agent answers /readyz (ready) or /healthz (live) with 200, else 1
+               (Kubernetes exec probes: the agent's HTTP stays on loopback, without a token)
 check-config   validate a config file and exit (0 valid, 2 invalid)
 config-schema  print the JSON Schema of the config file (for editors)
 
@@ -180,10 +183,32 @@ async function tail(values: { url?: string; token?: string; source?: string; typ
   }
 }
 
+async function probe(which: string | undefined, values: { url?: string; token?: string }): Promise<void> {
+  const path = which === 'ready' ? '/readyz' : which === 'live' ? '/healthz' : undefined
+  if (!path) fail(`tapio-agent probe: expected \`ready\` or \`live\`, got ${JSON.stringify(which ?? '')}`)
+  const url = `${values.url ?? 'http://127.0.0.1:9464'}${path}`
+  try {
+    // Bounded: a wedged agent must fail the probe, not hang it until the kubelet's own timeout.
+    const res = await fetch(url, { headers: values.token ? { authorization: `Bearer ${values.token}` } : {}, signal: AbortSignal.timeout(5000) })
+    const body = await res.text()
+    if (res.ok) {
+      process.stdout.write(`${which}: ${body}\n`)
+      return
+    }
+    fail(`tapio-agent probe ${which}: ${url}: HTTP ${res.status} ${body}`, 1)
+  } catch (e) {
+    const cause = e instanceof Error && e.cause instanceof Error ? e.cause.message : String(e)
+    fail(`tapio-agent probe ${which}: cannot reach ${url}: ${cause}`, 1)
+  }
+}
+
 async function main(argv: string[]): Promise<void> {
   const first = argv[0]
   const command = first && !first.startsWith('-') ? first : 'run'
-  const rest = command === first ? argv.slice(1) : argv
+  let rest = command === first ? argv.slice(1) : argv
+  // `probe` takes its target as a positional word.
+  const probeTarget = command === 'probe' && rest[0] && !rest[0].startsWith('-') ? rest[0] : undefined
+  if (probeTarget !== undefined) rest = rest.slice(1)
   let parsed
   try {
     parsed = parseArgs({
@@ -218,6 +243,8 @@ async function main(argv: string[]): Promise<void> {
       return status(values)
     case 'tail':
       return tail(values)
+    case 'probe':
+      return probe(probeTarget, values)
     case 'check-config': {
       const c = loadOrExit(values.config)
       process.stdout.write(`${values.config ?? 'embedded default'}: valid (${c.collectors.length} collectors)\n`)
