@@ -1,4 +1,4 @@
-import { readdirSync, readFileSync } from 'node:fs'
+import { existsSync, readdirSync, readFileSync } from 'node:fs'
 import { join } from 'node:path'
 import { fileURLToPath } from 'node:url'
 import { describe, expect, it } from 'vitest'
@@ -170,5 +170,19 @@ describe('deploy/kubernetes manifests', () => {
     expect(config.collectors.find((x) => x.kind === 'ebpf')?.config).toMatchObject({ mountTracefs: false })
     expect(config.http).toMatchObject({ enabled: true, host: '127.0.0.1', port: 9464 })
     expect(config.outputs.stdout).toBe(true)
+  })
+
+  it('build the image the DaemonSet runs from sources that exist, with the CLI path the probes use', () => {
+    const root = fileURLToPath(new URL('../../', import.meta.url))
+    const text = readFileSync(join(root, 'Dockerfile'), 'utf8')
+    expect(text).toMatch(/^FROM node:20-bookworm AS build$/m)
+    expect(text).toMatch(/^FROM node:20-bookworm-slim$/m)
+    for (const line of text.split('\n').filter((l) => l.startsWith('COPY ') && !l.includes('--from='))) {
+      const parts = line.split(/\s+/).slice(1, -1)
+      for (const src of parts) expect(existsSync(join(root, src)), `${line}: ${src}`).toBe(true)
+    }
+    for (const addon of ['tapio_bpf.node', 'tapio_netlink.node']) expect(text).toContain(`/app/native/build/Release/${addon}`)
+    expect(text).toContain('ENTRYPOINT ["node", "/app/dist/src/agent/cli.js"]')
+    expect(one<DaemonSet>('DaemonSet').spec.template.spec.containers[0]?.readinessProbe.exec.command.slice(0, 2)).toEqual(['node', '/app/dist/src/agent/cli.js'])
   })
 })
