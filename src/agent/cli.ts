@@ -4,6 +4,7 @@ import { parseArgs } from 'node:util'
 import { Agent } from './agent.js'
 import { type AgentConfig, ConfigError, configJsonSchema, loadConfigFile } from './config.js'
 import { createLogger } from './logger.js'
+import { probeMain } from './probe.js'
 import { createEnricher } from '../enrich/enricher.js'
 import { MetadataHub } from '../enrich/hub.js'
 import { builtinKinds, kindMap, validators } from './registry.js'
@@ -22,7 +23,7 @@ run            start every collector this machine supports; events as NDJSON on 
 status         ask a running agent and print its collectors, states, rates, restarts and drops
 tail           follow a running agent's live events (/events)
 probe          exit 0 when a running agent answers /readyz (ready) or /healthz (live) with 200, else 1
-               (Kubernetes exec probes: the agent's HTTP stays on loopback, without a token)
+               (Kubernetes exec probes; \`node dist/src/agent/probe.js ready\` is the same, cheaper)
 check-config   validate a config file and exit (0 valid, 2 invalid)
 config-schema  print the JSON Schema of the config file (for editors)
 
@@ -183,32 +184,14 @@ async function tail(values: { url?: string; token?: string; source?: string; typ
   }
 }
 
-async function probe(which: string | undefined, values: { url?: string; token?: string }): Promise<void> {
-  const path = which === 'ready' ? '/readyz' : which === 'live' ? '/healthz' : undefined
-  if (!path) fail(`tapio-agent probe: expected \`ready\` or \`live\`, got ${JSON.stringify(which ?? '')}`)
-  const url = `${values.url ?? 'http://127.0.0.1:9464'}${path}`
-  try {
-    // Bounded: a wedged agent must fail the probe, not hang it until the kubelet's own timeout.
-    const res = await fetch(url, { headers: values.token ? { authorization: `Bearer ${values.token}` } : {}, signal: AbortSignal.timeout(5000) })
-    const body = await res.text()
-    if (res.ok) {
-      process.stdout.write(`${which}: ${body}\n`)
-      return
-    }
-    fail(`tapio-agent probe ${which}: ${url}: HTTP ${res.status} ${body}`, 1)
-  } catch (e) {
-    const cause = e instanceof Error && e.cause instanceof Error ? e.cause.message : String(e)
-    fail(`tapio-agent probe ${which}: cannot reach ${url}: ${cause}`, 1)
-  }
-}
-
 async function main(argv: string[]): Promise<void> {
   const first = argv[0]
   const command = first && !first.startsWith('-') ? first : 'run'
-  let rest = command === first ? argv.slice(1) : argv
-  // `probe` takes its target as a positional word.
-  const probeTarget = command === 'probe' && rest[0] && !rest[0].startsWith('-') ? rest[0] : undefined
-  if (probeTarget !== undefined) rest = rest.slice(1)
+  const rest = command === first ? argv.slice(1) : argv
+  if (command === 'probe') {
+    process.exitCode = await probeMain(rest)
+    return
+  }
   let parsed
   try {
     parsed = parseArgs({
@@ -243,8 +226,6 @@ async function main(argv: string[]): Promise<void> {
       return status(values)
     case 'tail':
       return tail(values)
-    case 'probe':
-      return probe(probeTarget, values)
     case 'check-config': {
       const c = loadOrExit(values.config)
       process.stdout.write(`${values.config ?? 'embedded default'}: valid (${c.collectors.length} collectors)\n`)

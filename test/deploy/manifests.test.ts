@@ -148,11 +148,13 @@ describe('deploy/kubernetes manifests', () => {
     expect(c.args).toEqual(['run', '--config', '/etc/tapio/agent.yaml'])
   })
 
-  it('probe readiness and liveness through `tapio-agent probe` against /readyz and /healthz on loopback', () => {
+  it('probe readiness and liveness through the probe entry point against /readyz and /healthz on loopback', () => {
     const c = one<DaemonSet>('DaemonSet').spec.template.spec.containers[0] as Container
-    const cli = ['node', '/app/dist/src/agent/cli.js']
-    expect(c.readinessProbe.exec.command).toEqual([...cli, 'probe', 'ready', '--url', 'http://127.0.0.1:9464'])
-    expect(c.livenessProbe.exec.command).toEqual([...cli, 'probe', 'live', '--url', 'http://127.0.0.1:9464'])
+    const probe = ['node', '/app/dist/src/agent/probe.js']
+    expect(c.readinessProbe.exec.command).toEqual([...probe, 'ready', '--url', 'http://127.0.0.1:9464'])
+    expect(c.livenessProbe.exec.command).toEqual([...probe, 'live', '--url', 'http://127.0.0.1:9464'])
+    // The image path maps to this repository's build output.
+    expect(existsSync(fileURLToPath(new URL('../../src/agent/probe.ts', import.meta.url)))).toBe(true)
   })
 
   it("ship an agent config the agent's own loader accepts, serving HTTP where the probes look", () => {
@@ -183,6 +185,6 @@ describe('deploy/kubernetes manifests', () => {
     }
     for (const addon of ['tapio_bpf.node', 'tapio_netlink.node']) expect(text).toContain(`/app/native/build/Release/${addon}`)
     expect(text).toContain('ENTRYPOINT ["node", "/app/dist/src/agent/cli.js"]')
-    expect(one<DaemonSet>('DaemonSet').spec.template.spec.containers[0]?.readinessProbe.exec.command.slice(0, 2)).toEqual(['node', '/app/dist/src/agent/cli.js'])
+    expect(text).toContain('COPY --from=build /app/dist ./dist')
   })
 })

@@ -11,10 +11,22 @@ import { waitFor } from '../support/wait.js'
 const run = promisify(execFile)
 const kinds = builtinKinds()
 
-/** `tapio-agent probe ...` as the kubelet would run it: only the exit code matters. */
+const PROBE = 'dist/src/agent/probe.js'
+
+/**
+ * The probe as the kubelet runs it (only the exit code matters), through the DaemonSet's entry
+ * point and, with `viaCli`, as `tapio-agent probe`.
+ */
 async function probe(...args: string[]): Promise<{ code: number; out: string }> {
+  return exec([PROBE, ...args])
+}
+async function probeViaCli(...args: string[]): Promise<{ code: number; out: string }> {
+  return exec([CLI, 'probe', ...args])
+}
+
+async function exec(argv: string[]): Promise<{ code: number; out: string }> {
   try {
-    const r = await run(process.execPath, [CLI, 'probe', ...args], { cwd: ROOT })
+    const r = await run(process.execPath, argv, { cwd: ROOT })
     return { code: 0, out: r.stdout }
   } catch (e) {
     const err = e as { code?: number; stderr?: string }
@@ -42,6 +54,8 @@ describe('tapio-agent probe (the DaemonSet exec probes)', () => {
     const url = await startAgent('  gen: { kind: synthetic, rate: 10 }')
     expect(await probe('live', '--url', url)).toMatchObject({ code: 0 })
     expect(await probe('ready', '--url', url)).toMatchObject({ code: 0 })
+    expect(await probeViaCli('ready', '--url', url)).toMatchObject({ code: 0 })
+    expect(await probeViaCli('live', '--url', url)).toMatchObject({ code: 0 })
   })
 
   it('exits 1 for ready (but 0 for live) when a collector failed', async () => {
@@ -54,6 +68,7 @@ describe('tapio-agent probe (the DaemonSet exec probes)', () => {
     expect(ready.code).toBe(1)
     expect(ready.out).toMatch(/HTTP 503/)
     expect(await probe('live', '--url', url)).toMatchObject({ code: 0 })
+    expect((await probeViaCli('ready', '--url', url)).code).toBe(1)
   })
 
   it('exits 1 when nothing answers, and 2 for an unknown target', async () => {
@@ -64,5 +79,7 @@ describe('tapio-agent probe (the DaemonSet exec probes)', () => {
     expect(down.code).toBe(1)
     expect(down.out).toMatch(/cannot reach/)
     expect((await probe('sideways')).code).toBe(2)
+    expect((await probeViaCli('sideways')).code).toBe(2)
+    expect((await probe('live', '--bogus')).code).toBe(2)
   })
 })
