@@ -95,6 +95,11 @@ export class Enricher {
   }
 
   private contextFor(e: TapioEvent, family: 'kernel' | 'network', memoise: boolean): K8sContext | undefined {
+    // Host processes are most kernel events on many nodes: decide them without the general lookup.
+    if (e.k8s === undefined && family === 'kernel' && e.type.charCodeAt(7) !== 116 /* t: kernel.tcp.* has an address */) {
+      this.misses.no_container_id++
+      return undefined
+    }
     const containerId = memoise && processIdentityTrusted(e) ? e.k8s?.containerId : undefined
     if (containerId !== undefined) {
       const m = this.memo.get(containerId)
