@@ -92,48 +92,63 @@ log: { level: warn }
     }
   }, 120_000)
 
-  it('writes the exec of a program in a containerd cgroup with namespace, pod, uid, container and workload', async () => {
+  it('writes the exec of a program in a containerd cgroup with namespace, pod, uid, container and workload, also after a restart of the kubernetes collector', async () => {
     expect(cgroupMount, 'a cgroup2 mount in /proc/self/mountinfo').toBeDefined()
     expect(agent?.dispositions.get('ebpf')?.outcome, logs.join('')).toBe('running')
     expect(agent?.dispositions.get('k8s')?.outcome, logs.join('')).toBe('running')
     // The pod must be in the cache before the exec, or the event is (rightly) a miss.
     await waitFor(() => hub.podByContainerId(containerId)?.workload?.name === 'web', 'the pod and its Deployment in the metadata cache')
 
-    let child: ChildProcess | undefined
-    try {
-      mkdirSync(containerCgroup as string, { recursive: true })
+    const children: ChildProcess[] = []
+    const events = () => lines.map((l) => JSON.parse(l) as OutEvent)
+    /** Runs the unique program inside the container cgroup; resolves with its exec as written by the agent. */
+    const execInContainer = async (): Promise<OutEvent> => {
       // The shell waits on stdin until it is in the cgroup, then becomes the unique program there.
-      child = spawn('/bin/sh', ['-c', `read go; exec ${programPath} -c 'read done'`], { stdio: ['pipe', 'ignore', 'ignore'] })
+      const child = spawn('/bin/sh', ['-c', `read go; exec ${programPath} -c 'read done'`], { stdio: ['pipe', 'ignore', 'ignore'] })
+      children.push(child)
       const pid = child.pid as number
       writeFileSync(join(containerCgroup as string, 'cgroup.procs'), String(pid))
       expect(readFileSync(`/proc/${pid}/cgroup`, 'utf8')).toContain(`cri-containerd-${containerId}.scope`)
       child.stdin?.write('go\n')
-
-      const events = () => lines.map((l) => JSON.parse(l) as OutEvent)
       let exec: OutEvent | undefined
       await waitFor(() => {
         exec = events().find((e) => e.type === 'kernel.process.exec' && e.data.pid === pid && e.data.comm === program)
         return exec !== undefined
       }, `the exec of ${program} (pid ${pid}) on the agent's output`)
-      expect(exec?.source).toBe('ebpf')
-      expect(exec?.data.cgroupPath).toMatch(new RegExp(`/cri-containerd-${containerId}\\.scope$`))
-      expect(exec?.k8s).toEqual({
-        containerId,
-        namespace: 'shop',
-        pod: 'web-7d9c5b8f6d-enrich',
-        podUid,
-        container: 'nginx',
-        node: 'worker-1',
-        workload: { kind: 'Deployment', name: 'web' },
-      })
-      const stats = enricher.statistics()
-      expect(stats.hit_container_id).toBeGreaterThanOrEqual(1)
+      return exec as OutEvent
+    }
+    const identity = {
+      containerId,
+      namespace: 'shop',
+      pod: 'web-7d9c5b8f6d-enrich',
+      podUid,
+      container: 'nginx',
+      node: 'worker-1',
+      workload: { kind: 'Deployment', name: 'web' },
+    }
+    try {
+      mkdirSync(containerCgroup as string, { recursive: true })
+      const exec = await execInContainer()
+      expect(exec.source).toBe('ebpf')
+      expect(exec.data.cgroupPath).toMatch(new RegExp(`/cri-containerd-${containerId}\\.scope$`))
+      expect(exec.k8s).toEqual(identity)
+      expect(enricher.statistics().hit_container_id).toBeGreaterThanOrEqual(1)
       const text = await (await fetch(`${agent?.httpUrl}/metrics`)).text()
       expect(metric(text, 'tapio_enrichment_total', { result: 'hit', reason: 'container_id' })).toBeGreaterThanOrEqual(1)
       expect(metric(text, 'tapio_enrichment_total', { result: 'miss', reason: 'container_id_unknown' })).toBeDefined()
+
+      // A restart replaces the kubernetes collector instance (and empties the old cache): the
+      // enricher must follow the new instance, not keep reading the stopped one.
+      const generation = hub.generation
+      await agent?.manager.restartCollector('k8s')
+      expect(hub.size).toBe(1)
+      await waitFor(() => hub.generation !== generation && hub.podByContainerId(containerId) !== undefined, 'the restarted instance to hold the pod')
+      const again = await execInContainer()
+      expect(again.k8s).toEqual(identity)
     } finally {
-      if (child && child.exitCode === null && child.signalCode === null) {
-        const exited = new Promise((r) => child?.once('exit', r))
+      for (const child of children) {
+        if (child.exitCode !== null || child.signalCode !== null) continue
+        const exited = new Promise((r) => child.once('exit', r))
         child.stdin?.end()
         child.kill('SIGKILL')
         await exited
