@@ -104,7 +104,7 @@ export class Enricher {
     if (containerId !== undefined) {
       const m = this.memo.get(containerId)
       if (m === MISS) {
-        // Only a container-id miss is memoised when the event had nothing else to try.
+        // A remembered miss settles the event only when it has no other key to try.
         if (e.k8s?.podUid === undefined && e.type.startsWith('kernel.tcp.') === false) {
           this.misses.container_id_unknown++
           return undefined
