@@ -1,4 +1,5 @@
 import type { Writable } from 'node:stream'
+import type { Enricher } from '../enrich/enricher.js'
 import { CollectorManager } from '../manager/collector-manager.js'
 import type { PolicyOverrides } from '../supervisor/policy.js'
 import type { AgentConfig, ResolvedCollector } from './config.js'
@@ -13,6 +14,8 @@ export interface AgentOptions {
   readonly kinds: ReadonlyMap<string, CollectorKind>
   readonly logger: Logger
   readonly stdout?: Writable
+  /** Adds pod identity to kernel/network events before they reach the outputs. */
+  readonly enricher?: Enricher
 }
 
 export type CollectorDisposition =
@@ -84,6 +87,7 @@ export class Agent {
         manager: () => this.manager,
         outputs: () => this.outputs,
         tailDropped: () => this.tail.dropped,
+        enrichment: () => this.options.enricher?.counts(),
       })
       this.http = new AgentHttpServer(this, registry, this.config.http, log)
       await this.http.listen()
@@ -137,7 +141,9 @@ export class Agent {
 
   /** Merged batches to every output (awaiting them: backpressure) and to the live tail. */
   private async pump(): Promise<void> {
-    for await (const batch of this.manager.batches()) {
+    const enricher = this.options.enricher
+    for await (const merged of this.manager.batches()) {
+      const batch = enricher ? enricher.enrich(merged) : merged
       for (const o of this.outputs) {
         const p = o.write(batch)
         if (p) await p

@@ -4,6 +4,9 @@ import { parseArgs } from 'node:util'
 import { Agent } from './agent.js'
 import { type AgentConfig, ConfigError, configJsonSchema, loadConfigFile } from './config.js'
 import { createLogger } from './logger.js'
+import { probeMain } from './probe.js'
+import { createEnricher } from '../enrich/enricher.js'
+import { MetadataHub } from '../enrich/hub.js'
 import { builtinKinds, kindMap, validators } from './registry.js'
 
 const USAGE = `tapio-agent: supervised observability collectors, one unified event stream
@@ -12,19 +15,24 @@ usage:
   tapio-agent [run] [--config agent.yaml] [--http-port N] [--output FILE]
   tapio-agent status [--url URL] [--token T] [--json]
   tapio-agent tail [--url URL] [--token T] [--source S] [--type T] [--severity LEVEL]
+  tapio-agent probe ready|live [--url URL] [--token T]
   tapio-agent check-config --config agent.yaml
   tapio-agent config-schema [--out FILE]
 
 run            start every collector this machine supports; events as NDJSON on stdout (or --output)
 status         ask a running agent and print its collectors, states, rates, restarts and drops
 tail           follow a running agent's live events (/events)
+probe          exit 0 when a running agent answers /readyz (ready) or /healthz (live) with 200, else 1
+               (Kubernetes exec probes; \`node dist/src/agent/probe.js ready\` is the same, cheaper)
 check-config   validate a config file and exit (0 valid, 2 invalid)
 config-schema  print the JSON Schema of the config file (for editors)
 
 signals: SIGTERM/SIGINT stop gracefully (a second one forces), SIGHUP reloads the config file.
 `
 
-const kinds = builtinKinds()
+// Kubernetes collectors publish their caches here; the enricher reads them for node events.
+const metadataHub = new MetadataHub()
+const kinds = builtinKinds({ metadataHub })
 const byKind = kindMap(kinds)
 const checks = validators(kinds)
 
@@ -59,7 +67,7 @@ async function run(values: { config?: string; 'http-port'?: string; output?: str
   const configPath = values.config
   const config = withOverrides(loadOrExit(configPath), values['http-port'], values.output)
   const logger = createLogger(config.log.level)
-  const agent = new Agent(config, { kinds: byKind, logger })
+  const agent = new Agent(config, { kinds: byKind, logger, enricher: createEnricher(metadataHub) })
   let stopping = false
   const stop = (signal: string) => {
     if (stopping) {
@@ -180,6 +188,10 @@ async function main(argv: string[]): Promise<void> {
   const first = argv[0]
   const command = first && !first.startsWith('-') ? first : 'run'
   const rest = command === first ? argv.slice(1) : argv
+  if (command === 'probe') {
+    process.exitCode = await probeMain(rest)
+    return
+  }
   let parsed
   try {
     parsed = parseArgs({

@@ -2,6 +2,7 @@ import { collectDefaultMetrics, Counter, Gauge, Registry } from 'prom-client'
 import { LIFECYCLE_STATES } from '../../machines/collector-lifecycle.js'
 import { COMPONENT_STATUSES } from '../core/status.js'
 import type { CollectorManager } from '../manager/collector-manager.js'
+import type { EnrichmentCounts } from '../enrich/enricher.js'
 import { DROP_REASONS } from '../stream/counters.js'
 
 /**
@@ -12,6 +13,8 @@ export interface AgentMetricsSources {
   readonly manager: () => CollectorManager
   readonly outputs: () => readonly { name: string; written: number }[]
   readonly tailDropped: () => number
+  /** Absent, or returning undefined, when the agent has no enricher. */
+  readonly enrichment?: () => EnrichmentCounts | undefined
 }
 
 export function createMetrics(src: AgentMetricsSources): Registry {
@@ -108,6 +111,18 @@ export function createMetrics(src: AgentMetricsSources): Registry {
     registers: [registry],
     collect() {
       advance(tailDropped, 'tail', {}, src.tailDropped())
+    },
+  })
+  const enrichment: Counter<string> = new Counter({
+    name: 'tapio_enrichment_total',
+    help: 'Kernel and network events looked up in the Kubernetes metadata, by result (hit|miss) and reason',
+    labelNames: ['result', 'reason'],
+    registers: [registry],
+    collect() {
+      const c = src.enrichment?.()
+      if (!c) return
+      for (const [reason, n] of Object.entries(c.hit)) advance(enrichment, `eh:${reason}`, { result: 'hit', reason }, n)
+      for (const [reason, n] of Object.entries(c.miss)) advance(enrichment, `em:${reason}`, { result: 'miss', reason }, n)
     },
   })
   return registry

@@ -7,6 +7,7 @@ import { detectEbpf, EbpfCollector, EbpfConfigInputSchema } from '../collectors/
 import { detectKubernetes, KubernetesCollector, KubernetesConfigSchema } from '../collectors/kubernetes/index.js'
 import { detectSystemd, SystemdCollector, SystemdConfigSchema } from '../collectors/systemd/index.js'
 import type { Collector, CollectorFactory } from '../core/collector.js'
+import type { MetadataHub } from '../enrich/hub.js'
 import { decodeWithPaths, type KindConfigValidator } from './config.js'
 
 export interface Detection {
@@ -34,17 +35,32 @@ export const syntheticKind: CollectorKind = {
   create: (config) => new SyntheticCollector(config),
 }
 
-export const kubernetesKind: CollectorKind = {
-  kind: 'kubernetes',
-  description: 'Kubernetes API watches: object changes, derived pod/node/deployment events, core/v1 Events',
-  configSchema: KubernetesConfigSchema as unknown as Schema.Struct<Schema.Struct.Fields>,
-  detect: (config) =>
-    detectKubernetes({
-      ...(typeof config.kubeconfig === 'string' ? { kubeconfig: config.kubeconfig } : {}),
-      ...(typeof config.inCluster === 'boolean' ? { inCluster: config.inCluster } : {}),
-    }),
-  create: (config) => () => new KubernetesCollector(config),
+/**
+ * With a hub, every instance (a fresh one per restart) publishes its metadata cache there, for
+ * the enrichment of kernel and network events.
+ */
+export function createKubernetesKind(hub?: MetadataHub): CollectorKind {
+  return {
+    kind: 'kubernetes',
+    description: 'Kubernetes API watches: object changes, derived pod/node/deployment events, core/v1 Events',
+    configSchema: KubernetesConfigSchema as unknown as Schema.Struct<Schema.Struct.Fields>,
+    detect: (config) =>
+      detectKubernetes({
+        ...(typeof config.kubeconfig === 'string' ? { kubeconfig: config.kubeconfig } : {}),
+        ...(typeof config.inCluster === 'boolean' ? { inCluster: config.inCluster } : {}),
+      }),
+    create: (config) => {
+      const slot = hub?.slot()
+      return () => {
+        const c = new KubernetesCollector(config)
+        slot?.set(c.metadata)
+        return c
+      }
+    },
+  }
 }
+
+export const kubernetesKind: CollectorKind = createKubernetesKind()
 
 export const systemdKind: CollectorKind = {
   kind: 'systemd',
@@ -71,9 +87,15 @@ export const ebpfKind: CollectorKind = {
   create: (config) => () => new EbpfCollector(config),
 }
 
+export interface BuiltinKindsOptions {
+  /** Where Kubernetes collectors publish their metadata caches (for enrichment). */
+  readonly metadataHub?: MetadataHub
+}
+
 /** Every collector kind the agent can run, in start order. */
-export function builtinKinds(): CollectorKind[] {
-  return [ebpfKind, kubernetesKind, systemdKind, cniKind, syntheticKind]
+export function builtinKinds(options: BuiltinKindsOptions = {}): CollectorKind[] {
+  const kubernetes = options.metadataHub ? createKubernetesKind(options.metadataHub) : kubernetesKind
+  return [ebpfKind, kubernetes, systemdKind, cniKind, syntheticKind]
 }
 
 export function kindMap(kinds: readonly CollectorKind[]): Map<string, CollectorKind> {

@@ -33,6 +33,8 @@ export interface KubernetesMetadata {
   podByContainerId(containerId: string): PodMetadata | undefined
   podByIp(ip: string): PodMetadata | undefined
   readonly size: { readonly pods: number; readonly containers: number; readonly ips: number; readonly controllers: number }
+  /** Grows whenever an answer above may have changed, so readers can memoise answers. */
+  readonly generation?: number
 }
 
 const CONTROLLER_KINDS = new Set(['replicasets', 'deployments', 'daemonsets', 'statefulsets', 'jobs'])
@@ -58,6 +60,11 @@ export class MetadataCache implements KubernetesMetadata {
   private readonly byIp = new Map<string, string>()
   /** `Kind/namespace/name` of a workload -> its controller reference. */
   private readonly controllers = new Map<string, OwnerReference>()
+  private changes = 0
+
+  get generation(): number {
+    return this.changes
+  }
 
   get size() {
     return {
@@ -106,6 +113,7 @@ export class MetadataCache implements KubernetesMetadata {
   }
 
   apply(type: 'added' | 'updated' | 'deleted', object: KubeObject): void {
+    if (object.resource === 'pods' || CONTROLLER_KINDS.has(object.resource)) this.changes++
     if (object.resource === 'pods') {
       if (type === 'deleted') this.removePod(object.object.metadata.uid)
       else this.putPod(object.object)
@@ -121,6 +129,7 @@ export class MetadataCache implements KubernetesMetadata {
   }
 
   clear(): void {
+    this.changes++
     this.pods.clear()
     this.byContainer.clear()
     this.byIp.clear()
