@@ -1,8 +1,10 @@
 #!/usr/bin/env node
+import { once } from 'node:events'
 import { writeFileSync } from 'node:fs'
 import { parseArgs } from 'node:util'
 import { Agent } from './agent.js'
 import { type AgentConfig, ConfigError, configJsonSchema, loadConfigFile } from './config.js'
+import { consumeEvents } from '../outputs/nats/consumer.js'
 import { createLogger } from './logger.js'
 import { builtinKinds, kindMap, validators } from './registry.js'
 
@@ -12,12 +14,15 @@ usage:
   tapio-agent [run] [--config agent.yaml] [--http-port N] [--output FILE]
   tapio-agent status [--url URL] [--token T] [--json]
   tapio-agent tail [--url URL] [--token T] [--source S] [--type T] [--severity LEVEL]
+  tapio-agent consume --durable NAME [--servers URL,URL] [--filter SUBJECT] [--stream NAME] [--config agent.yaml]
   tapio-agent check-config --config agent.yaml
   tapio-agent config-schema [--out FILE]
 
 run            start every collector this machine supports; events as NDJSON on stdout (or --output)
 status         ask a running agent and print its collectors, states, rates, restarts and drops
 tail           follow a running agent's live events (/events)
+consume        read the events every agent published to NATS JetStream through a durable consumer,
+               as NDJSON on stdout; a restart with the same --durable resumes where it stopped
 check-config   validate a config file and exit (0 valid, 2 invalid)
 config-schema  print the JSON Schema of the config file (for editors)
 
@@ -98,6 +103,40 @@ async function run(values: { config?: string; 'http-port'?: string; output?: str
   })
   await agent.start()
   logger.info('agent running', { node: config.node, http: agent.httpUrl ?? 'disabled', collectors: [...agent.dispositions.values()] })
+}
+
+async function consume(values: { durable?: string; servers?: string; filter?: string; stream?: string; config?: string }): Promise<void> {
+  if (!values.durable) fail(`tapio-agent consume: --durable NAME is required (the consumer's name on the server)\n\n${USAGE}`)
+  const nats = values.config ? loadOrExit(values.config).outputs.nats : undefined
+  const servers = values.servers ? values.servers.split(',').filter(Boolean) : (nats?.servers ?? ['nats://127.0.0.1:4222'])
+  const ac = new AbortController()
+  const stop = () => ac.abort()
+  process.on('SIGINT', stop)
+  process.on('SIGTERM', stop)
+  const consumer = consumeEvents({
+    servers,
+    durable: values.durable,
+    signal: ac.signal,
+    ...(values.filter ? { filter: values.filter } : {}),
+    ...(values.stream ? { stream: values.stream } : nats ? { stream: nats.stream.name } : {}),
+    ...(nats ? { subjectPrefix: nats.subjectPrefix } : {}),
+    ...(nats?.token !== undefined ? { token: nats.token } : {}),
+    ...(nats?.user !== undefined ? { user: nats.user } : {}),
+    ...(nats?.pass !== undefined ? { pass: nats.pass } : {}),
+  })
+  const log = createLogger('info')
+  log.info('consume: reading', { servers, durable: values.durable, filter: values.filter ?? null })
+  try {
+    for await (const c of consumer) {
+      // Acknowledge only what stdout took: a reader killed mid-way gets the rest again.
+      if (!process.stdout.write(`${JSON.stringify(c.event)}\n`)) await once(process.stdout, 'drain')
+      await c.ack()
+    }
+  } catch (e) {
+    log.error('consume failed', { error: e instanceof Error ? e.message : String(e), ...consumer.statistics() })
+    process.exit(1)
+  }
+  log.info('consume: stopped', { ...consumer.statistics() })
 }
 
 interface StatusCollector {
@@ -195,6 +234,10 @@ async function main(argv: string[]): Promise<void> {
         type: { type: 'string' },
         severity: { type: 'string' },
         out: { type: 'string' },
+        durable: { type: 'string' },
+        servers: { type: 'string' },
+        filter: { type: 'string' },
+        stream: { type: 'string' },
         help: { type: 'boolean', short: 'h' },
       },
       strict: true,
@@ -214,6 +257,8 @@ async function main(argv: string[]): Promise<void> {
       return status(values)
     case 'tail':
       return tail(values)
+    case 'consume':
+      return consume(values)
     case 'check-config': {
       const c = loadOrExit(values.config)
       process.stdout.write(`${values.config ?? 'embedded default'}: valid (${c.collectors.length} collectors)\n`)

@@ -2,6 +2,8 @@ import { collectDefaultMetrics, Counter, Gauge, Registry } from 'prom-client'
 import { LIFECYCLE_STATES } from '../../machines/collector-lifecycle.js'
 import { COMPONENT_STATUSES } from '../core/status.js'
 import type { CollectorManager } from '../manager/collector-manager.js'
+import { registerNatsMetrics } from '../outputs/nats/metrics.js'
+import { NatsOutput } from '../outputs/nats/output.js'
 import { DROP_REASONS } from '../stream/counters.js'
 
 /**
@@ -121,5 +123,8 @@ export function createMetrics(src: AgentMetricsSources): Registry {
       advance(tailDropped, 'tail', {}, src.tailDropped())
     },
   })
+  if (src.outputs().some((o) => o instanceof NatsOutput)) {
+    registerNatsMetrics(registry, () => src.outputs().find((o): o is NatsOutput => o instanceof NatsOutput)?.statistics())
+  }
   return registry
 }

@@ -9,6 +9,14 @@ export interface Output {
   write(batch: readonly TapioEvent[]): Promise<void> | undefined
   close(): Promise<void>
   readonly written: number
+  /** Outputs that can be unavailable (a network sink) say so; readiness reports them. */
+  health?(): OutputHealth
+}
+
+export interface OutputHealth {
+  readonly ready: boolean
+  readonly lastError: string | null
+  readonly details: unknown
 }
 
 function ndjson(batch: readonly TapioEvent[]): string {

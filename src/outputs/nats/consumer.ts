@@ -60,6 +60,8 @@ export interface ConsumerStatistics {
   /** Redelivered events this reader had already acknowledged (skipped: exactly once per id). */
   duplicateEvents: number
   lastInvalid: string | null
+  /** Why the reader is not reading yet (stream missing, no JetStream leader), or null. */
+  waiting: string | null
 }
 
 /** A running reader: iterate it once; `statistics()` at any time. */
@@ -125,6 +127,22 @@ export function decodeEventLines(text: string): { events: TapioEvent[]; invalid:
   return { events, invalid }
 }
 
+function isTransient(e: Error): boolean {
+  return e.name === 'StreamNotFoundError' || e.name === 'TimeoutError' || e.name === 'NoRespondersError' || /timeout|no responders|not found|leader/i.test(e.message)
+}
+
+function abortableDelay(ms: number, signal: AbortSignal | undefined): Promise<void> {
+  return new Promise((resolve) => {
+    const t = setTimeout(done, ms)
+    function done() {
+      clearTimeout(t)
+      signal?.removeEventListener('abort', done)
+      resolve()
+    }
+    signal?.addEventListener('abort', done, { once: true })
+  })
+}
+
 async function ensureDurable(nc: NatsConnection, stream: string, o: ConsumeEventsOptions): Promise<void> {
   const jsm = await jetstreamManager(nc)
   const existing = await jsm.consumers.info(stream, o.durable).catch((e: unknown) => {
@@ -164,6 +182,7 @@ export function consumeEvents(options: ConsumeEventsOptions): EventConsumer {
     terminatedMessages: 0,
     duplicateEvents: 0,
     lastInvalid: null,
+    waiting: null,
   }
   const stream = options.stream ?? NATS_DEFAULTS.stream.name
   const prefix = options.subjectPrefix ?? NATS_DEFAULTS.subjectPrefix
@@ -185,13 +204,31 @@ export function consumeEvents(options: ConsumeEventsOptions): EventConsumer {
     const open = new Set<MessageAcks>()
     let onAbort: (() => void) | undefined
     try {
-      await ensureDurable(nc, stream, options)
+      // Readers may start before any agent created the stream: wait for it rather than fail.
+      for (let delay = 100; ; delay = Math.min(5000, delay * 2)) {
+        try {
+          await ensureDurable(nc, stream, options)
+          break
+        } catch (e) {
+          if (!(e instanceof Error) || !isTransient(e)) throw e
+          stats.waiting = `${e.message} (retrying)`
+          await abortableDelay(delay, signal)
+          if (signal?.aborted) return
+        }
+      }
+      stats.waiting = null
       const consumer = await jetstream(nc).consumers.get(stream, options.durable)
       const messages = await consumer.consume({ max_messages: options.batch ?? 100 })
       onAbort = () => void messages.stop()
       signal?.addEventListener('abort', onAbort, { once: true })
       if (signal?.aborted) void messages.stop()
       for await (const msg of messages) {
+        // After stop() the client still hands over what it had buffered: give it back at once
+        // so the next reader does not wait for ack_wait.
+        if (signal?.aborted) {
+          msg.nak()
+          continue
+        }
         stats.messages += 1
         if (msg.redelivered) stats.redeliveredMessages += 1
         const { events, invalid } = decodeEventLines(msg.string())
