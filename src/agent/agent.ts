@@ -214,6 +214,8 @@ export class Agent {
   async stop(): Promise<void> {
     if (this.rateTimer) clearInterval(this.rateTimer)
     const summary = await this.manager.stop()
+    // An output that cannot deliver (NATS down) would hold the pump forever; close() bounds it.
+    for (const o of this.outputs) o.release?.()
     await this.pumping
     await Promise.all(this.outputs.map((o) => o.close()))
     this.tail.closeAll()

@@ -14,7 +14,7 @@ usage:
   tapio-agent [run] [--config agent.yaml] [--http-port N] [--output FILE]
   tapio-agent status [--url URL] [--token T] [--json]
   tapio-agent tail [--url URL] [--token T] [--source S] [--type T] [--severity LEVEL]
-  tapio-agent consume --durable NAME [--servers URL,URL] [--filter SUBJECT] [--stream NAME] [--config agent.yaml]
+  tapio-agent consume --durable NAME [--servers URL,URL] [--filter SUBJECT] [--stream NAME] [--ack-wait-ms N] [--config agent.yaml]
   tapio-agent check-config --config agent.yaml
   tapio-agent config-schema [--out FILE]
 
@@ -105,10 +105,12 @@ async function run(values: { config?: string; 'http-port'?: string; output?: str
   logger.info('agent running', { node: config.node, http: agent.httpUrl ?? 'disabled', collectors: [...agent.dispositions.values()] })
 }
 
-async function consume(values: { durable?: string; servers?: string; filter?: string; stream?: string; config?: string }): Promise<void> {
+async function consume(values: { durable?: string; servers?: string; filter?: string; stream?: string; config?: string; 'ack-wait-ms'?: string }): Promise<void> {
   if (!values.durable) fail(`tapio-agent consume: --durable NAME is required (the consumer's name on the server)\n\n${USAGE}`)
   const nats = values.config ? loadOrExit(values.config).outputs.nats : undefined
   const servers = values.servers ? values.servers.split(',').filter(Boolean) : (nats?.servers ?? ['nats://127.0.0.1:4222'])
+  const ackWait = values['ack-wait-ms'] === undefined ? undefined : Number(values['ack-wait-ms'])
+  if (ackWait !== undefined && !(Number.isInteger(ackWait) && ackWait > 0)) fail(`tapio-agent consume: --ack-wait-ms: expected a positive integer, got ${JSON.stringify(values['ack-wait-ms'])}`)
   const ac = new AbortController()
   const stop = () => ac.abort()
   process.on('SIGINT', stop)
@@ -118,6 +120,7 @@ async function consume(values: { durable?: string; servers?: string; filter?: st
     durable: values.durable,
     signal: ac.signal,
     ...(values.filter ? { filter: values.filter } : {}),
+    ...(ackWait !== undefined ? { ackWaitMs: ackWait } : {}),
     ...(values.stream ? { stream: values.stream } : nats ? { stream: nats.stream.name } : {}),
     ...(nats ? { subjectPrefix: nats.subjectPrefix } : {}),
     ...(nats?.token !== undefined ? { token: nats.token } : {}),
@@ -238,6 +241,7 @@ async function main(argv: string[]): Promise<void> {
         servers: { type: 'string' },
         filter: { type: 'string' },
         stream: { type: 'string' },
+        'ack-wait-ms': { type: 'string' },
         help: { type: 'boolean', short: 'h' },
       },
       strict: true,

@@ -11,6 +11,8 @@ export interface Output {
   readonly written: number
   /** Outputs that can be unavailable (a network sink) say so; readiness reports them. */
   health?(): OutputHealth
+  /** Shutting down: stop blocking `write` (close() bounds and counts what is left). */
+  release?(): void
 }
 
 export interface OutputHealth {

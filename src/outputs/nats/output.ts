@@ -106,6 +106,7 @@ export class NatsOutput {
   private tickTimer: ReturnType<typeof setInterval> | undefined
   private started = false
   private closing = false
+  private released = false
   private closed = false
   private connecting: Promise<void> | undefined
   private readonly abort = new AbortController()
@@ -154,8 +155,17 @@ export class NatsOutput {
     }
     this.encode(batch)
     this.flush()
-    if (this.pending >= this.config.maxPendingEvents) return new Promise((resolve) => this.roomWaiters.push(resolve))
+    if (this.pending >= this.config.maxPendingEvents && !this.released) return new Promise((resolve) => this.roomWaiters.push(resolve))
     return undefined
+  }
+
+  /**
+   * Stop making writers wait: the agent is shutting down and must not hang on an unreachable
+   * server. What is still unacknowledged then gets `closeTimeoutMs` in `close()`, then is counted.
+   */
+  release(): void {
+    this.released = true
+    this.wakeWriters()
   }
 
   /** Wait for every outstanding acknowledgement (bounded by closeTimeoutMs), then disconnect. */

@@ -1,7 +1,7 @@
 import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest'
 import { waitFor } from '../../support/wait.js'
 import { idCounts, metric, metrics, natsStatus, Processes, until } from './agents.js'
-import { destroyAllNatsServers, NatsServer } from './nats-server.js'
+import { destroyAllNatsServers, freePort, NatsServer } from './nats-server.js'
 
 const finite = (total: number, rate = 2000) => `  alpha: { kind: synthetic, rate: ${rate}, batchSize: 50, total: ${total}, policy: { restart: transient } }
   beta: { kind: synthetic, rate: ${rate}, batchSize: 20, total: ${total / 2}, type: other.kind.of_event, policy: { restart: transient } }`
@@ -79,5 +79,22 @@ describe('tapio-agent -> NATS JetStream -> tapio-agent consume (real processes, 
     const reader = procs.consumer([server.url], 'outage-reader', 'tapio.events.node-outage.>')
     await waitFor(() => idCounts([reader]).size >= 6000, 'the reader to see all 6000 events', 90_000)
     expect(reader.events().length).toBe(6000)
+  }, 240_000)
+
+  it('SIGTERM while NATS is unreachable: the agent exits 0 and counts what it could not deliver', async () => {
+    procs = new Processes()
+    const port = await freePort()
+    const agent = procs.agent('node-down', [`nats://127.0.0.1:${port}`], '  alpha: { kind: synthetic, rate: 2000, batchSize: 50 }', ', maxPendingEvents: 500, closeTimeoutMs: 300', 'supervisor: { stopTimeoutMs: 500 }\nbuffer: { capacity: 1000 }\n')
+    const url = await agent.url()
+    await until(async () => {
+      const r = await fetch(`${url}/readyz`)
+      const body = (await r.json()) as { failing: { name: string; lastError: string | null }[] }
+      return r.status === 503 && body.failing.some((f) => f.name === 'output:nats' && /cannot connect/.test(f.lastError ?? ''))
+    }, '/readyz to report the unreachable NATS output')
+    await until(async () => (await natsStatus(agent)).details.pendingEvents >= 500, 'the output to fill up to maxPendingEvents')
+    agent.signal('SIGTERM')
+    expect(await agent.exited).toBe(0)
+    const closing = agent.logs().find((l) => /not acknowledged when closing/.test(l.msg))
+    expect(closing?.events).toBeGreaterThanOrEqual(500)
   }, 240_000)
 })

@@ -11,7 +11,7 @@ export class Processes {
   readonly dir = mkdtempSync(join(tmpdir(), 'tapio-nats-e2e-'))
   private readonly procs: AgentProcess[] = []
 
-  agent(node: string, servers: readonly string[], collectors: string, natsExtra = ''): AgentProcess {
+  agent(node: string, servers: readonly string[], collectors: string, natsExtra = '', top = ''): AgentProcess {
     const path = join(this.dir, `${node}-${this.procs.length}.yaml`)
     writeFileSync(
       path,
@@ -21,13 +21,14 @@ ${collectors}
 outputs:
   nats: { servers: [${servers.map((s) => JSON.stringify(s)).join(', ')}], ackTimeoutMs: 1000, retry: { initialMs: 50, maxMs: 500 }${natsExtra} }
 http: { port: 0 }
-`,
+${top}`,
     )
     return this.spawn(['--config', path])
   }
 
   consumer(servers: readonly string[], durable: string, filter?: string): AgentProcess {
-    return this.spawn(['consume', '--durable', durable, '--servers', servers.join(','), ...(filter ? ['--filter', filter] : [])])
+    // A short ack wait: what a stopped reader had been sent but never saw comes back quickly.
+    return this.spawn(['consume', '--durable', durable, '--servers', servers.join(','), '--ack-wait-ms', '3000', ...(filter ? ['--filter', filter] : [])])
   }
 
   private spawn(args: string[]): AgentProcess {
