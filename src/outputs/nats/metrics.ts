@@ -30,6 +30,7 @@ export function registerNatsMetrics(registry: Registry, stats: () => NatsOutputS
   counter('tapio_nats_retries_total', 'Events sent again after a timeout, error reply or reconnect', (s) => s.retriedEvents)
   counter('tapio_nats_messages_published_total', 'NATS messages published (first send; several events each when packed)', (s) => s.publishedMessages)
   counter('tapio_nats_reconnects_total', 'Reconnections to the NATS servers', (s) => s.reconnects)
+  counter('tapio_nats_connect_attempts_total', 'Connection attempts while not connected (first connect and reconnects)', (s) => s.connectAttempts)
   const failed: Counter<string> = new Counter({
     name: 'tapio_nats_failed_total',
     help: 'Events the NATS output gave up on, by reason',

@@ -42,6 +42,8 @@ export interface NatsOutputStatistics {
   readonly retriedEvents: number
   readonly failedEvents: Readonly<Record<NatsFailureReason, number>> & { readonly total: number }
   readonly reconnects: number
+  /** Connection attempts made while not connected (first connect and reconnects). */
+  readonly connectAttempts: number
 }
 
 export interface OutputHealth {
@@ -119,6 +121,7 @@ export class NatsOutput {
     duplicateEvents: 0,
     retriedEvents: 0,
     reconnects: 0,
+    connectAttempts: 0,
   }
   private readonly failed: Record<NatsFailureReason, number> = { rejected: 0, too_large: 0, retries_exhausted: 0, shutdown: 0 }
 
@@ -209,6 +212,7 @@ export class NatsOutput {
       ...this.stats,
       failedEvents: { ...f, total: f.rejected + f.too_large + f.retries_exhausted + f.shutdown },
       reconnects: this.stats.reconnects,
+      connectAttempts: this.stats.connectAttempts,
     }
   }
 
@@ -401,6 +405,7 @@ export class NatsOutput {
     let delay = this.config.retry.initialMs
     while (!this.closed) {
       let nc: NatsConnection
+      this.stats.connectAttempts += 1
       try {
         nc = await connect({
           servers: [...this.config.servers],
@@ -475,6 +480,9 @@ export class NatsOutput {
           this.flush()
           break
         }
+        case 'reconnecting':
+          this.stats.connectAttempts += 1
+          break
         case 'error':
           this.setError(s.error.message)
           break

@@ -62,7 +62,10 @@ describe('tapio-agent -> NATS JetStream -> tapio-agent consume (real processes, 
       return r.status === 503 && body.failing.some((f) => f.name === 'output:nats')
     }, '/readyz to report the NATS output')
     await until(async () => (await natsStatus(agent)).details.pendingEvents > 0, 'events pending while NATS is down')
+    const attempts = (await natsStatus(agent)).details.connectAttempts
+    await until(async () => (await natsStatus(agent)).details.connectAttempts >= attempts + 2, 'the agent to keep trying to reconnect')
     const down = await metrics(agent)
+    expect(metric(down, 'tapio_nats_connect_attempts_total')).toBeGreaterThanOrEqual(attempts + 2)
     expect(metric(down, 'tapio_nats_connected')).toBe(0)
     const during = await natsStatus(agent)
     expect(during.ready).toBe(false)
