@@ -91,6 +91,15 @@ export class NatsServer {
     }
   }
 
+  /** SIGSTOP: a server that hangs (connections stay open, nothing is answered). */
+  pause(): void {
+    this.child?.kill('SIGSTOP')
+  }
+
+  resume(): void {
+    this.child?.kill('SIGCONT')
+  }
+
   /** SIGKILL: the crash case (no goodbye to clients or routes). */
   async kill(): Promise<void> {
     const c = this.child

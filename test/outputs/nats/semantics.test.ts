@@ -124,4 +124,29 @@ describe('NatsOutput semantics against a real nats-server', () => {
     expect(out.statistics().failedEvents.shutdown).toBe(25)
     expect(out.statistics().pendingEvents).toBe(0)
   })
+
+  it('a hanging server: sends time out and are retried, and the retries are stored once (dedup on the wire)', async () => {
+    const server = await NatsServer.start({ name: 'hang' })
+    const out = new NatsOutput(
+      parseNatsOutputConfig({ servers: [server.url], stream: { name: 'HANG' }, subjectPrefix: 'hang', maxEventsPerMessage: 1, ackTimeoutMs: 200, retry: { initialMs: 50, maxMs: 200 } }),
+      { node: 'n' },
+    )
+    out.start()
+    await waitFor(() => out.health().ready, 'connected')
+    const sent = events(300)
+    server.pause()
+    try {
+      await out.write(sent)
+      await waitFor(() => out.statistics().retriedEvents >= 300, 'every unacknowledged event retried')
+      expect(out.statistics().ackedEvents).toBe(0)
+    } finally {
+      server.resume()
+    }
+    await waitFor(() => out.statistics().ackedEvents === 300, 'everything acknowledged after the server resumed')
+    const s = out.statistics()
+    expect(s.duplicateEvents).toBeGreaterThan(0)
+    expect(s.failedEvents.total).toBe(0)
+    await out.close()
+    expect(await streamMessages(server.url, 'HANG')).toBe(300)
+  })
 })
