@@ -169,6 +169,7 @@ async function status(values: { url?: string; token?: string; json?: boolean }):
     totals: { accepted: number; delivered: number; dropped: { total: number }; restarts: number }
     collectors: Record<string, StatusCollector>
     skipped: { name: string; outcome: string; reason?: string }[]
+    outputs?: Record<string, { ready: boolean; lastError: string | null; written: number; details?: { pendingEvents?: number } }>
   }
   if (values.json) {
     process.stdout.write(`${JSON.stringify(s, null, 2)}\n`)
@@ -182,8 +183,14 @@ async function status(values: { url?: string; token?: string; json?: boolean }):
   const widths = rows[0]?.map((_, i) => Math.max(...rows.map((r) => (r[i] ?? '').length))) ?? []
   const out = rows.map((r) => r.map((cell, i) => (i === r.length - 1 ? cell : cell.padEnd(widths[i] ?? 0))).join('  ')).join('\n')
   process.stdout.write(
-    `status: ${s.status}   buffer: ${s.buffer.size}/${s.buffer.capacity} (${s.buffer.policy})   accepted: ${s.totals.accepted}   delivered: ${s.totals.delivered}   dropped: ${s.totals.dropped.total}   restarts: ${s.totals.restarts}\n\n${out}\n`,
+    `status: ${s.status}   buffer: ${s.buffer.size}/${s.buffer.capacity} (${s.buffer.policy})   accepted: ${s.totals.accepted}   delivered: ${s.totals.delivered}   dropped: ${s.totals.dropped.total}   restarts: ${s.totals.restarts}\n${outputLines(s.outputs)}\n${out}\n`,
   )
+}
+
+function outputLines(outputs: Record<string, { ready: boolean; lastError: string | null; written: number; details?: { pendingEvents?: number } }> | undefined): string {
+  return Object.entries(outputs ?? {})
+    .map(([name, o]) => `output ${name}: ${o.ready ? 'ready' : 'NOT READY'}   written: ${o.written}   pending: ${o.details?.pendingEvents ?? 0}${o.lastError && !o.ready ? `   last error: ${o.lastError}` : ''}\n`)
+    .join('')
 }
 
 async function tail(values: { url?: string; token?: string; source?: string; type?: string; severity?: string }): Promise<void> {
