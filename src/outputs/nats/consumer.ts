@@ -3,6 +3,7 @@ import { connect, nanos, type NatsConnection } from '@nats-io/transport-node'
 import { Result } from 'effect'
 import { type TapioEvent, validateEvent } from '../../events/event.js'
 import { NATS_DEFAULTS } from './config.js'
+import { NODE_HEADER } from './output.js'
 import { parseEventSubject } from './subjects.js'
 
 export interface ConsumeEventsOptions {
@@ -33,7 +34,7 @@ export interface ConsumeEventsOptions {
 /** One event read from the stream; call `ack()` after processing it. */
 export interface ConsumedEvent {
   readonly event: TapioEvent
-  /** Node token of the subject (the publishing agent's `node`, made subject-safe). */
+  /** The publishing agent's `node` (its Tapio-Node header; else the subject's node token). */
   readonly node: string
   readonly subject: string
   /** Stream sequence of the message that carried it. */
@@ -252,13 +253,13 @@ export function consumeEvents(options: ConsumeEventsOptions): EventConsumer {
         }
         const acks = new MessageAcks(msg, fresh.length)
         open.add(acks)
-        const where = parseEventSubject(prefix, msg.subject)
+        const node = msg.headers?.get(NODE_HEADER) || parseEventSubject(prefix, msg.subject)?.node || ''
         for (const event of fresh) {
           stats.events += 1
           let acked = false
           yield {
             event,
-            node: where?.node ?? '',
+            node,
             subject: msg.subject,
             streamSequence: msg.seq,
             redelivered: msg.redelivered,

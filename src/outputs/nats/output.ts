@@ -69,6 +69,9 @@ interface PubAckReply {
 
 const decoder = new TextDecoder()
 
+/** Header with the publishing agent's node name as configured (the subject has it sanitized). */
+export const NODE_HEADER = 'Tapio-Node'
+
 /** Reserve for the headers when checking the payload against the server's max_payload. */
 const HEADER_ROOM = 512
 
@@ -89,6 +92,7 @@ const HEADER_ROOM = 512
 export class NatsOutput {
   readonly name = 'nats'
   private readonly subjects: SubjectCache
+  private readonly node: string
   private readonly log: NatsOutputLogger | undefined
   private nc: NatsConnection | undefined
   private inbox = ''
@@ -130,6 +134,7 @@ export class NatsOutput {
     options: NatsOutputOptions,
   ) {
     this.subjects = new SubjectCache(config.subjectPrefix, options.node)
+    this.node = options.node
     this.log = options.logger
     this.backoffMs = config.retry.initialMs
     this.maxPayload = config.maxMessageBytes
@@ -272,6 +277,8 @@ export class NatsOutput {
     }
     const h = headers()
     h.set('Nats-Msg-Id', events === 1 ? firstId : `${firstId}..${lastId}`)
+    // The subject token is made subject-safe; readers get the node's real name from here.
+    h.set(NODE_HEADER, this.node)
     this.pending += events
     this.stats.publishedEvents += events
     this.stats.publishedMessages += 1
