@@ -129,6 +129,7 @@ async function runBare(url: string, total: number, pack: number): Promise<RunRes
       const h = headers()
       const first = part[0]?.id ?? ''
       h.set('Nats-Msg-Id', part.length === 1 ? first : `${first}..${part[part.length - 1]?.id ?? ''}`)
+      h.set('Tapio-Node', 'bench-node')
       const s = ++seq
       inFlight.set(s, part.length)
       pending += part.length
