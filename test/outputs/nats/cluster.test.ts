@@ -2,7 +2,7 @@ import { afterAll, describe, expect, it } from 'vitest'
 import { consumeEvents, type EventConsumer } from '../../../src/outputs/nats/index.js'
 import { waitFor } from '../../support/wait.js'
 import { metric, metrics, natsStatus, Processes, until } from './agents.js'
-import { destroyAllNatsServers, NatsCluster } from './nats-server.js'
+import { destroyAllNatsServers, NatsCluster, type NatsServer } from './nats-server.js'
 
 /** Read in the background, acknowledging each event; counts how often each id was handed out. */
 function reader(servers: string[], durable: string, rememberIds?: number) {
@@ -33,20 +33,21 @@ describe('NATS output against a 3-node JetStream cluster (replicas 3) with a nod
     await destroyAllNatsServers()
   })
 
-  it('two agents publish, the server one of them uses is killed, and a durable reader still gets every event exactly once', async () => {
+  it('two agents publish, the server of one agent and of the reader is killed, and the reader still gets every event exactly once', async () => {
     const cluster = await NatsCluster.start(3)
     const urls = cluster.urls
     const collectors = `  alpha: { kind: synthetic, rate: 1000, batchSize: 25, total: 6000, policy: { restart: transient } }
   beta: { kind: synthetic, rate: 500, batchSize: 10, total: 3000, type: other.kind.of_event, policy: { restart: transient } }`
-    const a = procs.agent('node-a', urls, collectors, ', stream: { replicas: 3 }')
+    // node-a and the reader are given only the first server: they learn the others from the
+    // cluster's gossip, and that first server is the one killed, so both must fail over.
+    const victim = cluster.servers[0] as NatsServer
+    const a = procs.agent('node-a', [victim.url], collectors, ', stream: { replicas: 3 }')
     const b = procs.agent('node-b', urls, collectors, ', stream: { replicas: 3 }')
-    const r = reader(urls, 'cluster-reader')
+    const r = reader([victim.url], 'cluster-reader')
     try {
       await until(async () => (await natsStatus(a)).details.ackedEvents > 1500, 'node-a to have 1500 events acknowledged', 120_000)
-      const server = (await natsStatus(a)).details.server
-      const victim = cluster.servers.find((s) => server?.endsWith(`:${s.port}`))
-      expect(victim, `node-a's server ${server} is one of the cluster`).toBeDefined()
-      await victim?.kill()
+      await waitFor(() => r.seen.size > 0, 'the reader to have read something', 120_000)
+      await victim.kill()
       for (const agent of [a, b]) await until(async () => (await natsStatus(agent)).details.ackedEvents === 9000, 'all 9000 events of each agent acknowledged', 180_000)
       await waitFor(() => r.seen.size >= 18_000, 'the reader to see all 18000 events', 180_000).catch((e: unknown) => {
         throw new Error(`${String(e)} (have ${r.seen.size}; ${JSON.stringify(r.consumer.statistics())})`)
@@ -60,6 +61,7 @@ describe('NATS output against a 3-node JetStream cluster (replicas 3) with a nod
         expect(metric(await metrics(agent), 'tapio_nats_acked_total')).toBe(9000)
       }
       expect((await natsStatus(a)).details.reconnects).toBeGreaterThanOrEqual(1)
+      expect(r.consumer.statistics().events).toBe(18_000)
     } finally {
       await r.stop()
     }
