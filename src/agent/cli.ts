@@ -130,11 +130,18 @@ async function consume(values: { durable?: string; servers?: string; filter?: st
   const log = createLogger('info')
   log.info('consume: reading', { servers, durable: values.durable, filter: values.filter ?? null })
   try {
+    // Acknowledge only what stdout took: a reader killed mid-way gets the rest again. Confirmations
+    // are awaited in groups, not one round trip per event.
+    let confirming: Promise<void>[] = []
     for await (const c of consumer) {
-      // Acknowledge only what stdout took: a reader killed mid-way gets the rest again.
       if (!process.stdout.write(`${JSON.stringify(c.event)}\n`)) await once(process.stdout, 'drain')
-      await c.ack()
+      confirming.push(c.ack())
+      if (confirming.length >= 1000) {
+        await Promise.all(confirming)
+        confirming = []
+      }
     }
+    await Promise.all(confirming)
   } catch (e) {
     log.error('consume failed', { error: e instanceof Error ? e.message : String(e), ...consumer.statistics() })
     process.exit(1)

@@ -92,19 +92,27 @@ class MessageAcks {
   }
 }
 
-/** Insertion-ordered set with a size bound. */
+/**
+ * The last `max` ids, in a ring: evicting through a Set's iterator would rescan the deleted
+ * entries at its front on every call (quadratic once full).
+ */
 class RecentIds {
   private readonly ids = new Set<string>()
-  constructor(private readonly max: number) {}
+  private readonly ring: (string | undefined)[]
+  private next = 0
+  constructor(private readonly max: number) {
+    this.ring = new Array<string | undefined>(max)
+  }
   has(id: string): boolean {
     return this.ids.has(id)
   }
   add(id: string): void {
+    if (this.max === 0 || this.ids.has(id)) return
+    const old = this.ring[this.next]
+    if (old !== undefined) this.ids.delete(old)
+    this.ring[this.next] = id
     this.ids.add(id)
-    if (this.ids.size > this.max) {
-      const oldest = this.ids.values().next().value
-      if (oldest !== undefined) this.ids.delete(oldest)
-    }
+    this.next = (this.next + 1) % this.max
   }
 }
 
