@@ -7,6 +7,7 @@
  *     Nats-Msg-Id headers, same window of unacknowledged events, acks on one wildcard inbox) —
  *     the baseline of what the client and server can do on this machine.
  * Both run with packing (maxEventsPerMessage 100, the default) and with one event per message.
+ * Last, `reader`: `consumeEvents` reading what one agent run published (validated, acknowledged).
  * Each run is its own process and its own fresh stream; variants alternate; medians reported.
  *
  *   npm run bench:nats [-- --runs 5 --events 1000000]
@@ -30,8 +31,9 @@ import { nowNs } from '../src/events/time.js'
 import { nextEventId } from '../src/events/id.js'
 import { NATS_DEFAULTS } from '../src/outputs/nats/config.js'
 import type { NatsOutputStatistics } from '../src/outputs/nats/output.js'
+import { consumeEvents } from '../src/outputs/nats/consumer.js'
 
-type Variant = 'agent' | 'bare'
+type Variant = 'agent' | 'bare' | 'reader'
 interface RunResult {
   variant: Variant
   pack: number
@@ -81,6 +83,27 @@ async function runAgent(url: string, total: number, pack: number): Promise<RunRe
   const s = stats()
   await agent.stop()
   return { variant: 'agent', pack, events: s?.ackedEvents ?? 0, seconds, perSec: (s?.ackedEvents ?? 0) / seconds, duplicates: s?.duplicateEvents ?? 0, failed: s?.failedEvents.total ?? 0 }
+}
+
+/** consumeEvents (durable, validated, acknowledged) over what one agent run published. */
+async function runReader(url: string, total: number): Promise<RunResult> {
+  await runAgent(url, total, 100)
+  const ac = new AbortController()
+  const reader = consumeEvents({ servers: [url], durable: 'bench-reader', signal: ac.signal })
+  const t0 = performance.now()
+  let n = 0
+  let acks: Promise<void>[] = []
+  for await (const c of reader) {
+    acks.push(c.ack())
+    if (acks.length >= 1000) {
+      await Promise.all(acks)
+      acks = []
+    }
+    if (++n >= total) ac.abort()
+  }
+  await Promise.all(acks)
+  const seconds = (performance.now() - t0) / 1000
+  return { variant: 'reader', pack: 100, events: n, seconds, perSec: n / seconds, duplicates: reader.statistics().duplicateEvents, failed: reader.statistics().invalidEvents }
 }
 
 /** The same wire traffic without the agent: make events, pack, publish, keep WINDOW events unacknowledged. */
@@ -174,6 +197,7 @@ async function main(): Promise<void> {
       runs: { type: 'string', default: '5' },
       events: { type: 'string', default: '1000000' },
       'events-unpacked': { type: 'string', default: '200000' },
+      'events-reader': { type: 'string', default: '500000' },
       child: { type: 'string' },
       url: { type: 'string' },
       pack: { type: 'string' },
@@ -185,7 +209,7 @@ async function main(): Promise<void> {
     const events = Number(values.events)
     const pack = Number(values.pack)
     await freshStream(url)
-    const r = variant === 'agent' ? await runAgent(url, events, pack) : await runBare(url, events, pack)
+    const r = variant === 'agent' ? await runAgent(url, events, pack) : variant === 'bare' ? await runBare(url, events, pack) : await runReader(url, events)
     process.send?.(r)
     process.exit(0)
   }
@@ -215,6 +239,11 @@ async function main(): Promise<void> {
         }
       }
     }
+    for (let i = 0; i < Math.min(3, runs); i++) {
+      const r = await child('reader', url, Number(values['events-reader']), 100)
+      results.push(r)
+      console.log(`reader (consumeEvents) run ${i + 1}: ${Math.round(r.perSec).toLocaleString('en')} events/s read, validated and acknowledged (${r.events} in ${r.seconds.toFixed(2)} s)`)
+    }
     const med = (v: Variant, pack: number) => Math.round(median(results.filter((r) => r.variant === v && r.pack === pack).map((r) => r.perSec)))
     const summary = {
       agentAckedPerSec: med('agent', 100),
@@ -222,11 +251,12 @@ async function main(): Promise<void> {
       ratio: Number((med('agent', 100) / med('bare', 100)).toFixed(2)),
       eventsPerMessage: 100,
       unpacked: { agentAckedPerSec: med('agent', 1), bareClientPerSec: med('bare', 1), ratio: Number((med('agent', 1) / med('bare', 1)).toFixed(2)) },
+      readerPerSec: med('reader', 100),
       runs,
       events: Number(values.events),
       storage: 'file',
       window: WINDOW,
-      failed: results.reduce((n, r) => n + r.failed, 0),
+      failed: results.filter((r) => r.variant !== 'reader').reduce((n, r) => n + r.failed, 0),
       duplicates: results.reduce((n, r) => n + r.duplicates, 0),
     }
     console.log(JSON.stringify(summary))
