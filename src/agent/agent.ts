@@ -6,7 +6,8 @@ import type { AgentConfig, ResolvedCollector } from './config.js'
 import { AgentHttpServer } from './http.js'
 import type { Logger } from './logger.js'
 import { createMetrics } from './metrics.js'
-import { type Output, RotatingFileOutput, StreamOutput } from './outputs.js'
+import { NatsOutput } from '../outputs/nats/output.js'
+import { type Output, type OutputHealth, RotatingFileOutput, StreamOutput } from './outputs.js'
 import type { CollectorKind } from './registry.js'
 import { TailHub } from './tail.js'
 
@@ -64,6 +65,11 @@ export class Agent {
     this.tail = new TailHub(config.http.tailQueue)
   }
 
+  /** Health of outputs that can be unavailable (NATS). */
+  outputsHealth(): { readonly name: string; readonly written: number; readonly health: OutputHealth }[] {
+    return this.outputs.flatMap((o) => (o.health ? [{ name: o.name, written: o.written, health: o.health() }] : []))
+  }
+
   get currentConfig(): AgentConfig {
     return this.config
   }
@@ -78,6 +84,12 @@ export class Agent {
     if (this.config.outputs.stdout) this.outputs.push(new StreamOutput('stdout', this.options.stdout ?? process.stdout))
     const file = this.config.outputs.file
     if (file) this.outputs.push(new RotatingFileOutput(file.path, file.maxBytes, file.maxFiles))
+    if (this.config.outputs.nats) {
+      const nats = new NatsOutput(this.config.outputs.nats, { node: this.config.node, logger: log })
+      // Connects in the background: NATS being down must not keep the agent (and /readyz) from starting.
+      nats.start()
+      this.outputs.push(nats)
+    }
 
     for (const c of this.config.collectors) await this.register(c)
     // Consume before starting so nothing waits on an absent reader.
@@ -208,6 +220,8 @@ export class Agent {
   async stop(): Promise<void> {
     if (this.rateTimer) clearInterval(this.rateTimer)
     const summary = await this.manager.stop()
+    // An output that cannot deliver (NATS down) would hold the pump forever; close() bounds it.
+    for (const o of this.outputs) o.release?.()
     await this.pumping
     await Promise.all(this.outputs.map((o) => o.close()))
     this.tail.closeAll()

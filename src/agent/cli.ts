@@ -1,8 +1,10 @@
 #!/usr/bin/env node
+import { once } from 'node:events'
 import { writeFileSync } from 'node:fs'
 import { parseArgs } from 'node:util'
 import { Agent } from './agent.js'
 import { type AgentConfig, ConfigError, configJsonSchema, loadConfigFile } from './config.js'
+import { consumeEvents } from '../outputs/nats/consumer.js'
 import { createLogger } from './logger.js'
 import { probeMain } from './probe.js'
 import { createEnricher } from '../enrich/enricher.js'
@@ -16,6 +18,7 @@ usage:
   tapio-agent status [--url URL] [--token T] [--json]
   tapio-agent tail [--url URL] [--token T] [--source S] [--type T] [--severity LEVEL]
   tapio-agent probe ready|live [--url URL] [--token T]
+  tapio-agent consume --durable NAME [--servers URL,URL] [--filter SUBJECT] [--stream NAME] [--ack-wait-ms N] [--config agent.yaml]
   tapio-agent check-config --config agent.yaml
   tapio-agent config-schema [--out FILE]
 
@@ -24,6 +27,8 @@ status         ask a running agent and print its collectors, states, rates, rest
 tail           follow a running agent's live events (/events)
 probe          exit 0 when a running agent answers /readyz (ready) or /healthz (live) with 200, else 1
                (Kubernetes exec probes; \`node dist/src/agent/probe.js ready\` is the same, cheaper)
+consume        read the events every agent published to NATS JetStream through a durable consumer,
+               as NDJSON on stdout; a restart with the same --durable resumes where it stopped
 check-config   validate a config file and exit (0 valid, 2 invalid)
 config-schema  print the JSON Schema of the config file (for editors)
 
@@ -108,6 +113,50 @@ async function run(values: { config?: string; 'http-port'?: string; output?: str
   logger.info('agent running', { node: config.node, http: agent.httpUrl ?? 'disabled', collectors: [...agent.dispositions.values()] })
 }
 
+async function consume(values: { durable?: string; servers?: string; filter?: string; stream?: string; config?: string; 'ack-wait-ms'?: string }): Promise<void> {
+  if (!values.durable) fail(`tapio-agent consume: --durable NAME is required (the consumer's name on the server)\n\n${USAGE}`)
+  const nats = values.config ? loadOrExit(values.config).outputs.nats : undefined
+  const servers = values.servers ? values.servers.split(',').filter(Boolean) : (nats?.servers ?? ['nats://127.0.0.1:4222'])
+  const ackWait = values['ack-wait-ms'] === undefined ? undefined : Number(values['ack-wait-ms'])
+  if (ackWait !== undefined && !(Number.isInteger(ackWait) && ackWait > 0)) fail(`tapio-agent consume: --ack-wait-ms: expected a positive integer, got ${JSON.stringify(values['ack-wait-ms'])}`)
+  const ac = new AbortController()
+  const stop = () => ac.abort()
+  process.on('SIGINT', stop)
+  process.on('SIGTERM', stop)
+  const consumer = consumeEvents({
+    servers,
+    durable: values.durable,
+    signal: ac.signal,
+    ...(values.filter ? { filter: values.filter } : {}),
+    ...(ackWait !== undefined ? { ackWaitMs: ackWait } : {}),
+    ...(values.stream ? { stream: values.stream } : nats ? { stream: nats.stream.name } : {}),
+    ...(nats ? { subjectPrefix: nats.subjectPrefix } : {}),
+    ...(nats?.token !== undefined ? { token: nats.token } : {}),
+    ...(nats?.user !== undefined ? { user: nats.user } : {}),
+    ...(nats?.pass !== undefined ? { pass: nats.pass } : {}),
+  })
+  const log = createLogger('info')
+  log.info('consume: reading', { servers, durable: values.durable, filter: values.filter ?? null })
+  try {
+    // Acknowledge only what stdout took: a reader killed mid-way gets the rest again. Confirmations
+    // are awaited in groups, not one round trip per event.
+    let confirming: Promise<void>[] = []
+    for await (const c of consumer) {
+      if (!process.stdout.write(`${JSON.stringify(c.event)}\n`)) await once(process.stdout, 'drain')
+      confirming.push(c.ack())
+      if (confirming.length >= 1000) {
+        await Promise.all(confirming)
+        confirming = []
+      }
+    }
+    await Promise.all(confirming)
+  } catch (e) {
+    log.error('consume failed', { error: e instanceof Error ? e.message : String(e), ...consumer.statistics() })
+    process.exit(1)
+  }
+  log.info('consume: stopped', { ...consumer.statistics() })
+}
+
 interface StatusCollector {
   state: string
   status: string
@@ -135,6 +184,7 @@ async function status(values: { url?: string; token?: string; json?: boolean }):
     totals: { accepted: number; delivered: number; dropped: { total: number }; restarts: number }
     collectors: Record<string, StatusCollector>
     skipped: { name: string; outcome: string; reason?: string }[]
+    outputs?: Record<string, { ready: boolean; lastError: string | null; written: number; details?: { pendingEvents?: number } }>
   }
   if (values.json) {
     process.stdout.write(`${JSON.stringify(s, null, 2)}\n`)
@@ -148,8 +198,14 @@ async function status(values: { url?: string; token?: string; json?: boolean }):
   const widths = rows[0]?.map((_, i) => Math.max(...rows.map((r) => (r[i] ?? '').length))) ?? []
   const out = rows.map((r) => r.map((cell, i) => (i === r.length - 1 ? cell : cell.padEnd(widths[i] ?? 0))).join('  ')).join('\n')
   process.stdout.write(
-    `status: ${s.status}   buffer: ${s.buffer.size}/${s.buffer.capacity} (${s.buffer.policy})   accepted: ${s.totals.accepted}   delivered: ${s.totals.delivered}   dropped: ${s.totals.dropped.total}   restarts: ${s.totals.restarts}\n\n${out}\n`,
+    `status: ${s.status}   buffer: ${s.buffer.size}/${s.buffer.capacity} (${s.buffer.policy})   accepted: ${s.totals.accepted}   delivered: ${s.totals.delivered}   dropped: ${s.totals.dropped.total}   restarts: ${s.totals.restarts}\n${outputLines(s.outputs)}\n${out}\n`,
   )
+}
+
+function outputLines(outputs: Record<string, { ready: boolean; lastError: string | null; written: number; details?: { pendingEvents?: number } }> | undefined): string {
+  return Object.entries(outputs ?? {})
+    .map(([name, o]) => `output ${name}: ${o.ready ? 'ready' : 'NOT READY'}   written: ${o.written}   pending: ${o.details?.pendingEvents ?? 0}${o.lastError && !o.ready ? `   last error: ${o.lastError}` : ''}\n`)
+    .join('')
 }
 
 async function tail(values: { url?: string; token?: string; source?: string; type?: string; severity?: string }): Promise<void> {
@@ -207,6 +263,11 @@ async function main(argv: string[]): Promise<void> {
         type: { type: 'string' },
         severity: { type: 'string' },
         out: { type: 'string' },
+        durable: { type: 'string' },
+        servers: { type: 'string' },
+        filter: { type: 'string' },
+        stream: { type: 'string' },
+        'ack-wait-ms': { type: 'string' },
         help: { type: 'boolean', short: 'h' },
       },
       strict: true,
@@ -226,6 +287,8 @@ async function main(argv: string[]): Promise<void> {
       return status(values)
     case 'tail':
       return tail(values)
+    case 'consume':
+      return consume(values)
     case 'check-config': {
       const c = loadOrExit(values.config)
       process.stdout.write(`${values.config ?? 'embedded default'}: valid (${c.collectors.length} collectors)\n`)

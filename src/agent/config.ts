@@ -2,6 +2,7 @@ import { readFileSync } from 'node:fs'
 import { hostname } from 'node:os'
 import { Result, Schema, SchemaIssue } from 'effect'
 import { parseDocument } from 'yaml'
+import { type NatsOutputConfig, NatsOutputConfigSchema, resolveNatsOutputConfig } from '../outputs/nats/config.js'
 
 /**
  * The agent's configuration: YAML validated with Effect Schema. Every error names the path and
@@ -77,6 +78,8 @@ export const AgentConfigSchema = Schema.Struct({
           maxFiles: Schema.optional(PositiveInt),
         }),
       ),
+      /** NATS JetStream (see docs/outputs/nats.md). */
+      nats: Schema.optional(NatsOutputConfigSchema),
     }),
   ),
   http: Schema.optional(
@@ -148,6 +151,7 @@ export interface AgentConfig {
   readonly outputs: {
     readonly stdout: boolean
     readonly file?: { readonly path: string; readonly maxBytes: number; readonly maxFiles: number }
+    readonly nats?: NatsOutputConfig
   }
   readonly http: {
     readonly enabled: boolean
@@ -294,7 +298,8 @@ export function resolveConfig(
     },
     collectors,
     outputs: {
-      stdout: c.outputs?.stdout?.enabled ?? (c.outputs?.file ? false : true),
+      stdout: c.outputs?.stdout?.enabled ?? (c.outputs?.file || c.outputs?.nats ? false : true),
+      ...(c.outputs?.nats ? { nats: resolveNatsOutputConfig(c.outputs.nats) } : {}),
       ...(c.outputs?.file
         ? { file: { path: c.outputs.file.path, maxBytes: c.outputs.file.maxBytes ?? 100 * 1024 * 1024, maxFiles: c.outputs.file.maxFiles ?? 5 } }
         : {}),

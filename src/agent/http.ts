@@ -168,7 +168,10 @@ export class AgentHttpServer {
     const failing = Object.entries(h.collectors)
       .filter(([, c]) => c.status !== 'ok')
       .map(([name, c]) => ({ name, status: c.status, state: c.state, lastError: c.lastError }))
-    json(res, h.status === 'ok' ? 200 : 503, { status: h.status, failing })
+    const outputs = this.agent.outputsHealth().filter((o) => !o.health.ready)
+    for (const o of outputs) failing.push({ name: `output:${o.name}`, status: 'recoverable_error', state: 'unavailable', lastError: o.health.lastError })
+    const ok = h.status === 'ok' && outputs.length === 0
+    json(res, ok ? 200 : 503, { status: ok ? h.status : h.status === 'ok' ? 'recoverable_error' : h.status, failing })
   }
 
   status(): unknown {
@@ -202,6 +205,7 @@ export class AgentHttpServer {
           },
         ]),
       ),
+      outputs: Object.fromEntries(this.agent.outputsHealth().map((o) => [o.name, { ready: o.health.ready, lastError: o.health.lastError, written: o.written, details: o.health.details }])),
       skipped: [...this.agent.dispositions.values()].filter((d) => d.outcome === 'skipped' || d.outcome === 'disabled'),
     }
   }

@@ -3,6 +3,8 @@ import { LIFECYCLE_STATES } from '../../machines/collector-lifecycle.js'
 import { COMPONENT_STATUSES } from '../core/status.js'
 import type { CollectorManager } from '../manager/collector-manager.js'
 import type { EnrichmentCounts } from '../enrich/enricher.js'
+import { registerNatsMetrics } from '../outputs/nats/metrics.js'
+import { NatsOutput } from '../outputs/nats/output.js'
 import { DROP_REASONS } from '../stream/counters.js'
 
 /**
@@ -125,5 +127,8 @@ export function createMetrics(src: AgentMetricsSources): Registry {
       for (const [reason, n] of Object.entries(c.miss)) advance(enrichment, `em:${reason}`, { result: 'miss', reason }, n)
     },
   })
+  if (src.outputs().some((o) => o instanceof NatsOutput)) {
+    registerNatsMetrics(registry, () => src.outputs().find((o): o is NatsOutput => o instanceof NatsOutput)?.statistics())
+  }
   return registry
 }

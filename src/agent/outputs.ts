@@ -9,6 +9,16 @@ export interface Output {
   write(batch: readonly TapioEvent[]): Promise<void> | undefined
   close(): Promise<void>
   readonly written: number
+  /** Outputs that can be unavailable (a network sink) say so; readiness reports them. */
+  health?(): OutputHealth
+  /** Shutting down: stop blocking `write` (close() bounds and counts what is left). */
+  release?(): void
+}
+
+export interface OutputHealth {
+  readonly ready: boolean
+  readonly lastError: string | null
+  readonly details: unknown
 }
 
 function ndjson(batch: readonly TapioEvent[]): string {

@@ -1,0 +1,146 @@
+import { Result, Schema } from 'effect'
+
+/**
+ * Configuration of the NATS JetStream output. Durations are milliseconds, sizes bytes, like the
+ * rest of the agent's configuration.
+ */
+
+const PositiveInt = Schema.Int.check(Schema.isGreaterThanOrEqualTo(1))
+const NonNegativeInt = Schema.Int.check(Schema.isGreaterThanOrEqualTo(0))
+/** A subject token: no dots, wildcards or whitespace. */
+const Token = Schema.String.check(Schema.isPattern(/^[A-Za-z0-9_-]+$/, { description: 'letters, digits, _ or -' }))
+
+export const NatsStreamConfigSchema = Schema.Struct({
+  /** JetStream stream name. */
+  name: Schema.optional(Token),
+  /** Create the stream when it does not exist; otherwise only verify it (and report what is missing). */
+  create: Schema.optional(Schema.Boolean),
+  storage: Schema.optional(Schema.Literals(['file', 'memory'])),
+  replicas: Schema.optional(Schema.Int.check(Schema.isGreaterThanOrEqualTo(1), Schema.isLessThanOrEqualTo(5))),
+  /** Messages older than this are removed; 0 keeps them until a size limit applies. */
+  maxAgeMs: Schema.optional(NonNegativeInt),
+  /** Oldest messages are removed beyond this size; -1 = unlimited. */
+  maxBytes: Schema.optional(Schema.Int.check(Schema.isGreaterThanOrEqualTo(-1))),
+  /** How long the stream remembers a `Nats-Msg-Id`: a retry within this window is never stored twice. */
+  duplicateWindowMs: Schema.optional(PositiveInt),
+})
+
+export const NatsOutputConfigSchema = Schema.Struct({
+  servers: Schema.Array(Schema.String.check(Schema.isMinLength(1))).check(Schema.isMinLength(1)),
+  /** Connection name shown by the server (`nats server report connections`). */
+  name: Schema.optional(Schema.String),
+  token: Schema.optional(Schema.String),
+  user: Schema.optional(Schema.String),
+  pass: Schema.optional(Schema.String),
+  /** Subjects are `<subjectPrefix>.<node>.<source>.<type...>`. */
+  subjectPrefix: Schema.optional(
+    Schema.String.check(Schema.isPattern(/^[A-Za-z0-9_-]+(\.[A-Za-z0-9_-]+)*$/, { description: 'dot-separated tokens without wildcards' })),
+  ),
+  stream: Schema.optional(NatsStreamConfigSchema),
+  /**
+   * Events of one subject that arrive together are packed into one NATS message (NDJSON), up to
+   * this many; 1 sends one message per event. Packing is what makes 10^5 events/s affordable.
+   */
+  maxEventsPerMessage: Schema.optional(PositiveInt),
+  /** Upper bound of one message's payload (the server's max_payload lowers it further). */
+  maxMessageBytes: Schema.optional(Schema.Int.check(Schema.isGreaterThanOrEqualTo(1024))),
+  /** Events published or waiting for a retry before `write` makes the agent wait (backpressure). */
+  maxPendingEvents: Schema.optional(PositiveInt),
+  /** A publish without an acknowledgement after this long is sent again (same message id). */
+  ackTimeoutMs: Schema.optional(PositiveInt),
+  retry: Schema.optional(
+    Schema.Struct({
+      initialMs: Schema.optional(PositiveInt),
+      maxMs: Schema.optional(PositiveInt),
+      /** Give a message up (counted as failed, reason retries_exhausted) after this many sends; 0 = never. */
+      maxAttempts: Schema.optional(NonNegativeInt),
+    }),
+  ),
+  /** How long `close()` waits for outstanding acknowledgements before counting the rest as failed. */
+  closeTimeoutMs: Schema.optional(NonNegativeInt),
+})
+export type NatsOutputConfigInput = typeof NatsOutputConfigSchema.Type
+
+export interface NatsStreamConfig {
+  readonly name: string
+  readonly create: boolean
+  readonly storage: 'file' | 'memory'
+  readonly replicas: number
+  readonly maxAgeMs: number
+  readonly maxBytes: number
+  readonly duplicateWindowMs: number
+}
+
+export interface NatsOutputConfig {
+  readonly servers: readonly string[]
+  readonly name: string
+  readonly token?: string
+  readonly user?: string
+  readonly pass?: string
+  readonly subjectPrefix: string
+  readonly stream: NatsStreamConfig
+  readonly maxEventsPerMessage: number
+  readonly maxMessageBytes: number
+  readonly maxPendingEvents: number
+  readonly ackTimeoutMs: number
+  readonly retry: { readonly initialMs: number; readonly maxMs: number; readonly maxAttempts: number }
+  readonly closeTimeoutMs: number
+}
+
+export const NATS_DEFAULTS = {
+  subjectPrefix: 'tapio.events',
+  stream: {
+    name: 'TAPIO_EVENTS',
+    create: true,
+    storage: 'file',
+    replicas: 1,
+    maxAgeMs: 24 * 3600_000,
+    maxBytes: -1,
+    duplicateWindowMs: 120_000,
+  },
+  maxEventsPerMessage: 100,
+  maxMessageBytes: 256 * 1024,
+  maxPendingEvents: 50_000,
+  ackTimeoutMs: 5_000,
+  retry: { initialMs: 100, maxMs: 5_000, maxAttempts: 0 },
+  closeTimeoutMs: 10_000,
+} as const
+
+/** Fill defaults into a decoded config. */
+export function resolveNatsOutputConfig(c: NatsOutputConfigInput): NatsOutputConfig {
+  const d = NATS_DEFAULTS
+  return {
+    servers: [...c.servers],
+    name: c.name ?? 'tapio-agent',
+    ...(c.token !== undefined ? { token: c.token } : {}),
+    ...(c.user !== undefined ? { user: c.user } : {}),
+    ...(c.pass !== undefined ? { pass: c.pass } : {}),
+    subjectPrefix: c.subjectPrefix ?? d.subjectPrefix,
+    stream: {
+      name: c.stream?.name ?? d.stream.name,
+      create: c.stream?.create ?? d.stream.create,
+      storage: c.stream?.storage ?? d.stream.storage,
+      replicas: c.stream?.replicas ?? d.stream.replicas,
+      maxAgeMs: c.stream?.maxAgeMs ?? d.stream.maxAgeMs,
+      maxBytes: c.stream?.maxBytes ?? d.stream.maxBytes,
+      duplicateWindowMs: c.stream?.duplicateWindowMs ?? d.stream.duplicateWindowMs,
+    },
+    maxEventsPerMessage: c.maxEventsPerMessage ?? d.maxEventsPerMessage,
+    maxMessageBytes: c.maxMessageBytes ?? d.maxMessageBytes,
+    maxPendingEvents: c.maxPendingEvents ?? d.maxPendingEvents,
+    ackTimeoutMs: c.ackTimeoutMs ?? d.ackTimeoutMs,
+    retry: {
+      initialMs: c.retry?.initialMs ?? d.retry.initialMs,
+      maxMs: c.retry?.maxMs ?? d.retry.maxMs,
+      maxAttempts: c.retry?.maxAttempts ?? d.retry.maxAttempts,
+    },
+    closeTimeoutMs: c.closeTimeoutMs ?? d.closeTimeoutMs,
+  }
+}
+
+/** Validate untrusted configuration (a library caller's object); the error names each bad path. */
+export function parseNatsOutputConfig(input: unknown): NatsOutputConfig {
+  const r = Schema.decodeUnknownResult(NatsOutputConfigSchema)(input, { errors: 'all', onExcessProperty: 'error' })
+  if (Result.isFailure(r)) throw new Error(`invalid NATS output configuration: ${String(r.failure)}`)
+  return resolveNatsOutputConfig(r.success)
+}

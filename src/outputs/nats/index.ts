@@ -1,0 +1,6 @@
+export * from './config.js'
+export * from './consumer.js'
+export { registerNatsMetrics } from './metrics.js'
+export * from './output.js'
+export { ensureStream, type EnsuredStream, subjectCovers } from './stream.js'
+export { eventSubject, parseEventSubject, SubjectCache, subjectToken, typeTokens } from './subjects.js'

@@ -1,0 +1,146 @@
+import { type ChildProcess, spawn } from 'node:child_process'
+import { mkdtempSync, rmSync, writeFileSync } from 'node:fs'
+import { createServer } from 'node:net'
+import { tmpdir } from 'node:os'
+import { join } from 'node:path'
+import { waitFor } from '../../support/wait.js'
+
+/** A free TCP port on loopback (bound then released; nats-server takes it right after). */
+export async function freePort(): Promise<number> {
+  return new Promise((resolve, reject) => {
+    const s = createServer()
+    s.once('error', reject)
+    s.listen(0, '127.0.0.1', () => {
+      const a = s.address()
+      const port = typeof a === 'object' && a ? a.port : 0
+      s.close(() => resolve(port))
+    })
+  })
+}
+
+const live = new Set<NatsServer>()
+
+export interface NatsServerOptions {
+  readonly name?: string
+  readonly port?: number
+  readonly cluster?: { readonly name: string; readonly port: number; readonly routes: readonly number[] }
+}
+
+/** A real `nats-server -js` on 127.0.0.1 with its own store directory. */
+export class NatsServer {
+  readonly dir: string
+  private child: ChildProcess | undefined
+  private exited: Promise<void> = Promise.resolve()
+  log = ''
+
+  private constructor(
+    readonly name: string,
+    readonly port: number,
+    private readonly cluster: NatsServerOptions['cluster'],
+  ) {
+    this.dir = mkdtempSync(join(tmpdir(), `nats-${name}-`))
+  }
+
+  static async start(opts: NatsServerOptions = {}): Promise<NatsServer> {
+    const s = new NatsServer(opts.name ?? 'n1', opts.port ?? (await freePort()), opts.cluster)
+    live.add(s)
+    await s.run()
+    return s
+  }
+
+  get url(): string {
+    return `nats://127.0.0.1:${this.port}`
+  }
+
+  get running(): boolean {
+    return this.child !== undefined
+  }
+
+  /** Start (again, with the same port and store) and wait until it accepts clients. */
+  async run(): Promise<void> {
+    if (this.child) return
+    const conf = join(this.dir, 'server.conf')
+    const lines = [
+      `server_name: ${this.name}`,
+      `listen: 127.0.0.1:${this.port}`,
+      `jetstream { store_dir: "${join(this.dir, 'js')}" }`,
+    ]
+    if (this.cluster) {
+      lines.push(
+        `cluster { name: ${this.cluster.name}, listen: 127.0.0.1:${this.cluster.port}, routes: [${this.cluster.routes.map((p) => `nats-route://127.0.0.1:${p}`).join(', ')}] }`,
+      )
+    }
+    writeFileSync(conf, `${lines.join('\n')}\n`)
+    this.log = ''
+    const child = spawn('nats-server', ['-c', conf], { stdio: ['ignore', 'pipe', 'pipe'] })
+    this.child = child
+    child.stdout?.on('data', (d: Buffer) => (this.log += d.toString()))
+    child.stderr?.on('data', (d: Buffer) => (this.log += d.toString()))
+    let gone = false
+    this.exited = new Promise((resolve) =>
+      child.once('exit', () => {
+        gone = true
+        resolve()
+      }),
+    )
+    child.once('error', (e) => (this.log += `spawn error: ${e.message}\n`))
+    await waitFor(() => /Server is ready/.test(this.log) || gone, `nats-server ${this.name} to be ready`, 30_000)
+    if (gone) {
+      this.child = undefined
+      throw new Error(`nats-server ${this.name} exited during start:\n${this.log}`)
+    }
+  }
+
+  /** SIGSTOP: a server that hangs (connections stay open, nothing is answered). */
+  pause(): void {
+    this.child?.kill('SIGSTOP')
+  }
+
+  resume(): void {
+    this.child?.kill('SIGCONT')
+  }
+
+  /** SIGKILL: the crash case (no goodbye to clients or routes). */
+  async kill(): Promise<void> {
+    const c = this.child
+    if (!c) return
+    this.child = undefined
+    c.kill('SIGKILL')
+    await this.exited
+  }
+
+  /** Stop and remove the store. */
+  async destroy(): Promise<void> {
+    await this.kill()
+    live.delete(this)
+    rmSync(this.dir, { recursive: true, force: true })
+  }
+}
+
+/** Three JetStream servers routed to each other on loopback. */
+export class NatsCluster {
+  private constructor(readonly servers: readonly NatsServer[]) {}
+
+  static async start(size = 3): Promise<NatsCluster> {
+    const ports = await Promise.all(Array.from({ length: size }, () => freePort()))
+    const routes = await Promise.all(Array.from({ length: size }, () => freePort()))
+    const name = `tapio-${process.pid}`
+    const servers = await Promise.all(
+      ports.map((port, i) => NatsServer.start({ name: `n${i + 1}`, port, cluster: { name, port: routes[i] as number, routes: routes.filter((_, j) => j !== i) } })),
+    )
+    return new NatsCluster(servers)
+  }
+
+  get urls(): string[] {
+    return this.servers.map((s) => s.url)
+  }
+
+  async destroy(): Promise<void> {
+    await Promise.all(this.servers.map((s) => s.destroy()))
+  }
+}
+
+/** Kill and remove every server this process started (afterAll safety net). */
+export async function destroyAllNatsServers(): Promise<void> {
+  await Promise.all([...live].map((s) => s.destroy()))
+}
