@@ -316,8 +316,47 @@ export function resolveConfig(
   }
 }
 
-export function loadConfigText(text: string, source: string, kinds?: ReadonlyMap<string, KindConfigValidator>): AgentConfig {
-  return resolveConfig(parseYaml(text, source), source, kinds)
+const ENV_REF = /\$\{([A-Za-z_][A-Za-z0-9_]*)(?::-([^}]*))?\}/g
+
+/**
+ * Replace `${NAME}` and `${NAME:-default}` in every string value with the environment's value
+ * (a DaemonSet passes the node name this way). `$${` stays a literal `${`. A variable that is
+ * unset and has no default is an error naming the config path.
+ */
+export function expandEnv(input: unknown, env: NodeJS.ProcessEnv, source: string): unknown {
+  const problems: string[] = []
+  const walk = (v: unknown, path: PropertyKey[]): unknown => {
+    if (typeof v === 'string') {
+      const escaped = v.split('$${')
+      const expanded = escaped.map((part) =>
+        part.replace(ENV_REF, (_, name: string, fallback: string | undefined) => {
+          const value = env[name]
+          if (value !== undefined && value !== '') return value
+          if (fallback !== undefined) return fallback
+          problems.push(`${formatPath(path)}: environment variable ${name} is not set (use \${${name}:-default} for a default)`)
+          return ''
+        }),
+      )
+      return expanded.join('${')
+    }
+    if (Array.isArray(v)) return v.map((x, i) => walk(x, [...path, i]))
+    if (v !== null && typeof v === 'object') {
+      return Object.fromEntries(Object.entries(v as Record<string, unknown>).map(([k, x]) => [k, walk(x, [...path, k])]))
+    }
+    return v
+  }
+  const out = walk(input, [])
+  if (problems.length > 0) throw new ConfigError(source, problems)
+  return out
+}
+
+export function loadConfigText(
+  text: string,
+  source: string,
+  kinds?: ReadonlyMap<string, KindConfigValidator>,
+  env: NodeJS.ProcessEnv = process.env,
+): AgentConfig {
+  return resolveConfig(expandEnv(parseYaml(text, source), env, source), source, kinds)
 }
 
 export function loadConfigFile(path: string | undefined, kinds?: ReadonlyMap<string, KindConfigValidator>): AgentConfig {

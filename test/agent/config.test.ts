@@ -125,3 +125,23 @@ describe('agent config', () => {
     expect(committed).toEqual(JSON.parse(JSON.stringify(configJsonSchema(new Map(kinds.map((k) => [k.kind, k.configSchema]))))))
   })
 })
+
+describe('environment references in the config', () => {
+  it('expands ${NAME} and ${NAME:-default}, keeps $${ literal, and names the path of an unset one', () => {
+    const text = `node: \${NODE_NAME}
+collectors:
+  kube:
+    kind: kubernetes
+    selectors: { pods: { fieldSelector: "spec.nodeName=\${NODE_NAME}" } }
+    labelSelector: "\${MISSING_OK:-app=web}"
+  gen: { kind: synthetic, type: "synthetic.tick" }
+outputs: { file: { path: "/tmp/$\${literal}.ndjson" } }
+`
+    const c = loadConfigText(text, 'env.yaml', checks, { NODE_NAME: 'worker-7' })
+    expect(c.node).toBe('worker-7')
+    const kube = c.collectors.find((x) => x.name === 'kube')
+    expect(kube?.config).toEqual({ selectors: { pods: { fieldSelector: 'spec.nodeName=worker-7' } }, labelSelector: 'app=web' })
+    expect(c.outputs.file?.path).toBe('/tmp/${literal}.ndjson')
+    expect(() => loadConfigText('node: ${NODE_NAME}\n', 'env.yaml', checks, {})).toThrow(/node: environment variable NODE_NAME is not set/)
+  })
+})

@@ -161,14 +161,22 @@ describe('deploy/kubernetes manifests', () => {
     const cm = one<Doc & { data: Record<string, string> }>('ConfigMap')
     const text = cm.data['agent.yaml']
     expect(text).toBeDefined()
-    const config = loadConfigText(text as string, 'configmap agent.yaml', validators(builtinKinds()))
+    const config = loadConfigText(text as string, 'configmap agent.yaml', validators(builtinKinds()), { NODE_NAME: 'node-1' })
+    expect(config.node).toBe('node-1')
     expect(config.collectors.map((x) => `${x.name}:${x.kind}:${String(x.enabled)}`)).toEqual([
       'ebpf:ebpf:auto',
       'kubernetes:kubernetes:auto',
       'systemd:systemd:auto',
       'cni:cni:auto',
     ])
-    expect(config.collectors.find((x) => x.kind === 'kubernetes')?.config).toMatchObject({ inCluster: true })
+    expect(config.collectors.find((x) => x.kind === 'kubernetes')?.config).toMatchObject({
+      inCluster: true,
+      selectors: { pods: { fieldSelector: 'spec.nodeName=node-1' } },
+    })
+    // The DaemonSet provides NODE_NAME from the downward API.
+    const env = (one<Doc & { spec: { template: { spec: { containers: { env?: { name: string; valueFrom?: { fieldRef?: { fieldPath: string } } }[] }[] } } } }>('DaemonSet')
+      .spec.template.spec.containers[0]?.env ?? [])
+    expect(env.find((e) => e.name === 'NODE_NAME')?.valueFrom?.fieldRef?.fieldPath).toBe('spec.nodeName')
     expect(config.collectors.find((x) => x.kind === 'ebpf')?.config).toMatchObject({ mountTracefs: false })
     expect(config.http).toMatchObject({ enabled: true, host: '127.0.0.1', port: 9464 })
     expect(config.outputs.stdout).toBe(true)
