@@ -64,6 +64,18 @@ describe('CollectorManager supervision', () => {
     expect(mgr.health().collectors.flaky?.lastError).toMatch(/restart intensity exceeded.*injected failure after 50 events/)
   })
 
+  it('a manual restart of a given-up collector gets a fresh policy window', async () => {
+    const mgr = manager()
+    mgr.addCollector('doomed', new SyntheticCollector({ failAtStart: true }), { ...fast, maxRestarts: 2 })
+    await mgr.start().catch(() => {})
+    await waitFor(() => mgr.health().collectors.doomed?.status === 'permanent_error', 'giving up')
+    expect(mgr.statistics().collectors.doomed?.restarts).toBe(2)
+    await expect(mgr.restartCollector('doomed')).rejects.toThrow(/doomed/)
+    await waitFor(() => mgr.health().collectors.doomed?.status === 'permanent_error', 'giving up again')
+    // 2 granted before, 2 more after the operator's restart: the window starts again, the count goes on.
+    expect(mgr.statistics().collectors.doomed?.restarts).toBe(4)
+  })
+
   it('force-stops a collector that hangs in stop, and stop() still completes in time', async () => {
     const mgr = manager()
     mgr.addCollector('stuck', new SyntheticCollector({ rate: 100, batchSize: 1, hangInStop: true }), fast)
