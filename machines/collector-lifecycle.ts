@@ -71,6 +71,24 @@ function errorText(error: unknown): string {
   return typeof error === 'string' ? error : JSON.stringify(error) ?? String(error)
 }
 
+/**
+ * Release the current instance (its `stop()`, bounded by the stop timeout) before going on to
+ * `next`: used after a failure and before a manual restart, so there are never two live instances.
+ */
+function releasing<const Next extends string>(next: Next) {
+  return {
+    invoke: {
+      id: 'release',
+      src: 'stopCollector',
+      input: ({ context }: { context: CollectorLifecycleContext }) => ({ name: context.name, generation: context.generation }),
+      onDone: next,
+      onError: next,
+    },
+    after: { stopTimeout: { target: next, actions: 'countForcedStop' } },
+    on: { STOP: '#collector.stopping' },
+  } as const
+}
+
 const sameGeneration = ({ context, event }: { context: CollectorLifecycleContext; event: CollectorLifecycleEvent }) =>
   'generation' in event && event.generation === context.generation
 
@@ -94,6 +112,7 @@ export const collectorLifecycleMachine = setup({
     sameGeneration,
   },
   actions: {
+    countForcedStop: assign({ forcedStops: ({ context }) => context.forcedStops + 1 }),
     notifyRunning: sendParent(({ context }) => ({
       type: 'COLLECTOR.RUNNING' as const,
       name: context.name,
@@ -190,20 +209,7 @@ export const collectorLifecycleMachine = setup({
     failed: {
       initial: 'releasing',
       states: {
-        // Release the failed instance before anyone may start a new one: never two live instances.
-        releasing: {
-          invoke: {
-            id: 'release',
-            src: 'stopCollector',
-            input: ({ context }) => ({ name: context.name, generation: context.generation }),
-            onDone: 'released',
-            onError: 'released',
-          },
-          after: {
-            stopTimeout: { target: 'released', actions: assign({ forcedStops: ({ context }) => context.forcedStops + 1 }) },
-          },
-          on: { STOP: '#collector.stopping' },
-        },
+        releasing: releasing('released'),
         released: {
           entry: 'notifyExited',
           on: {
@@ -229,19 +235,7 @@ export const collectorLifecycleMachine = setup({
     restarting: {
       initial: 'releasing',
       states: {
-        releasing: {
-          invoke: {
-            id: 'release',
-            src: 'stopCollector',
-            input: ({ context }) => ({ name: context.name, generation: context.generation }),
-            onDone: 'waiting',
-            onError: 'waiting',
-          },
-          after: {
-            stopTimeout: { target: 'waiting', actions: assign({ forcedStops: ({ context }) => context.forcedStops + 1 }) },
-          },
-          on: { STOP: '#collector.stopping' },
-        },
+        releasing: releasing('waiting'),
         waiting: {
           after: {
             restartDelay: {

@@ -12,6 +12,19 @@
 
 namespace {
 
+// Programs that failed to load or attach, as JS objects for the health report.
+Napi::Array failed_programs(Napi::Env env, const std::vector<ProgramFailure>& failed) {
+  Napi::Array out = Napi::Array::New(env, failed.size());
+  for (size_t i = 0; i < failed.size(); i++) {
+    Napi::Object f = Napi::Object::New(env);
+    f.Set("program", failed[i].program);
+    f.Set("errno", failed[i].err);
+    f.Set("message", failed[i].message);
+    out.Set(i, f);
+  }
+  return out;
+}
+
 int sample_cb(void* ctx, void* data, size_t len) {
   return static_cast<Session*>(ctx)->OnSample(data, len);
 }
@@ -103,15 +116,7 @@ Napi::Value Session::Open(const Napi::CallbackInfo& info) {
   if (!loaded_.skel) {
     Napi::Error e = make_error(env, loaded_.stage, loaded_.err, loaded_.message);
     // Programs rejected one by one before the whole load failed, for the health report.
-    Napi::Array failed = Napi::Array::New(env, loaded_.failed.size());
-    for (size_t i = 0; i < loaded_.failed.size(); i++) {
-      Napi::Object f = Napi::Object::New(env);
-      f.Set("program", loaded_.failed[i].program);
-      f.Set("errno", loaded_.failed[i].err);
-      f.Set("message", loaded_.failed[i].message);
-      failed.Set(i, f);
-    }
-    e.Set("failed", failed);
+    e.Set("failed", failed_programs(env, loaded_.failed));
     e.ThrowAsJavaScriptException();
     return env.Undefined();
   }
@@ -125,16 +130,8 @@ Napi::Value Session::Open(const Napi::CallbackInfo& info) {
   Napi::Object r = Napi::Object::New(env);
   Napi::Array attached = Napi::Array::New(env, loaded_.attached.size());
   for (size_t i = 0; i < loaded_.attached.size(); i++) attached.Set(i, loaded_.attached[i]);
-  Napi::Array failed = Napi::Array::New(env, loaded_.failed.size());
-  for (size_t i = 0; i < loaded_.failed.size(); i++) {
-    Napi::Object f = Napi::Object::New(env);
-    f.Set("program", loaded_.failed[i].program);
-    f.Set("errno", loaded_.failed[i].err);
-    f.Set("message", loaded_.failed[i].message);
-    failed.Set(i, f);
-  }
   r.Set("attached", attached);
-  r.Set("failed", failed);
+  r.Set("failed", failed_programs(env, loaded_.failed));
   return r;
 }
 
