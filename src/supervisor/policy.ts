@@ -7,13 +7,9 @@
 export type RestartType = 'permanent' | 'transient' | 'temporary'
 export type OnIntensityExceeded = 'give-up' | 'escalate'
 
-export interface BackoffPolicy {
-  readonly initialMs: number
-  readonly maxMs: number
-  readonly factor: number
-  /** 0.2 = each delay is scaled by a random factor in [0.8, 1.2]. */
-  readonly jitter: number
-}
+import { type BackoffPolicy, backoffDelay, DEFAULT_BACKOFF } from '../core/backoff.js'
+
+export { type BackoffPolicy, backoffDelay } from '../core/backoff.js'
 
 export interface RestartPolicy {
   /** permanent: always restart; transient: only after a failure; temporary: never. */
@@ -39,7 +35,7 @@ export const DEFAULT_RESTART_POLICY: RestartPolicy = Object.freeze({
   maxRestarts: 5,
   withinMs: 60_000,
   onExceeded: 'give-up',
-  backoff: Object.freeze({ initialMs: 200, maxMs: 30_000, factor: 2, jitter: 0.2 }),
+  backoff: DEFAULT_BACKOFF,
   resetAfterMs: 60_000,
   startTimeoutMs: 10_000,
   stopTimeoutMs: 5_000,
@@ -101,13 +97,6 @@ export type Decision =
   | { readonly action: 'stop'; readonly reason: string; readonly history: FailureHistory }
   | { readonly action: 'give-up'; readonly reason: string; readonly history: FailureHistory }
   | { readonly action: 'escalate'; readonly reason: string; readonly history: FailureHistory }
-
-export function backoffDelay(backoff: BackoffPolicy, consecutive: number, random: () => number): number {
-  const exp = Math.max(0, consecutive - 1)
-  const raw = Math.min(backoff.maxMs, backoff.initialMs * backoff.factor ** exp)
-  const scale = 1 + backoff.jitter * (2 * random() - 1)
-  return Math.max(0, Math.min(backoff.maxMs, Math.round(raw * scale)))
-}
 
 /** Decide what follows an exit of a collector at time `now`. */
 export function decide(
