@@ -201,7 +201,7 @@ export class AgentHttpServer {
             dropped: c.droppedTotal,
             restarts: c.restarts,
             lastError: health.collectors[name]?.lastError ?? null,
-            ...(c.custom ? { custom: c.custom } : {}),
+            ...(c.source ? { source: c.source } : {}),
           },
         ]),
       ),

@@ -3,6 +3,7 @@ import type { InspectionEvent } from 'xstate'
 import type { Collector, CollectorFactory, CollectorHealth } from '../core/collector.js'
 import { isCollector } from '../core/collector.js'
 import { aggregateStatus, type ComponentStatus } from '../core/status.js'
+import type { SourceStatistics } from '../core/statistics.js'
 import type { TapioEvent } from '../events/event.js'
 import { batchesOf, eventsOf, streamOf } from '../stream/consumers.js'
 import { type DropCounts, emptyDropCounts, sumDrops } from '../stream/counters.js'
@@ -57,8 +58,12 @@ export interface CollectorStatistics {
   readonly queued: number
   readonly restarts: number
   readonly lastEventAt: string | null
-  /** Collector-specific counters from its `statistics()`. */
-  readonly custom?: Readonly<Record<string, number>>
+  /**
+   * What the collector itself counted (its `statistics()`), added up over every instance of this
+   * registration: `source.produced = delivered + source dropped + dropped + source.queued + queued`
+   * once nothing is in flight between the two (docs/collectors/contract.md).
+   */
+  readonly source?: SourceStatistics
 }
 
 export interface ManagerStatistics {
@@ -336,7 +341,7 @@ export class CollectorManager {
         queued: c?.buffered ?? 0,
         restarts: v.restarts,
         lastEventAt: c?.lastEventAt ? new Date(c.lastEventAt).toISOString() : null,
-        ...(v.statistics ? { custom: v.statistics } : {}),
+        ...(v.statistics ? { source: v.statistics } : {}),
       }
     }
     return {

@@ -8,6 +8,7 @@ import {
 } from '../../machines/collector-lifecycle.js'
 import { supervisorMachine, type SupervisorState } from '../../machines/supervisor.js'
 import { type Collector, type CollectorFactory, type CollectorHealth, isCollector } from '../core/collector.js'
+import { addStatistics, EMPTY_SOURCE_STATISTICS, isSourceStatistics, retire, type SourceStatistics } from '../core/statistics.js'
 import type { ComponentStatus } from '../core/status.js'
 import type { MergeBuffer } from '../stream/merge-buffer.js'
 import { type Pump, startPump } from '../stream/pump.js'
@@ -35,6 +36,10 @@ interface Entry {
   readonly source: Collector | CollectorFactory
   readonly policy: RestartPolicy
   instance: Collector | undefined
+  /** The latest instance, kept after it stopped so its final statistics stay readable. */
+  lastInstance: Collector | undefined
+  /** Final statistics of the instances before `lastInstance` (counters survive restarts). */
+  retired: SourceStatistics
   instanceGeneration: number
   pump: Pump | undefined
   history: FailureHistory
@@ -61,7 +66,8 @@ export interface CollectorRuntimeView {
   readonly lastError: string | null
   readonly health: CollectorHealth | undefined
   readonly policy: RestartPolicy
-  readonly statistics: Readonly<Record<string, number>> | undefined
+  /** The collector's own statistics, added up over every instance of this registration. */
+  readonly statistics: SourceStatistics | undefined
 }
 
 function errorMessage(e: unknown): string {
@@ -85,6 +91,17 @@ function untilAborted<T>(p: Promise<T>, signal: AbortSignal): Promise<T | undefi
       },
     )
   })
+}
+
+/** A collector's statistics, if it keeps them in the contract's shape (a throwing one has none). */
+function readStatistics(inst: Collector | undefined): SourceStatistics | undefined {
+  if (!inst?.statistics) return undefined
+  try {
+    const s: unknown = inst.statistics()
+    return isSourceStatistics(s) ? s : undefined
+  } catch {
+    return undefined
+  }
 }
 
 function topState(value: unknown): LifecycleState {
@@ -162,6 +179,8 @@ export class Supervisor {
       source,
       policy,
       instance: undefined,
+      lastInstance: undefined,
+      retired: EMPTY_SOURCE_STATISTICS,
       instanceGeneration: 0,
       pump: undefined,
       history: EMPTY_HISTORY,
@@ -285,7 +304,7 @@ export class Supervisor {
       lastError: entry.lastError ?? snap.context.lastError,
       health: entry.lastHealth,
       policy: entry.policy,
-      statistics: this.customStatistics(entry),
+      statistics: this.sourceStatistics(entry),
     }
   }
 
@@ -486,22 +505,24 @@ export class Supervisor {
     }
   }
 
-  private customStatistics(entry: Entry): Readonly<Record<string, number>> | undefined {
-    const inst = entry.instance ?? (isCollector(entry.source) ? entry.source : undefined)
-    if (!inst?.statistics) return undefined
-    try {
-      return inst.statistics()
-    } catch {
-      return undefined
-    }
+  private sourceStatistics(entry: Entry): SourceStatistics | undefined {
+    const inst = entry.lastInstance ?? (isCollector(entry.source) ? entry.source : undefined)
+    const current = readStatistics(inst)
+    if (current === undefined) return entry.retired === EMPTY_SOURCE_STATISTICS ? undefined : entry.retired
+    return addStatistics(entry.retired, current)
   }
 
   // ---- helpers -------------------------------------------------------------------------
 
   private instanceFor(entry: Entry): Collector {
-    if (isCollector(entry.source)) return entry.source
-    const made = entry.source()
+    const made = isCollector(entry.source) ? entry.source : entry.source()
     if (!isCollector(made)) throw new Error(`factory for collector "${entry.name}" did not return a Collector`)
+    if (entry.lastInstance !== undefined && entry.lastInstance !== made) {
+      // The previous instance will not be read again: its final figures join the registration's.
+      const last = readStatistics(entry.lastInstance)
+      if (last) entry.retired = retire(entry.retired, last)
+    }
+    entry.lastInstance = made
     return made
   }
 

@@ -1,6 +1,7 @@
 import { Result } from 'effect'
 import type { KubeConfig } from '@kubernetes/client-node'
-import { backoffDelay, sleep } from './backoff.js'
+import { backoffDelay } from '../../core/backoff.js'
+import { delay as sleep } from '../../core/delay.js'
 import type { KubernetesConfig } from './config.js'
 import { getJson, KubeApiError, openWatch, type WatchHandle, type WatchOutcome } from './kube-api.js'
 import { bookmarkVersion, decodeList, decodeObject, decodeStatus, type KubeObject } from './objects.js'
@@ -154,7 +155,7 @@ export class Reflector {
     this.errors += 1
     this.consecutiveFailures += 1
     this.lastError = error
-    const delay = backoffDelay(this.consecutiveFailures, this.opts.config.backoff, this.opts.random)
+    const delay = backoffDelay({ ...this.opts.config.backoff, factor: 2 }, this.consecutiveFailures, this.opts.random)
     this.nextRetryAt = Date.now() + delay
     await sleep(delay, signal)
     this.nextRetryAt = undefined
