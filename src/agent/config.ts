@@ -95,7 +95,12 @@ export const AgentConfigSchema = Schema.Struct({
       tailQueue: Schema.optional(PositiveInt),
     }),
   ),
-  log: Schema.optional(Schema.Struct({ level: Schema.optional(Schema.Literals(['debug', 'info', 'warn', 'error'])) })),
+  log: Schema.optional(
+    Schema.Struct({
+      level: Schema.optional(Schema.Literals(['debug', 'info', 'warn', 'error'])),
+      format: Schema.optional(Schema.Literals(['json', 'text'])),
+    }),
+  ),
 })
 export type AgentConfigInput = typeof AgentConfigSchema.Type
 
@@ -161,7 +166,7 @@ export interface AgentConfig {
     readonly allowControl: boolean
     readonly tailQueue: number
   }
-  readonly log: { readonly level: 'debug' | 'info' | 'warn' | 'error' }
+  readonly log: { readonly level: 'debug' | 'info' | 'warn' | 'error'; readonly format: 'json' | 'text' }
 }
 
 /** A config that cannot be used; `problems` are `path: what was wrong` lines. */
@@ -312,7 +317,7 @@ export function resolveConfig(
       allowControl: c.http?.allowControl ?? false,
       tailQueue: c.http?.tailQueue ?? 1000,
     },
-    log: { level: c.log?.level ?? 'info' },
+    log: { level: c.log?.level ?? 'info', format: c.log?.format ?? 'json' },
   }
 }
 
