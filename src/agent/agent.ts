@@ -7,6 +7,7 @@ import { AgentHttpServer } from './http.js'
 import { type LifecycleEvent, watchLifecycle } from './lifecycle.js'
 import { logLifecycle, type StopCause } from './lifecycle-log.js'
 import type { Logger } from './logger.js'
+import { Readiness, type ReadinessReport } from './readiness.js'
 import { createMetrics } from './metrics.js'
 import { NatsOutput } from '../outputs/nats/output.js'
 import { type Output, type OutputHealth, RotatingFileOutput, StreamOutput } from './outputs.js'
@@ -62,6 +63,7 @@ export class Agent {
   private readonly stopCauses = new Map<string, StopCause>()
   private shuttingDown = false
   private readonly lifecycleListeners = new Set<(e: LifecycleEvent) => void>()
+  private readonly readinessPolicy: Readiness
   private reloadState: ReloadStatus = { attempts: 0, lastSuccess: true, lastSuccessAt: null, lastError: null }
 
   constructor(
@@ -78,6 +80,7 @@ export class Agent {
       onError: (e) => options.logger.error('internal error', { error: e instanceof Error ? e.message : String(e) }),
     })
     this.tail = new TailHub(config.http.tailQueue)
+    this.readinessPolicy = new Readiness(config.readiness)
     watchLifecycle(
       this.manager,
       (name) => this.policyOf(name),
@@ -104,8 +107,15 @@ export class Agent {
       cause = this.shuttingDown ? 'shutdown' : (this.stopCauses.get(e.collector) ?? 'policy')
       this.stopCauses.delete(e.collector)
     }
+    this.readinessPolicy.observe(e, Date.now())
     logLifecycle(this.options.logger, e, cause)
     for (const l of this.lifecycleListeners) l(e)
+  }
+
+  /** Whether the agent is ready (/readyz), and why not. */
+  readiness(): ReadinessReport {
+    const outputs = this.outputsHealth().map((o) => ({ name: o.name, ready: o.health.ready, lastError: o.health.lastError }))
+    return this.readinessPolicy.evaluate(this.manager.health(), this.manager.state, outputs, Date.now())
   }
 
   /** Stop a collector on an operator's request: it stays registered, and readiness ignores it. */
@@ -278,7 +288,8 @@ export class Agent {
       await this.register(c)
       added.push(name)
     }
-    this.config = { ...this.config, collectors: next.collectors, log: next.log }
+    this.config = { ...this.config, collectors: next.collectors, log: next.log, readiness: next.readiness }
+    this.readinessPolicy.setPolicy(next.readiness)
     this.reloadState = { attempts: this.reloadState.attempts + 1, lastSuccess: true, lastSuccessAt: Date.now(), lastError: null }
     log.info('config reloaded', { event: 'config.reload', result: 'ok', added, removed, restarted, unchanged, needsRestart })
     if (needsRestart.length > 0) log.warn(`config: changes to ${needsRestart.join(', ')} take effect after a restart of the agent`)

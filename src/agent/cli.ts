@@ -173,6 +173,7 @@ interface StatusCollector {
   dropped: number
   restarts: number
   lastError: string | null
+  message?: string | null
 }
 
 async function fetchJson(url: string, token: string | undefined): Promise<unknown> {
@@ -197,9 +198,11 @@ async function status(values: { url?: string; token?: string; json?: boolean }):
     process.stdout.write(`${JSON.stringify(s, null, 2)}\n`)
     return
   }
-  const rows = [['COLLECTOR', 'STATE', 'STATUS', 'EVENTS/S', 'ACCEPTED', 'DELIVERED', 'DROPPED', 'RESTARTS', 'LAST ERROR']]
+  const rows = [['COLLECTOR', 'STATE', 'STATUS', 'EVENTS/S', 'ACCEPTED', 'DELIVERED', 'DROPPED', 'RESTARTS', 'REASON / LAST ERROR']]
   for (const [name, c] of Object.entries(s.collectors)) {
-    rows.push([name, c.state, c.status, String(c.eventsPerSec), String(c.accepted), String(c.delivered), String(c.dropped), String(c.restarts), c.lastError ?? ''])
+    // The collector's own health message says why it is degraded while running; lastError why it failed.
+    const reason = c.status !== 'ok' && c.message ? c.message : (c.lastError ?? '')
+    rows.push([name, c.state, c.status, String(c.eventsPerSec), String(c.accepted), String(c.delivered), String(c.dropped), String(c.restarts), reason])
   }
   for (const k of s.skipped) rows.push([k.name, k.outcome, '-', '-', '-', '-', '-', '-', k.reason ?? ''])
   const widths = rows[0]?.map((_, i) => Math.max(...rows.map((r) => (r[i] ?? '').length))) ?? []
