@@ -117,7 +117,9 @@ collectors:
     )
     const agent = start(['--config', cfg])
     const url = await agent.url()
-    await waitFor(() => agent.logs().some((l) => l.msg.startsWith('broken:')), 'the startup line for broken')
+    // Lifecycle lines about broken come before the start-up summary: wait for the summary.
+    await waitFor(() => agent.logs().some((l) => l.msg === 'agent running'), 'the start-up summary')
+    expect(agent.logs().some((l) => l.msg.startsWith('broken:'))).toBe(true)
     expect(agent.logs().some((l) => l.msg === 'good: running')).toBe(true)
     expect((await fetch(`${url}/healthz`)).status).toBe(200)
     const ready = await fetch(`${url}/readyz`)
