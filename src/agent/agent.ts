@@ -29,10 +29,13 @@ export type CollectorDisposition =
   | { readonly name: string; readonly kind: string; readonly outcome: 'disabled' }
 
 export interface ReloadStatus {
+  /** Reloads attempted since start, and how many of them succeeded. */
   readonly attempts: number
+  readonly successes: number
+  /** Whether the last reload succeeded (true before any). */
   readonly lastSuccess: boolean
-  /** ms since the epoch of the last successful reload (null: none since start). */
-  readonly lastSuccessAt: number | null
+  /** ms since the epoch when the configuration was last loaded successfully (start or reload). */
+  readonly lastSuccessAt: number
   readonly lastError: string | null
 }
 
@@ -64,7 +67,7 @@ export class Agent {
   private shuttingDown = false
   private readonly lifecycleListeners = new Set<(e: LifecycleEvent) => void>()
   private readonly readinessPolicy: Readiness
-  private reloadState: ReloadStatus = { attempts: 0, lastSuccess: true, lastSuccessAt: null, lastError: null }
+  private reloadState: ReloadStatus = { attempts: 0, successes: 0, lastSuccess: true, lastSuccessAt: Date.now(), lastError: null }
 
   constructor(
     private config: AgentConfig,
@@ -174,6 +177,7 @@ export class Agent {
         outputs: () => this.outputs,
         tailDropped: () => this.tail.dropped,
         enrichment: () => this.options.enricher?.counts(),
+        reload: () => this.reloadState,
       })
       this.http = new AgentHttpServer(this, registry, this.config.http, log)
       await this.http.listen()
@@ -290,7 +294,7 @@ export class Agent {
     }
     this.config = { ...this.config, collectors: next.collectors, log: next.log, readiness: next.readiness }
     this.readinessPolicy.setPolicy(next.readiness)
-    this.reloadState = { attempts: this.reloadState.attempts + 1, lastSuccess: true, lastSuccessAt: Date.now(), lastError: null }
+    this.reloadState = { attempts: this.reloadState.attempts + 1, successes: this.reloadState.successes + 1, lastSuccess: true, lastSuccessAt: Date.now(), lastError: null }
     log.info('config reloaded', { event: 'config.reload', result: 'ok', added, removed, restarted, unchanged, needsRestart })
     if (needsRestart.length > 0) log.warn(`config: changes to ${needsRestart.join(', ')} take effect after a restart of the agent`)
     return { added, removed, restarted, unchanged, needsRestart }

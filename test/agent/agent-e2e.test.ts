@@ -51,7 +51,7 @@ http: { port: 0 }
     expect(metric(text, 'tapio_output_events_total', { output: 'stdout' })).toBe(2700)
     expect(metric(text, 'tapio_buffer_capacity')).toBe(10000)
     expect(metric(text, 'tapio_collector_state', { collector: 'alpha', state: 'stopped' })).toBe(1)
-    expect(text).toMatch(/tapio_process_resident_memory_bytes/)
+    expect(text).toMatch(/^process_resident_memory_bytes /m)
     agent.signal('SIGTERM')
     expect(await agent.exited).toBe(0)
     const stopped = agent.logs().find((l) => l.msg === 'stopped')
