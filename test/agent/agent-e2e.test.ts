@@ -117,7 +117,7 @@ collectors:
     )
     const agent = start(['--config', cfg])
     const url = await agent.url()
-    await waitFor(() => agent.logs().some((l) => l.msg.startsWith('broken:')), 'the startup line for broken')
+    await waitFor(() => agent.logs().some((l) => l.msg === 'agent running'), 'the startup lines')
     expect(agent.logs().some((l) => l.msg === 'good: running')).toBe(true)
     expect((await fetch(`${url}/healthz`)).status).toBe(200)
     const ready = await fetch(`${url}/readyz`)
