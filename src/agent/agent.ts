@@ -1,11 +1,11 @@
 import type { Writable } from 'node:stream'
 import type { Enricher } from '../enrich/enricher.js'
 import { CollectorManager } from '../manager/collector-manager.js'
-import { type PolicyOverrides, type RestartPolicy, resolvePolicy } from '../supervisor/policy.js'
+import type { PolicyOverrides } from '../supervisor/policy.js'
 import type { AgentConfig, ResolvedCollector } from './config.js'
 import { AgentHttpServer } from './http.js'
-import { type LifecycleEvent, watchLifecycle } from './lifecycle.js'
-import { logLifecycle, type StopCause } from './lifecycle-log.js'
+import type { LifecycleEvent } from '../supervisor/lifecycle-events.js'
+import { logLifecycle } from './lifecycle-log.js'
 import type { Logger } from './logger.js'
 import { Readiness, type ReadinessReport } from './readiness.js'
 import { createMetrics } from './metrics.js'
@@ -62,9 +62,6 @@ export class Agent {
   private lastAccepted = new Map<string, number>()
   private rates: Record<string, number> = {}
   readonly dispositions = new Map<string, CollectorDisposition>()
-  /** Why the agent itself stopped a collector (absent: the restart policy did). */
-  private readonly stopCauses = new Map<string, StopCause>()
-  private shuttingDown = false
   private readonly lifecycleListeners = new Set<(e: LifecycleEvent) => void>()
   private readonly readinessPolicy: Readiness
   private reloadState: ReloadStatus = { attempts: 0, successes: 0, lastSuccess: true, lastSuccessAt: Date.now(), lastError: null }
@@ -84,18 +81,7 @@ export class Agent {
     })
     this.tail = new TailHub(config.http.tailQueue)
     this.readinessPolicy = new Readiness(config.readiness)
-    watchLifecycle(
-      this.manager,
-      (name) => this.policyOf(name),
-      (e) => this.onLifecycle(e),
-    )
-  }
-
-  /** The restart policy a collector runs under (its own overrides over the supervisor's default). */
-  policyOf(name: string): RestartPolicy {
-    const base = resolvePolicy(toPolicy(this.config.supervisor.policy))
-    const own = this.active.get(name)?.policy
-    return own ? resolvePolicy(toPolicy(own), base) : base
+    this.manager.on('lifecycle', (e) => this.onLifecycle(e))
   }
 
   /** Supervision facts as they happen (also logged, one line each). */
@@ -105,13 +91,8 @@ export class Agent {
   }
 
   private onLifecycle(e: LifecycleEvent): void {
-    let cause: StopCause = 'policy'
-    if (e.type === 'stopped') {
-      cause = this.shuttingDown ? 'shutdown' : (this.stopCauses.get(e.collector) ?? 'policy')
-      this.stopCauses.delete(e.collector)
-    }
     this.readinessPolicy.observe(e, Date.now())
-    logLifecycle(this.options.logger, e, cause)
+    logLifecycle(this.options.logger, e)
     for (const l of this.lifecycleListeners) l(e)
   }
 
@@ -119,17 +100,6 @@ export class Agent {
   readiness(): ReadinessReport {
     const outputs = this.outputsHealth().map((o) => ({ name: o.name, ready: o.health.ready, lastError: o.health.lastError }))
     return this.readinessPolicy.evaluate(this.manager.health(), this.manager.state, outputs, Date.now())
-  }
-
-  /** Stop a collector on an operator's request: it stays registered, and readiness ignores it. */
-  async stopCollector(name: string): Promise<void> {
-    this.stopCauses.set(name, 'operator')
-    try {
-      await this.manager.stopCollector(name)
-    } finally {
-      // Already stopped or given up: no stop event came to consume it.
-      this.stopCauses.delete(name)
-    }
   }
 
   /** The last reload's outcome (SIGHUP): for /metrics and /api/status. */
@@ -272,16 +242,12 @@ export class Agent {
     for (const [name, c] of prev) {
       const n = want.get(name)
       if (!n) {
-        this.stopCauses.set(name, 'reload')
         if (this.active.has(name)) await this.manager.removeCollector(name)
-        this.stopCauses.delete(name)
         this.active.delete(name)
         this.dispositions.delete(name)
         removed.push(name)
       } else if (fingerprint(n) !== fingerprint(c)) {
-        this.stopCauses.set(name, 'reload')
         if (this.active.has(name)) await this.manager.removeCollector(name)
-        this.stopCauses.delete(name)
         this.active.delete(name)
         await this.register(n)
         restarted.push(name)
@@ -302,7 +268,6 @@ export class Agent {
 
   /** Stop collectors, drain to the outputs, close everything. */
   async stop(): Promise<void> {
-    this.shuttingDown = true
     if (this.rateTimer) clearInterval(this.rateTimer)
     const summary = await this.manager.stop()
     // An output that cannot deliver (NATS down) would hold the pump forever; close() bounds it.
