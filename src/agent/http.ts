@@ -173,7 +173,7 @@ export class AgentHttpServer {
         )
         return json(res, err ? 409 : 200, err ? { error: err } : { ok: true })
       }
-      await this.agent.stopCollector(name)
+      await this.agent.manager.stopCollector(name)
       return json(res, 200, { ok: true })
     }
     json(res, 404, { error: `no route for ${method} ${path}` })
