@@ -1,4 +1,6 @@
 import { collectDefaultMetrics, Counter, Gauge, Registry } from 'prom-client'
+import type { ReloadStatus } from './agent.js'
+import { registerAgentMetrics } from './agent-metrics.js'
 import { LIFECYCLE_STATES } from '../../machines/collector-lifecycle.js'
 import { COMPONENT_STATUSES } from '../core/status.js'
 import type { CollectorManager } from '../manager/collector-manager.js'
@@ -13,15 +15,19 @@ import { DROP_REASONS } from '../stream/counters.js'
  */
 export interface AgentMetricsSources {
   readonly manager: () => CollectorManager
-  readonly outputs: () => readonly { name: string; written: number }[]
+  readonly outputs: () => readonly { name: string; written: number; bytes?: number; errors?: number }[]
   readonly tailDropped: () => number
   /** Absent, or returning undefined, when the agent has no enricher. */
   readonly enrichment?: () => EnrichmentCounts | undefined
+  /** The last configuration reload's outcome. */
+  readonly reload?: () => ReloadStatus
 }
 
 export function createMetrics(src: AgentMetricsSources): Registry {
   const registry = new Registry()
-  collectDefaultMetrics({ register: registry, prefix: 'tapio_' })
+  // Standard names (process_*, nodejs_*): what stock Node.js dashboards and alerts expect.
+  collectDefaultMetrics({ register: registry })
+  registerAgentMetrics(registry, { outputs: src.outputs, ...(src.reload ? { reload: src.reload } : {}) })
   const last = new Map<string, number>()
   const advance = (c: Counter<string>, key: string, labels: Record<string, string>, value: number) => {
     const prev = last.get(key)
