@@ -2,8 +2,7 @@ import { timingSafeEqual } from 'node:crypto'
 import { createServer, type IncomingMessage, type Server, type ServerResponse } from 'node:http'
 import type { AddressInfo } from 'node:net'
 import type { Registry } from 'prom-client'
-import { InspectorFeed } from '../inspector/feed.js'
-import { serveInspectorAsset } from '../inspector/assets.js'
+import { createInspector, type Inspector } from '../inspector/serve.js'
 import type { Agent } from './agent.js'
 import type { AgentConfig } from './config.js'
 import type { Logger } from './logger.js'
@@ -43,7 +42,7 @@ function authorized(req: IncomingMessage, token: string): boolean {
  */
 export class AgentHttpServer {
   private readonly server: Server
-  private readonly feed: InspectorFeed
+  private readonly inspector: Inspector
   private address: AddressInfo | undefined
 
   constructor(
@@ -52,7 +51,8 @@ export class AgentHttpServer {
     private readonly config: AgentConfig['http'],
     private readonly log: Logger,
   ) {
-    this.feed = new InspectorFeed(agent, config.allowControl)
+    // The same inspector an embedding program mounts; control stays with the agent's routes below.
+    this.inspector = createInspector(agent.manager, { allowControl: config.allowControl, eventRates: () => agent.eventRates() })
     this.server = createServer((req, res) => {
       this.handle(req, res).catch((e: unknown) => {
         log.error('http handler failed', { url: req.url, error: e instanceof Error ? e.message : String(e) })
@@ -81,7 +81,7 @@ export class AgentHttpServer {
   }
 
   async close(): Promise<void> {
-    this.feed.close()
+    this.inspector.close()
     this.server.closeAllConnections()
     await new Promise<void>((resolve) => this.server.close(() => resolve()))
   }
@@ -131,17 +131,12 @@ export class AgentHttpServer {
           return json(res, 200, this.status())
         case '/api/actors':
           return json(res, 200, this.agent.manager.actors())
-        case '/api/inspect/stream':
-          this.feed.add(res)
-          return
         case '/':
           res.writeHead(302, { location: '/inspect' })
           res.end()
           return
       }
-      if (path === '/inspect' || path.startsWith('/inspect/')) {
-        if (serveInspectorAsset(path, res)) return
-      }
+      if (await this.inspector.handle(req, res)) return
     }
     const control = /^\/api\/collectors\/([^/]+)\/(restart|stop)$/.exec(path)
     if (control && method === 'POST') {

@@ -1,4 +1,4 @@
-import { Result } from 'effect'
+import * as Result from 'effect/Result'
 import type { Collector, CollectorHealth, CollectorOutput } from '../../core/collector.js'
 import type { EventInput } from '../../events/event.js'
 import type { K8sContext } from '../../events/schema.js'

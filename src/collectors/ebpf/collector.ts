@@ -5,7 +5,7 @@
  * overflow is counted in the kernel. generated = delivered + droppedKernel + droppedUser (+ what is
  * still pending in the ring or the queue while running; nothing after stop).
  */
-import { Result } from 'effect'
+import * as Result from 'effect/Result'
 import type { Collector, CollectorHealth, CollectorOutput } from '../../core/collector.js'
 import type { EventInput } from '../../events/event.js'
 import {

@@ -1,4 +1,4 @@
-import { Result } from 'effect'
+import * as Result from 'effect/Result'
 import type { KubeConfig } from '@kubernetes/client-node'
 import { backoffDelay, sleep } from './backoff.js'
 import type { KubernetesConfig } from './config.js'

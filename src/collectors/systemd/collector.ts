@@ -1,5 +1,5 @@
 import { existsSync } from 'node:fs'
-import { Result } from 'effect'
+import * as Result from 'effect/Result'
 import type { Collector, CollectorHealth, CollectorOutput } from '../../core/collector.js'
 import type { EventInput } from '../../events/event.js'
 import { nowNs } from '../../events/time.js'
