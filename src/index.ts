@@ -37,5 +37,7 @@ export {
   type RestartType,
 } from './supervisor/policy.js'
 export { RESTART_STRATEGIES, type RestartStrategy } from './supervisor/strategy.js'
+export * from './supervisor/lifecycle-events.js'
+export { type Clock, ManualClock, systemClock } from './core/clock.js'
 export * from './collectors/synthetic/index.js'
 export { effectCollector, type EffectCollectorSpec } from './core/effect-collector.js'

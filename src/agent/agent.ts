@@ -1,10 +1,13 @@
 import type { Writable } from 'node:stream'
 import type { Enricher } from '../enrich/enricher.js'
 import { CollectorManager } from '../manager/collector-manager.js'
-import type { PolicyOverrides } from '../supervisor/policy.js'
+import { type PolicyOverrides, type RestartPolicy, resolvePolicy } from '../supervisor/policy.js'
 import type { AgentConfig, ResolvedCollector } from './config.js'
 import { AgentHttpServer } from './http.js'
+import { type LifecycleEvent, watchLifecycle } from './lifecycle.js'
+import { logLifecycle, type StopCause } from './lifecycle-log.js'
 import type { Logger } from './logger.js'
+import { Readiness, type ReadinessReport } from './readiness.js'
 import { createMetrics } from './metrics.js'
 import { NatsOutput } from '../outputs/nats/output.js'
 import { type Output, type OutputHealth, RotatingFileOutput, StreamOutput } from './outputs.js'
@@ -24,6 +27,14 @@ export type CollectorDisposition =
   | { readonly name: string; readonly kind: string; readonly outcome: 'failed'; readonly reason: string }
   | { readonly name: string; readonly kind: string; readonly outcome: 'skipped'; readonly reason: string }
   | { readonly name: string; readonly kind: string; readonly outcome: 'disabled' }
+
+export interface ReloadStatus {
+  readonly attempts: number
+  readonly lastSuccess: boolean
+  /** ms since the epoch of the last successful reload (null: none since start). */
+  readonly lastSuccessAt: number | null
+  readonly lastError: string | null
+}
 
 function toPolicy(p: ResolvedCollector['policy']): PolicyOverrides {
   return p as PolicyOverrides
@@ -48,6 +59,12 @@ export class Agent {
   private lastAccepted = new Map<string, number>()
   private rates: Record<string, number> = {}
   readonly dispositions = new Map<string, CollectorDisposition>()
+  /** Why the agent itself stopped a collector (absent: the restart policy did). */
+  private readonly stopCauses = new Map<string, StopCause>()
+  private shuttingDown = false
+  private readonly lifecycleListeners = new Set<(e: LifecycleEvent) => void>()
+  private readonly readinessPolicy: Readiness
+  private reloadState: ReloadStatus = { attempts: 0, lastSuccess: true, lastSuccessAt: null, lastError: null }
 
   constructor(
     private config: AgentConfig,
@@ -63,6 +80,63 @@ export class Agent {
       onError: (e) => options.logger.error('internal error', { error: e instanceof Error ? e.message : String(e) }),
     })
     this.tail = new TailHub(config.http.tailQueue)
+    this.readinessPolicy = new Readiness(config.readiness)
+    watchLifecycle(
+      this.manager,
+      (name) => this.policyOf(name),
+      (e) => this.onLifecycle(e),
+    )
+  }
+
+  /** The restart policy a collector runs under (its own overrides over the supervisor's default). */
+  policyOf(name: string): RestartPolicy {
+    const base = resolvePolicy(toPolicy(this.config.supervisor.policy))
+    const own = this.active.get(name)?.policy
+    return own ? resolvePolicy(toPolicy(own), base) : base
+  }
+
+  /** Supervision facts as they happen (also logged, one line each). */
+  onLifecycleEvent(listener: (e: LifecycleEvent) => void): () => void {
+    this.lifecycleListeners.add(listener)
+    return () => this.lifecycleListeners.delete(listener)
+  }
+
+  private onLifecycle(e: LifecycleEvent): void {
+    let cause: StopCause = 'policy'
+    if (e.type === 'stopped') {
+      cause = this.shuttingDown ? 'shutdown' : (this.stopCauses.get(e.collector) ?? 'policy')
+      this.stopCauses.delete(e.collector)
+    }
+    this.readinessPolicy.observe(e, Date.now())
+    logLifecycle(this.options.logger, e, cause)
+    for (const l of this.lifecycleListeners) l(e)
+  }
+
+  /** Whether the agent is ready (/readyz), and why not. */
+  readiness(): ReadinessReport {
+    const outputs = this.outputsHealth().map((o) => ({ name: o.name, ready: o.health.ready, lastError: o.health.lastError }))
+    return this.readinessPolicy.evaluate(this.manager.health(), this.manager.state, outputs, Date.now())
+  }
+
+  /** Stop a collector on an operator's request: it stays registered, and readiness ignores it. */
+  async stopCollector(name: string): Promise<void> {
+    this.stopCauses.set(name, 'operator')
+    try {
+      await this.manager.stopCollector(name)
+    } finally {
+      // Already stopped or given up: no stop event came to consume it.
+      this.stopCauses.delete(name)
+    }
+  }
+
+  /** The last reload's outcome (SIGHUP): for /metrics and /api/status. */
+  get reloadStatus(): ReloadStatus {
+    return this.reloadState
+  }
+
+  /** A reload that never reached `reload()` (the new file was rejected). */
+  recordReloadFailure(error: string): void {
+    this.reloadState = { ...this.reloadState, attempts: this.reloadState.attempts + 1, lastSuccess: false, lastError: error }
   }
 
   /** Health of outputs that can be unavailable (NATS). */
@@ -194,12 +268,16 @@ export class Agent {
     for (const [name, c] of prev) {
       const n = want.get(name)
       if (!n) {
+        this.stopCauses.set(name, 'reload')
         if (this.active.has(name)) await this.manager.removeCollector(name)
+        this.stopCauses.delete(name)
         this.active.delete(name)
         this.dispositions.delete(name)
         removed.push(name)
       } else if (fingerprint(n) !== fingerprint(c)) {
+        this.stopCauses.set(name, 'reload')
         if (this.active.has(name)) await this.manager.removeCollector(name)
+        this.stopCauses.delete(name)
         this.active.delete(name)
         await this.register(n)
         restarted.push(name)
@@ -210,14 +288,17 @@ export class Agent {
       await this.register(c)
       added.push(name)
     }
-    this.config = { ...this.config, collectors: next.collectors, log: next.log }
-    log.info('config reloaded', { added, removed, restarted, unchanged, needsRestart })
+    this.config = { ...this.config, collectors: next.collectors, log: next.log, readiness: next.readiness }
+    this.readinessPolicy.setPolicy(next.readiness)
+    this.reloadState = { attempts: this.reloadState.attempts + 1, lastSuccess: true, lastSuccessAt: Date.now(), lastError: null }
+    log.info('config reloaded', { event: 'config.reload', result: 'ok', added, removed, restarted, unchanged, needsRestart })
     if (needsRestart.length > 0) log.warn(`config: changes to ${needsRestart.join(', ')} take effect after a restart of the agent`)
     return { added, removed, restarted, unchanged, needsRestart }
   }
 
   /** Stop collectors, drain to the outputs, close everything. */
   async stop(): Promise<void> {
+    this.shuttingDown = true
     if (this.rateTimer) clearInterval(this.rateTimer)
     const summary = await this.manager.stop()
     // An output that cannot deliver (NATS down) would hold the pump forever; close() bounds it.

@@ -152,29 +152,27 @@ export class AgentHttpServer {
         )
         return json(res, err ? 409 : 200, err ? { error: err } : { ok: true })
       }
-      await this.agent.manager.stopCollector(name)
+      await this.agent.stopCollector(name)
       return json(res, 200, { ok: true })
     }
     json(res, 404, { error: `no route for ${method} ${path}` })
   }
 
   private readyz(res: ServerResponse): void {
-    const h = this.agent.manager.health()
-    const failing = Object.entries(h.collectors)
-      .filter(([, c]) => c.status !== 'ok')
-      .map(([name, c]) => ({ name, status: c.status, state: c.state, lastError: c.lastError }))
-    const outputs = this.agent.outputsHealth().filter((o) => !o.health.ready)
-    for (const o of outputs) failing.push({ name: `output:${o.name}`, status: 'recoverable_error', state: 'unavailable', lastError: o.health.lastError })
-    const ok = h.status === 'ok' && outputs.length === 0
-    json(res, ok ? 200 : 503, { status: ok ? h.status : h.status === 'ok' ? 'recoverable_error' : h.status, failing })
+    const r = this.agent.readiness()
+    json(res, r.ready ? 200 : 503, r)
   }
 
   status(): unknown {
     const stats = this.agent.manager.statistics()
     const health = this.agent.manager.health()
     const rates = this.agent.eventRates()
+    const readiness = this.agent.readiness()
     return {
       status: health.status,
+      ready: readiness.ready,
+      readiness: { require: readiness.require, failing: readiness.failing, grace: readiness.grace, ignored: readiness.ignored },
+      reload: this.agent.reloadStatus,
       supervisor: health.supervisor,
       buffer: stats.buffer,
       totals: {
@@ -196,6 +194,7 @@ export class AgentHttpServer {
             dropped: c.droppedTotal,
             restarts: c.restarts,
             lastError: health.collectors[name]?.lastError ?? null,
+            message: health.collectors[name]?.message ?? null,
             ...(c.custom ? { custom: c.custom } : {}),
           },
         ]),

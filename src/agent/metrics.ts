@@ -32,7 +32,7 @@ export function createMetrics(src: AgentMetricsSources): Registry {
   }
 
   /** A per-collector counter that follows one field of the manager's statistics. */
-  const perCollector = (name: string, help: string, field: 'accepted' | 'delivered' | 'restarts') => {
+  const perCollector = (name: string, help: string, field: 'accepted' | 'delivered' | 'restarts' | 'manualRestarts') => {
     const counter: Counter<string> = new Counter({
       name,
       help,
@@ -46,7 +46,8 @@ export function createMetrics(src: AgentMetricsSources): Registry {
   }
   perCollector('tapio_events_accepted_total', 'Events received from collectors', 'accepted')
   perCollector('tapio_events_delivered_total', 'Events handed to consumers (outputs)', 'delivered')
-  perCollector('tapio_collector_restarts_total', 'Restarts granted by the restart policy', 'restarts')
+  perCollector('tapio_collector_restarts_total', 'Restarts of the collector, automatic and manual (the count statistics() and health() show)', 'restarts')
+  perCollector('tapio_collector_manual_restarts_total', 'Of tapio_collector_restarts_total, restarts an operator asked for', 'manualRestarts')
   const dropped: Counter<string> = new Counter({
     name: 'tapio_events_dropped_total',
     help: 'Events accepted but not delivered, by reason',

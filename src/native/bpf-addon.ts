@@ -8,7 +8,8 @@ import * as Result from 'effect/Result'
 import * as Schema from 'effect/Schema'
 import { defaultAddonFile, rebuildHint } from './addon-path.js'
 
-export const BPF_PROGRAMS = ['exec', 'exit', 'tcp', 'oom', 'openat', 'probe'] as const
+/** `cgroup` emits no events: it announces new cgroup2 directories to the container resolver. */
+export const BPF_PROGRAMS = ['exec', 'exit', 'tcp', 'oom', 'openat', 'probe', 'cgroup'] as const
 export type BpfProgramName = (typeof BPF_PROGRAMS)[number]
 
 export interface NativeSessionOptions {
@@ -59,7 +60,7 @@ interface RawAddon {
   abiVersion: number
 }
 
-export const ADDON_ABI_VERSION = 1
+export const ADDON_ABI_VERSION = 2
 
 /** Why the kernel path cannot run, with what to do about it. */
 export type BpfFailureReason =
@@ -206,7 +207,7 @@ function loadUncached(path: string): Result.Result<BpfAddon, BpfUnavailableError
   } catch (e) {
     const msg = e instanceof Error ? e.message : String(e)
     return Result.fail(
-      new BpfUnavailableError('addon_incompatible', `native addon failed to load (${msg}); rebuild it: ${rebuildHint('tapio_bpf')}`, {
+      new BpfUnavailableError('addon_incompatible', `native addon failed to load (${msg}); ${rebuildHint('tapio_bpf')}`, {
         path,
       }),
     )
@@ -221,7 +222,7 @@ function loadUncached(path: string): Result.Result<BpfAddon, BpfUnavailableError
     return Result.fail(
       new BpfUnavailableError(
         'addon_incompatible',
-        `native addon at ${path} has an unexpected interface (abi ${String(m.abiVersion)}, want ${ADDON_ABI_VERSION}); rebuild it: ${rebuildHint('tapio_bpf')}`,
+        `native addon at ${path} has an unexpected interface (abi ${String(m.abiVersion)}, want ${ADDON_ABI_VERSION}); ${rebuildHint('tapio_bpf')}`,
         { path },
       ),
     )

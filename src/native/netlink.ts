@@ -71,7 +71,7 @@ export function loadNetlinkAddon(path?: string): NativeAddon {
     mod = createRequire(import.meta.url)(found)
   } catch (e) {
     const msg = e instanceof Error ? e.message : String(e)
-    throw new NetlinkUnavailableError(`native addon ${found} failed to load (${msg}); rebuild it: ${rebuildHint('tapio_netlink')}`)
+    throw new NetlinkUnavailableError(`native addon ${found} failed to load (${msg}); ${rebuildHint('tapio_netlink')}`)
   }
   if (!isNativeAddon(mod)) throw new NetlinkUnavailableError(`native addon ${found} has no open() function; ${rebuildHint('tapio_netlink')}`)
   loaded.set(found, mod)

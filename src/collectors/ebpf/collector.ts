@@ -16,7 +16,7 @@ import {
   type NativeCounters,
   type OpenResult,
 } from '../../native/bpf-addon.js'
-import { BootClock, KIND_NAMES } from '../../native/bpf-records.js'
+import { BootClock, KIND_NAMES, RecordKind } from '../../native/bpf-records.js'
 import { CgroupResolver } from './cgroup.js'
 import { type EbpfConfig, parseEbpfConfigOrThrow } from './config.js'
 import { BatchDecoder, CgroupIdsOnly } from './decode.js'
@@ -107,6 +107,7 @@ export class EbpfCollector implements Collector {
     const c = this.config
     const programs: BpfProgramName[] = (['exec', 'exit', 'tcp', 'oom', 'openat'] as const).filter((p) => c.programs[p])
     if (c.probePid !== undefined) programs.push('probe')
+    if (c.resolveContainers) programs.push('cgroup')
     const session = BpfSession.create(addon, {
       ringBytes: c.ringBufferBytes,
       wakeupBytes: Math.max(1, Math.floor(c.ringBufferBytes * c.wakeupFraction)),
@@ -125,7 +126,7 @@ export class EbpfCollector implements Collector {
       this.failure = e instanceof BpfUnavailableError ? e : new BpfUnavailableError('load_failed', String(e))
       throw this.failure
     }
-    if (opened.attached.length === 0) {
+    if (opened.attached.every((p) => p === 'cgroup')) {
       session.close()
       const why = opened.failed.map((f) => `${f.program}: ${f.message.split('\n')[0]}`).join('; ')
       this.failure = new BpfUnavailableError('no_program_attached', `no BPF program attached (${why || 'none enabled'})`, {
@@ -269,7 +270,7 @@ export class EbpfCollector implements Collector {
     const partial = run.opened.failed.length > 0
     return {
       status: 'ok',
-      ...(partial ? { message: `running without ${run.opened.failed.map((f) => f.program).join(', ')}` } : {}),
+      ...(partial ? { message: `running without ${run.opened.failed.map((f) => describeProgram(f.program)).join(', ')}` } : {}),
       details,
     }
   }
@@ -295,9 +296,12 @@ export class EbpfCollector implements Collector {
       programsAttached: run.opened.attached.length,
       programsFailed: run.opened.failed.length,
     }
+    out.cgroupsAnnounced = n.attempted[RecordKind.cgroup] ?? 0
+    out.cgroupsDroppedKernel = n.droppedKernel[RecordKind.cgroup] ?? 0
+    out.cgroupsUnusable = d.cgroupsUnusable
     for (let k = 1; k < KIND_NAMES.length; k++) {
       const name = KIND_NAMES[k]
-      if (name === undefined) continue
+      if (name === undefined || k === RecordKind.cgroup) continue
       out[`generated.${name}`] = n.attempted[k] ?? 0
       out[`droppedKernel.${name}`] = n.droppedKernel[k] ?? 0
     }
@@ -323,11 +327,18 @@ export class EbpfCollector implements Collector {
   }
 }
 
+function describeProgram(program: string): string {
+  return program === 'cgroup'
+    ? 'cgroup (new cgroups are found by /proc and walks only: processes that exit at once may lack container identity)'
+    : program
+}
+
 const emptyTotals: EbpfTotals = { generated: 0, delivered: 0, droppedKernel: 0, droppedUser: 0, pending: 0 }
 
 function totalsOf(run: Run, n: NativeCounters): EbpfTotals {
-  const generated = sum(n.attempted)
-  const droppedKernel = sum(n.droppedKernel)
+  // cgroup announcements are not events: they feed the resolver and are counted on their own.
+  const generated = sum(n.attempted) - (n.attempted[RecordKind.cgroup] ?? 0)
+  const droppedKernel = sum(n.droppedKernel) - (n.droppedKernel[RecordKind.cgroup] ?? 0)
   const droppedUser = n.malformed + run.decoder.counters.malformed + run.discarded
   return {
     generated,

@@ -9,19 +9,3 @@ export function backoffDelay(
   return Math.min(opts.maxMs, Math.round(base * (1 + opts.jitter * random())))
 }
 
-/** Resolves after `ms`, or at once (false) when `signal` aborts; leaves no timer behind. */
-export function sleep(ms: number, signal: AbortSignal): Promise<boolean> {
-  if (signal.aborted) return Promise.resolve(false)
-  if (ms <= 0) return Promise.resolve(true)
-  return new Promise((resolve) => {
-    const onAbort = () => {
-      clearTimeout(timer)
-      resolve(false)
-    }
-    const timer = setTimeout(() => {
-      signal.removeEventListener('abort', onAbort)
-      resolve(true)
-    }, ms)
-    signal.addEventListener('abort', onAbort, { once: true })
-  })
-}
