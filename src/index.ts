@@ -11,6 +11,8 @@ import './peers.js'
 export type { Collector, CollectorFactory, CollectorHealth, CollectorOutput } from './core/collector.js'
 export { isCollector } from './core/collector.js'
 export * from './core/status.js'
+export * from './core/handoff-queue.js'
+export * from './core/statistics.js'
 export * from './events/index.js'
 export {
   CollectorManager,

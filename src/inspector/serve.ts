@@ -1,5 +1,6 @@
 import { createServer, type IncomingMessage, type ServerResponse } from 'node:http'
 import type { AddressInfo } from 'node:net'
+import { requestGuard } from '../agent/http-guard.js'
 import type { CollectorManager } from '../manager/collector-manager.js'
 import { serveInspectorAsset } from './assets.js'
 import { InspectorFeed } from './feed.js'
@@ -127,10 +128,18 @@ export interface InspectorServer {
   close(): Promise<void>
 }
 
-/** A small HTTP server with nothing but the inspector, for a process that has none of its own. */
+/**
+ * A small HTTP server with nothing but the inspector, for a process that has none of its own. It
+ * has the agent's request checks: a `Host` that is not an IP literal, `localhost` or `host` is
+ * refused (DNS rebinding), and so is a browser request from another origin.
+ */
 export async function serveInspector(manager: InspectedManager, options: ServeInspectorOptions = {}): Promise<InspectorServer> {
   const inspector = createInspector(manager, options)
+  const host = options.host ?? '127.0.0.1'
+  const guard = requestGuard({ host })
   const server = createServer((req, res) => {
+    const refused = guard(req)
+    if (refused) return json(res, refused.status, { error: refused.error })
     inspector.handle(req, res).then(
       (handled) => {
         if (handled) return
@@ -147,7 +156,7 @@ export async function serveInspector(manager: InspectedManager, options: ServeIn
   })
   await new Promise<void>((resolve, reject) => {
     server.once('error', reject)
-    server.listen(options.port ?? 0, options.host ?? '127.0.0.1', () => {
+    server.listen(options.port ?? 0, host, () => {
       server.off('error', reject)
       resolve()
     })

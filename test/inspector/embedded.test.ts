@@ -59,6 +59,16 @@ describe('serveInspector for an embedded manager', () => {
     expect(await page.text()).toContain('<script')
     expect((await fetch(`${server.url}/inspect/app.js`)).status).toBe(200)
     expect((await fetch(`${server.url}/inspect/../../package.json`)).status).toBe(404)
+    // A rebound DNS name (a page on evil.example resolving to 127.0.0.1) is not this server.
+    const rebound = await new Promise<number | undefined>((resolve, reject) => {
+      const req = request(`${server?.url}/inspect`, { headers: { host: 'evil.example' } }, (res) => {
+        res.resume()
+        resolve(res.statusCode)
+      })
+      req.on('error', reject)
+      req.end()
+    })
+    expect(rebound).toBe(403)
     const h = await hello(server.url)
     expect(h.control).toBe(false)
     expect(h.actors.map((a) => a.id)).toEqual(expect.arrayContaining(['supervisor', 'collector:ticks']))
