@@ -1,6 +1,8 @@
 import { readFileSync } from 'node:fs'
 import { hostname } from 'node:os'
-import { Result, Schema, SchemaIssue } from 'effect'
+import * as Result from 'effect/Result'
+import * as Schema from 'effect/Schema'
+import * as SchemaIssue from 'effect/SchemaIssue'
 import { type Document, isScalar, LineCounter, parseDocument, visit } from 'yaml'
 import { type NatsOutputConfig, NatsOutputConfigSchema, resolveNatsOutputConfig } from '../outputs/nats/config.js'
 
