@@ -189,7 +189,7 @@ export class Agent {
         return
       }
     }
-    this.manager.addCollector(c.name, kind.create(c.config), toPolicy(c.policy))
+    this.manager.addCollector(c.name, await kind.create(c.config), toPolicy(c.policy))
     this.active.set(c.name, c)
   }
 
