@@ -1,11 +1,11 @@
 import type { Writable } from 'node:stream'
 import type { Enricher } from '../enrich/enricher.js'
 import { CollectorManager } from '../manager/collector-manager.js'
-import { type PolicyOverrides, type RestartPolicy, resolvePolicy } from '../supervisor/policy.js'
+import type { PolicyOverrides } from '../supervisor/policy.js'
 import type { AgentConfig, ResolvedCollector } from './config.js'
 import { AgentHttpServer } from './http.js'
-import { type LifecycleEvent, watchLifecycle } from './lifecycle.js'
-import { logLifecycle, type StopCause } from './lifecycle-log.js'
+import type { LifecycleEvent } from '../supervisor/lifecycle-events.js'
+import { logLifecycle } from './lifecycle-log.js'
 import type { Logger } from './logger.js'
 import { Readiness, type ReadinessReport } from './readiness.js'
 import { createMetrics } from './metrics.js'
@@ -22,6 +22,14 @@ export interface AgentOptions {
   readonly enricher?: Enricher
 }
 
+export interface ReloadResult {
+  readonly added: string[]
+  readonly removed: string[]
+  readonly restarted: string[]
+  readonly unchanged: string[]
+  readonly needsRestart: string[]
+}
+
 export type CollectorDisposition =
   | { readonly name: string; readonly kind: string; readonly outcome: 'running' }
   | { readonly name: string; readonly kind: string; readonly outcome: 'failed'; readonly reason: string }
@@ -29,10 +37,13 @@ export type CollectorDisposition =
   | { readonly name: string; readonly kind: string; readonly outcome: 'disabled' }
 
 export interface ReloadStatus {
+  /** Reloads attempted since start, and how many of them succeeded. */
   readonly attempts: number
+  readonly successes: number
+  /** Whether the last reload succeeded (true before any). */
   readonly lastSuccess: boolean
-  /** ms since the epoch of the last successful reload (null: none since start). */
-  readonly lastSuccessAt: number | null
+  /** ms since the epoch when the configuration was last loaded successfully (start or reload). */
+  readonly lastSuccessAt: number
   readonly lastError: string | null
 }
 
@@ -58,13 +69,11 @@ export class Agent {
   private rateTimer: ReturnType<typeof setInterval> | undefined
   private lastAccepted = new Map<string, number>()
   private rates: Record<string, number> = {}
+  private reloading: Promise<unknown> = Promise.resolve()
   readonly dispositions = new Map<string, CollectorDisposition>()
-  /** Why the agent itself stopped a collector (absent: the restart policy did). */
-  private readonly stopCauses = new Map<string, StopCause>()
-  private shuttingDown = false
   private readonly lifecycleListeners = new Set<(e: LifecycleEvent) => void>()
   private readonly readinessPolicy: Readiness
-  private reloadState: ReloadStatus = { attempts: 0, lastSuccess: true, lastSuccessAt: null, lastError: null }
+  private reloadState: ReloadStatus = { attempts: 0, successes: 0, lastSuccess: true, lastSuccessAt: Date.now(), lastError: null }
 
   constructor(
     private config: AgentConfig,
@@ -81,18 +90,7 @@ export class Agent {
     })
     this.tail = new TailHub(config.http.tailQueue)
     this.readinessPolicy = new Readiness(config.readiness)
-    watchLifecycle(
-      this.manager,
-      (name) => this.policyOf(name),
-      (e) => this.onLifecycle(e),
-    )
-  }
-
-  /** The restart policy a collector runs under (its own overrides over the supervisor's default). */
-  policyOf(name: string): RestartPolicy {
-    const base = resolvePolicy(toPolicy(this.config.supervisor.policy))
-    const own = this.active.get(name)?.policy
-    return own ? resolvePolicy(toPolicy(own), base) : base
+    this.manager.on('lifecycle', (e) => this.onLifecycle(e))
   }
 
   /** Supervision facts as they happen (also logged, one line each). */
@@ -102,13 +100,8 @@ export class Agent {
   }
 
   private onLifecycle(e: LifecycleEvent): void {
-    let cause: StopCause = 'policy'
-    if (e.type === 'stopped') {
-      cause = this.shuttingDown ? 'shutdown' : (this.stopCauses.get(e.collector) ?? 'policy')
-      this.stopCauses.delete(e.collector)
-    }
     this.readinessPolicy.observe(e, Date.now())
-    logLifecycle(this.options.logger, e, cause)
+    logLifecycle(this.options.logger, e)
     for (const l of this.lifecycleListeners) l(e)
   }
 
@@ -116,17 +109,6 @@ export class Agent {
   readiness(): ReadinessReport {
     const outputs = this.outputsHealth().map((o) => ({ name: o.name, ready: o.health.ready, lastError: o.health.lastError }))
     return this.readinessPolicy.evaluate(this.manager.health(), this.manager.state, outputs, Date.now())
-  }
-
-  /** Stop a collector on an operator's request: it stays registered, and readiness ignores it. */
-  async stopCollector(name: string): Promise<void> {
-    this.stopCauses.set(name, 'operator')
-    try {
-      await this.manager.stopCollector(name)
-    } finally {
-      // Already stopped or given up: no stop event came to consume it.
-      this.stopCauses.delete(name)
-    }
   }
 
   /** The last reload's outcome (SIGHUP): for /metrics and /api/status. */
@@ -174,6 +156,7 @@ export class Agent {
         outputs: () => this.outputs,
         tailDropped: () => this.tail.dropped,
         enrichment: () => this.options.enricher?.counts(),
+        reload: () => this.reloadState,
       })
       this.http = new AgentHttpServer(this, registry, this.config.http, log)
       await this.http.listen()
@@ -253,7 +236,15 @@ export class Agent {
    * untouched ones keep running (their events keep flowing). Settings that need a restart of the
    * agent (buffer, http, outputs) are reported and left as they are.
    */
-  async reload(next: AgentConfig): Promise<{ added: string[]; removed: string[]; restarted: string[]; unchanged: string[]; needsRestart: string[] }> {
+  reload(next: AgentConfig): Promise<ReloadResult> {
+    // One at a time, each diffed against what the previous one left: two overlapping reloads
+    // would both see the old config and undo each other (a removed collector brought back).
+    const run = this.reloading.then(() => this.applyReload(next))
+    this.reloading = run.catch(() => {})
+    return run
+  }
+
+  private async applyReload(next: AgentConfig): Promise<ReloadResult> {
     const log = this.options.logger
     const needsRestart: string[] = []
     for (const key of ['buffer', 'http', 'outputs', 'supervisor'] as const) {
@@ -268,16 +259,12 @@ export class Agent {
     for (const [name, c] of prev) {
       const n = want.get(name)
       if (!n) {
-        this.stopCauses.set(name, 'reload')
         if (this.active.has(name)) await this.manager.removeCollector(name)
-        this.stopCauses.delete(name)
         this.active.delete(name)
         this.dispositions.delete(name)
         removed.push(name)
       } else if (fingerprint(n) !== fingerprint(c)) {
-        this.stopCauses.set(name, 'reload')
         if (this.active.has(name)) await this.manager.removeCollector(name)
-        this.stopCauses.delete(name)
         this.active.delete(name)
         await this.register(n)
         restarted.push(name)
@@ -290,7 +277,7 @@ export class Agent {
     }
     this.config = { ...this.config, collectors: next.collectors, log: next.log, readiness: next.readiness }
     this.readinessPolicy.setPolicy(next.readiness)
-    this.reloadState = { attempts: this.reloadState.attempts + 1, lastSuccess: true, lastSuccessAt: Date.now(), lastError: null }
+    this.reloadState = { attempts: this.reloadState.attempts + 1, successes: this.reloadState.successes + 1, lastSuccess: true, lastSuccessAt: Date.now(), lastError: null }
     log.info('config reloaded', { event: 'config.reload', result: 'ok', added, removed, restarted, unchanged, needsRestart })
     if (needsRestart.length > 0) log.warn(`config: changes to ${needsRestart.join(', ')} take effect after a restart of the agent`)
     return { added, removed, restarted, unchanged, needsRestart }
@@ -298,8 +285,9 @@ export class Agent {
 
   /** Stop collectors, drain to the outputs, close everything. */
   async stop(): Promise<void> {
-    this.shuttingDown = true
     if (this.rateTimer) clearInterval(this.rateTimer)
+    // A reload in progress finishes first (each of its steps is bounded by a stop timeout).
+    await this.reloading
     const summary = await this.manager.stop()
     // An output that cannot deliver (NATS down) would hold the pump forever; close() bounds it.
     for (const o of this.outputs) o.release?.()

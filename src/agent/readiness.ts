@@ -1,6 +1,6 @@
 import { aggregateStatus, type ComponentStatus } from '../core/status.js'
 import type { HealthReport } from '../manager/collector-manager.js'
-import type { LifecycleEvent } from './lifecycle.js'
+import type { LifecycleEvent } from '../supervisor/lifecycle-events.js'
 
 /** Which collectors the agent's readiness depends on (`readiness.require` in the config). */
 export type ReadinessRequirement = 'all' | 'any' | readonly string[]

@@ -9,6 +9,7 @@ import {
 import { supervisorMachine, type SupervisorState } from '../../machines/supervisor.js'
 import { type Clock, systemClock } from '../core/clock.js'
 import { type Collector, type CollectorFactory, type CollectorHealth, isCollector } from '../core/collector.js'
+import { addStatistics, EMPTY_SOURCE_STATISTICS, isSourceStatistics, retire, type SourceStatistics } from '../core/statistics.js'
 import { delay } from '../core/delay.js'
 import type { ComponentStatus } from '../core/status.js'
 import type { MergeBuffer } from '../stream/merge-buffer.js'
@@ -39,6 +40,10 @@ interface Entry {
   readonly source: Collector | CollectorFactory
   readonly policy: RestartPolicy
   instance: Collector | undefined
+  /** The latest instance, kept after it stopped so its final statistics stay readable. */
+  lastInstance: Collector | undefined
+  /** Final statistics of the instances before `lastInstance` (counters survive restarts). */
+  retired: SourceStatistics
   instanceGeneration: number
   pump: Pump | undefined
   history: FailureHistory
@@ -70,7 +75,8 @@ export interface CollectorRuntimeView {
   readonly lastError: string | null
   readonly health: CollectorHealth | undefined
   readonly policy: RestartPolicy
-  readonly statistics: Readonly<Record<string, number>> | undefined
+  /** The collector's own statistics, added up over every instance of this registration. */
+  readonly statistics: SourceStatistics | undefined
 }
 
 function errorMessage(e: unknown): string {
@@ -96,6 +102,16 @@ function untilAborted<T>(p: Promise<T>, signal: AbortSignal): Promise<T | undefi
   })
 }
 
+/** A collector's statistics, if it keeps them in the contract's shape (a throwing one has none). */
+function readStatistics(inst: Collector | undefined): SourceStatistics | undefined {
+  if (!inst?.statistics) return undefined
+  try {
+    const s: unknown = inst.statistics()
+    return isSourceStatistics(s) ? s : undefined
+  } catch {
+    return undefined
+  }
+}
 type CollectorSnapshot = SnapshotFrom<typeof collectorLifecycleMachine>
 
 /** Out of the way for a group restart: released and waiting, or not running at all. */
@@ -188,6 +204,8 @@ export class Supervisor {
       source,
       policy,
       instance: undefined,
+      lastInstance: undefined,
+      retired: EMPTY_SOURCE_STATISTICS,
       instanceGeneration: 0,
       pump: undefined,
       history: EMPTY_HISTORY,
@@ -212,7 +230,7 @@ export class Supervisor {
     if (!entry) throw new Error(`collector "${name}" is not registered`)
     entry.removing = true
     await this.stopOne(name, 'removed')
-    this.actor.send({ type: 'REMOVE', name })
+    if (this.actor.getSnapshot().status === 'active') this.actor.send({ type: 'REMOVE', name })
     this.entries.delete(name)
     this.options.buffer.unregisterSource(name)
   }
@@ -328,7 +346,7 @@ export class Supervisor {
       lastError: entry.lastError ?? snap.context.lastError,
       health: entry.lastHealth,
       policy: entry.policy,
-      statistics: this.customStatistics(entry),
+      statistics: this.sourceStatistics(entry),
     }
   }
 
@@ -492,9 +510,11 @@ export class Supervisor {
       case 'stop':
         entry.stopCause = 'policy'
         this.command(entry.name, { type: 'STOP' })
+        this.resumeHeldAfter(entry.name)
         return
       case 'give-up':
         this.command(entry.name, { type: 'GIVE_UP', reason: `${decision.reason}; last error: ${error ?? 'none'}` })
+        this.resumeHeldAfter(entry.name)
         return
       case 'escalate': {
         const reason = `collector "${entry.name}": ${decision.reason}`
@@ -514,15 +534,41 @@ export class Supervisor {
   }
 
   private scheduleGroupRestart(group: readonly string[], dueAt: number): void {
-    this.groupQueue = this.groupQueue
-      .then(() => this.groupRestart(group, dueAt))
-      .catch((e: unknown) => this.options.onInternalError?.(e))
+    this.enqueueGroupWork(() => this.groupRestart(group, dueAt))
+  }
+
+  private enqueueGroupWork(work: () => Promise<void>): void {
+    this.groupQueue = this.groupQueue.then(work).catch((e: unknown) => this.options.onInternalError?.(e))
+  }
+
+  /**
+   * A group restart stops at a member that does not come up; if that member is not restarted
+   * (given up on, or not restartable), the members held behind it are started now, in order.
+   */
+  private resumeHeldAfter(name: string): void {
+    if (this.options.strategy === 'one_for_one') return
+    const group = restartGroup(this.options.strategy, this.names(), name).filter((n) => n !== name)
+    this.enqueueGroupWork(() => this.resumeInOrder(group, this.lifetime.signal))
+  }
+
+  /** RESUME the held members in start order, each running before the next; stops at one that fails. */
+  private async resumeInOrder(group: readonly string[], signal: AbortSignal): Promise<void> {
+    for (const name of group) {
+      if (signal.aborted) return
+      const child = this.child(name)
+      if (!child?.getSnapshot().matches({ suspended: 'held' })) continue
+      this.command(name, { type: 'RESUME' })
+      await this.waitChild(name, settled, signal)
+      // Like OTP: a member that fails to start ends this restart; its own exit decides what follows.
+      if (!this.child(name)?.getSnapshot().matches('running')) return
+    }
   }
 
   /**
    * OTP's one_for_all / rest_for_one: stop every member of the group in reverse start order (the
    * failed one is already released), wait out the failed one's backoff, then start them again in
-   * start order, each settling (running or failed) before the next starts. Members in any state
+   * start order, each running before the next starts (a member that fails to start ends the round:
+   * its own exit is decided like any other, and the next round or `resumeHeldAfter` goes on). Members in any state
    * take part; stopped, given-up and never-started ones stay as they are.
    */
   private async groupRestart(group: readonly string[], dueAt: number): Promise<void> {
@@ -537,13 +583,7 @@ export class Supervisor {
     }
     if (signal.aborted) return
     await delay(dueAt - this.clock.now(), signal, this.clock)
-    for (const name of group) {
-      if (signal.aborted) return
-      const child = this.child(name)
-      if (!child?.getSnapshot().matches({ suspended: 'held' })) continue
-      this.command(name, { type: 'RESUME' })
-      await this.waitChild(name, settled, signal)
-    }
+    await this.resumeInOrder(group, signal)
   }
 
   /** Wait until the named actor satisfies `predicate`; also ends when it is removed or replaced. */
@@ -622,22 +662,24 @@ export class Supervisor {
     }
   }
 
-  private customStatistics(entry: Entry): Readonly<Record<string, number>> | undefined {
-    const inst = entry.instance ?? (isCollector(entry.source) ? entry.source : undefined)
-    if (!inst?.statistics) return undefined
-    try {
-      return inst.statistics()
-    } catch {
-      return undefined
-    }
+  private sourceStatistics(entry: Entry): SourceStatistics | undefined {
+    const inst = entry.lastInstance ?? (isCollector(entry.source) ? entry.source : undefined)
+    const current = readStatistics(inst)
+    if (current === undefined) return entry.retired === EMPTY_SOURCE_STATISTICS ? undefined : entry.retired
+    return addStatistics(entry.retired, current)
   }
 
   // ---- helpers -------------------------------------------------------------------------
 
   private instanceFor(entry: Entry): Collector {
-    if (isCollector(entry.source)) return entry.source
-    const made = entry.source()
+    const made = isCollector(entry.source) ? entry.source : entry.source()
     if (!isCollector(made)) throw new Error(`factory for collector "${entry.name}" did not return a Collector`)
+    if (entry.lastInstance !== undefined && entry.lastInstance !== made) {
+      // The previous instance will not be read again: its final figures join the registration's.
+      const last = readStatistics(entry.lastInstance)
+      if (last) entry.retired = retire(entry.retired, last)
+    }
+    entry.lastInstance = made
     return made
   }
 

@@ -54,7 +54,7 @@ collectors:
     expect(failed.error).toBe('event source failed: synthetic: injected failure after 20 events')
     expect(failed.msg).toBe('flaky: failed: event source failed: synthetic: injected failure after 20 events')
     const restarts = lines.filter((l) => l.event === 'collector.restart_scheduled')
-    expect(restarts.map((l) => [l.delayMs, l.restart, l.maxRestarts, l.withinMs])).toEqual([
+    expect(restarts.map((l) => [l.delayMs, l.attempt, l.maxRestarts, l.withinMs])).toEqual([
       [20, 1, 2, 60000],
       [40, 2, 2, 60000],
     ])
@@ -63,7 +63,7 @@ collectors:
     expect(gaveUp.reason).toMatch(/^restart intensity exceeded: 2 restarts within 60000 ms \(max 2\); last error: event source failed: synthetic: injected failure after 20 events$/)
   })
 
-  it('says who stopped a collector: an operator, a reload, its policy; shutdown stops only at debug', async () => {
+  it('says who stopped a collector: an operator, a reload (removed), its policy; shutdown stops only at debug', async () => {
     const yaml = `http: { enabled: false }
 collectors:
   kept: { kind: synthetic, rate: 100, batchSize: 1 }
@@ -73,14 +73,14 @@ collectors:
 `
     const { agent, lines } = startAgent(yaml, 'debug')
     await agent.start()
-    await agent.stopCollector('manual')
+    await agent.manager.stopCollector('manual')
     await waitFor(() => lines.some((l) => l.collector === 'done' && l.event === 'collector.stopped'), 'the transient collector to stop')
     await agent.reload(
       loadConfigText(yaml.replace(/ {2}leaving:.*\n/, ''), 'lifecycle-test', validators(kinds)),
     )
     const stopped = (name: string) => lines.find((l) => l.collector === name && l.event === 'collector.stopped')
     expect(stopped('manual')).toMatchObject({ level: 'info', by: 'operator', msg: 'manual: stopped by an operator' })
-    expect(stopped('leaving')).toMatchObject({ level: 'info', by: 'reload', msg: 'leaving: stopped (config reload)' })
+    expect(stopped('leaving')).toMatchObject({ level: 'info', by: 'removed', msg: 'leaving: stopped (removed from the configuration)' })
     expect(stopped('done')).toMatchObject({ level: 'info', by: 'policy', msg: 'done: stopped (its restart policy does not restart it)' })
     expect(lines.find((l) => l.collector === 'done' && l.event === 'collector.exited')?.error).toBe('event source ended')
     const reload = lines.find((l) => l.event === 'config.reload') as Line
@@ -101,6 +101,7 @@ collectors:
     await waitFor(() => lines.some((l) => l.event === 'supervisor.escalated'), 'the escalation line')
     const line = lines.find((l) => l.event === 'supervisor.escalated') as Line
     expect(line.level).toBe('error')
+    expect(line.collector).toBe('fragile')
     expect(line.msg).toMatch(/^supervisor escalated: collector "fragile": restart intensity exceeded: 0 restarts within 60000 ms \(max 0\); stopping every collector$/)
   })
 

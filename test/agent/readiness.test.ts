@@ -71,7 +71,7 @@ collectors:
   paused: { kind: synthetic, rate: 100, batchSize: 1 }
   broken: { kind: synthetic, failAtStart: true, policy: { maxRestarts: 0 } }
 `)
-    await agent.stopCollector('paused')
+    await agent.manager.stopCollector('paused')
     const r = await readyz(url)
     expect(r.code).toBe(503)
     expect(r.body.ignored).toEqual(['paused'])

@@ -1,11 +1,12 @@
 import type { KubeConfig } from '@kubernetes/client-node'
 import { type Clock, systemClock } from '../../core/clock.js'
-import type { Collector, CollectorHealth, CollectorOutput } from '../../core/collector.js'
+import { type Collector, type CollectorHealth, type CollectorOutput, CollectorStateError } from '../../core/collector.js'
+import { type HandoffQueue, HandoffTotals } from '../../core/handoff-queue.js'
+import { queueStatistics, type SourceStatistics } from '../../core/statistics.js'
 import { ClusterScope } from './cluster-scope.js'
 import { defaultScope } from './election-config.js'
 import type { EventInput } from '../../events/event.js'
 import { type KubernetesConfig, parseKubernetesConfig } from './config.js'
-import { EventQueue } from './event-queue.js'
 import './events.js'
 import { loadKubeConfig } from './kube-api.js'
 import { changeToEvents } from './mapping.js'
@@ -37,12 +38,16 @@ export class KubernetesCollector implements Collector {
   private reflectors: Reflector[] = []
   /** Cluster-wide resources under leader election (config.leaderElection.enabled). */
   private cluster: ClusterScope | undefined
-  private queue: EventQueue | undefined
+  /** Election counters of earlier starts, so a restarted instance keeps counting. */
+  private readonly pastElection = { transitions: 0, leaderships: 0, committed: 0, uncommitted: 0, resumed: 0, resyncs: 0 }
+  private queue: HandoffQueue | undefined
+  private readonly queues = new HandoffTotals()
   private running = false
+  private stopping: Promise<void> | undefined
   private startedAt: number | undefined
   private mappingErrors = 0
-  private emitted = 0
-  private droppedTotal = 0
+  /** Reflector counters of earlier starts, so a restarted instance keeps counting. */
+  private readonly pastReflectors: Record<CounterKey, number> = emptyReflectorTotals()
 
   constructor(
     config: unknown = {},
@@ -56,11 +61,13 @@ export class KubernetesCollector implements Collector {
     return this.cache
   }
 
-  start(signal: AbortSignal): void {
-    if (this.running) return
+  async start(signal: AbortSignal): Promise<void> {
+    if (this.running) throw new CollectorStateError('kubernetes collector: already started')
+    signal.throwIfAborted()
+    if (this.stopping) await this.stopping
     signal.throwIfAborted()
     const kc = this.options.kubeConfig ?? loadKubeConfig(this.config)
-    const queue = new EventQueue(this.config.maxQueuedEvents)
+    const queue = this.queues.open({ capacity: this.config.maxQueuedEvents, overflow: 'newest' })
     const ignored = new Set(this.config.ignoreNamespaces)
     const accept = (o: KubeObject) => {
       const ns = o.resource === 'namespaces' ? o.object.metadata.name : o.object.metadata.namespace
@@ -89,8 +96,7 @@ export class KubernetesCollector implements Collector {
       const out: Reflector[] = []
       for (const namespace of info.namespaced ? namespaces : [undefined]) {
         if (namespace !== undefined && ignored.has(namespace)) continue
-        const key = namespace === undefined ? name : `${name}@${namespace}`
-        const from = resumeFrom?.(key)
+        const from = resumeFrom?.(namespace === undefined ? name : `${name}@${namespace}`)
         out.push(
           new Reflector({
             kc,
@@ -109,6 +115,7 @@ export class KubernetesCollector implements Collector {
       return out
     }
     for (const name of order) {
+      // Under leader election, cluster-wide resources are watched only while holding the Lease.
       if (elected && (this.config.scopes[name] ?? defaultScope(name)) === 'cluster') {
         clusterWide.push(name)
         continue
@@ -137,12 +144,12 @@ export class KubernetesCollector implements Collector {
     }
   }
 
-  /** Cluster-wide collection: leader election state and counters (undefined without leaderElection). */
+  /** Cluster-wide collection: election state and counters (undefined without leaderElection). */
   get clusterScope(): ClusterScope | undefined {
     return this.cluster
   }
 
-  private onChanges(queue: EventQueue, changes: readonly Change[], resync = false): void {
+  private onChanges(queue: HandoffQueue, changes: readonly Change[], resync = false): void {
     const out: EventInput[] = []
     for (const change of changes) {
       try {
@@ -157,28 +164,46 @@ export class KubernetesCollector implements Collector {
         this.mappingErrors += 1
       }
     }
-    this.emitted += out.length
     queue.push(out)
   }
 
-  async stop(): Promise<void> {
-    if (!this.running) return
+  stop(): Promise<void> {
+    if (this.stopping) return this.stopping
+    if (!this.running) return Promise.resolve()
     this.running = false
+    this.stopping = this.release().finally(() => {
+      this.stopping = undefined
+    })
+    return this.stopping
+  }
+
+  private async release(): Promise<void> {
     const reflectors = this.reflectors
-    this.reflectors = []
     const cluster = this.cluster
-    this.cluster = undefined
     await Promise.all([...reflectors.map((r) => r.stop()), cluster?.stop()])
+    if (cluster) {
+      const e = cluster.status()
+      const c = cluster.counters
+      this.pastElection.transitions += e.transitions
+      this.pastElection.leaderships += e.leaderships
+      this.pastElection.committed += c.committed
+      this.pastElection.uncommitted += c.uncommitted
+      this.pastElection.resumed += c.resumed
+      this.pastElection.resyncs += c.resyncs
+      this.cluster = undefined
+    }
+    // Counters are kept after stop; the per-watch status goes with the watches.
+    const statuses = reflectors.map((r) => r.status())
+    for (const k of REFLECTOR_COUNTERS) this.pastReflectors[k] += sum(statuses, k)
+    this.reflectors = []
     this.cache.clear()
-    if (this.queue) this.droppedTotal += this.queue.dropped
     this.queue?.end()
-    this.queue = undefined
   }
 
   events(): AsyncIterable<CollectorOutput> {
     const queue = this.queue
-    if (!queue) return (async function* () {})()
-    return queue.drain()
+    if (!queue) throw new CollectorStateError('kubernetes collector: events() before a successful start()')
+    return queue
   }
 
   health(): CollectorHealth {
@@ -212,41 +237,57 @@ export class KubernetesCollector implements Collector {
     return { status: 'ok', ...(details.synced ? {} : { message: 'initial sync in progress' }), details }
   }
 
-  statistics(): Readonly<Record<string, number>> {
+  statistics(): SourceStatistics {
     const statuses = [...this.reflectors, ...(this.cluster?.watching ?? [])].map((r) => r.status())
+    const total = (k: CounterKey) => this.pastReflectors[k] + sum(statuses, k)
     const election = this.cluster?.status()
-    const counters = this.cluster?.counters
-    return {
-      ...(election && counters
-        ? {
-            election_leader: election.state === 'leader' ? 1 : 0,
-            election_transitions: election.transitions,
-            election_leaderships: election.leaderships,
-            election_since_renew_ms: election.sinceRenewMs ?? -1,
-            cluster_watches: election.clusterWatches,
-            cluster_changes_pending: election.pendingChanges,
-            cluster_changes_committed: counters.committed,
-            cluster_changes_uncommitted: counters.uncommitted,
-            cluster_resumed: counters.resumed,
-            cluster_resyncs: counters.resyncs,
-          }
-        : {}),
-      events_emitted: this.emitted,
-      events_dropped: this.droppedTotal + (this.queue?.dropped ?? 0),
-      events_queued: this.queue?.size ?? 0,
-      objects: sum(statuses, 'objects'),
-      lists: sum(statuses, 'lists'),
-      relists: sum(statuses, 'relists'),
-      watches: sum(statuses, 'watches'),
-      bookmarks: sum(statuses, 'bookmarks'),
-      errors: sum(statuses, 'errors'),
-      inactivity_timeouts: sum(statuses, 'inactivityTimeouts'),
-      malformed_objects: sum(statuses, 'malformed'),
-      mapping_errors: this.mappingErrors,
-      pods_cached: this.cache.size.pods,
-      uptime_ms: this.running && this.startedAt !== undefined ? Date.now() - this.startedAt : 0,
-    }
+    const c = this.cluster?.counters
+    const past = this.pastElection
+    const elected = this.config.leaderElection.enabled
+    return queueStatistics(
+      this.queues.counters(),
+      {
+        lists: total('lists'),
+        relists: total('relists'),
+        watches: total('watches'),
+        bookmarks: total('bookmarks'),
+        errors: total('errors'),
+        inactivity_timeouts: total('inactivityTimeouts'),
+        malformed_objects: total('malformed'),
+        mapping_errors: this.mappingErrors,
+        ...(elected
+          ? {
+              election_transitions: past.transitions + (election?.transitions ?? 0),
+              election_leaderships: past.leaderships + (election?.leaderships ?? 0),
+              cluster_changes_committed: past.committed + (c?.committed ?? 0),
+              cluster_changes_uncommitted: past.uncommitted + (c?.uncommitted ?? 0),
+              cluster_resumed: past.resumed + (c?.resumed ?? 0),
+              cluster_resyncs: past.resyncs + (c?.resyncs ?? 0),
+            }
+          : {}),
+      },
+      {
+        ...(elected
+          ? {
+              election_leader: election?.state === 'leader' ? 1 : 0,
+              election_since_renew_ms: election?.sinceRenewMs ?? -1,
+              cluster_watches: election?.clusterWatches ?? 0,
+              cluster_changes_pending: election?.pendingChanges ?? 0,
+            }
+          : {}),
+        objects: sum(statuses, 'objects'),
+        pods_cached: this.cache.size.pods,
+        uptime_ms: this.running && this.startedAt !== undefined ? Date.now() - this.startedAt : 0,
+      },
+    )
   }
+}
+
+const REFLECTOR_COUNTERS = ['lists', 'relists', 'watches', 'bookmarks', 'errors', 'inactivityTimeouts', 'malformed'] as const
+type CounterKey = (typeof REFLECTOR_COUNTERS)[number]
+
+function emptyReflectorTotals(): Record<CounterKey, number> {
+  return { lists: 0, relists: 0, watches: 0, bookmarks: 0, errors: 0, inactivityTimeouts: 0, malformed: 0 }
 }
 
 type NumericKey = { [K in keyof ReflectorStatus]-?: ReflectorStatus[K] extends number ? K : never }[keyof ReflectorStatus]

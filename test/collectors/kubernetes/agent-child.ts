@@ -34,7 +34,7 @@ function status(): void {
       at: Date.now(),
       election: details.election,
       pods: details.watches?.pods ?? null,
-      clusterWatches: s.cluster_watches ?? 0,
+      clusterWatches: s.gauges?.cluster_watches ?? 0,
       health: h.status,
     },
   })
