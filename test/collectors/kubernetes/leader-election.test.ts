@@ -227,7 +227,9 @@ describe('kubernetes collector: cluster-wide resources under leader election (3 
       await waitFor('cluster watches on the new leader', () => s.openWatchesByResource().services === 1 && next.status?.clusterWatches === 2)
       // It resumed both cluster-wide watches from the versions its predecessor had recorded.
       expect(next.status?.election).toMatchObject({ state: 'leader', holder: next.name, resumed: 2, resyncs: 0 })
-      for (const o of followers.filter((f) => f !== next)) expect(o.status?.election?.holder).toBe(next.name)
+      for (const o of followers.filter((f) => f !== next)) {
+        await waitFor(`${o.name} to follow ${next.name}`, () => o.state === 'follower' && o.status?.election?.holder === next.name)
+      }
       await new Promise((r) => setTimeout(r, 1_500))
     } finally {
       clearInterval(podWriter)
