@@ -12,6 +12,7 @@ import { join } from 'node:path'
 import { afterEach, describe, expect, it } from 'vitest'
 import type { EventInput } from '../../../src/events/event.js'
 import { FakeApiServer, type JsonObject, kubeconfigYaml } from './fake-apiserver.js'
+import { KubernetesCollector } from '../../../src/collectors/kubernetes/index.js'
 import { changeKeys, fresh, waitFor } from './harness.js'
 import { StallProxy } from './stall-proxy.js'
 
@@ -264,5 +265,60 @@ describe('kubernetes collector: cluster-wide resources under leader election (3 
 
   it('the leader’s network stalls: it steps down, another takes over within leaseDuration + retryPeriod; every change reported once', async () => {
     await handover('stall')
+  })
+})
+
+describe('kubernetes collector: watch connections for 3 agents, without and with leader election', () => {
+  it('without: every agent watches every resource (3 x 3); with: pods per agent, cluster-wide once (3 + 2)', async () => {
+    const s = new FakeApiServer()
+    await s.start()
+    const dir = mkdtempSync(join(tmpdir(), 'k8s-watches-'))
+    const kubeconfig = join(dir, 'config')
+    writeFileSync(kubeconfig, kubeconfigYaml(s.url))
+    const collectors: KubernetesCollector[] = []
+    try {
+      const run = async (leaderElection: boolean) => {
+        for (let i = 0; i < 3; i++) {
+          const c = new KubernetesCollector({
+            kubeconfig,
+            context: 'fake',
+            resources: ['pods', 'services', 'nodes'],
+            selectors: { pods: { fieldSelector: `spec.nodeName=node-${i}` } },
+            leaderElection: { enabled: leaderElection, identity: `agent-${i}`, ...LEASE },
+          })
+          collectors.push(c)
+          await c.start(new AbortController().signal)
+        }
+      }
+      await run(false)
+      await waitFor('9 watches', () => s.openWatches === 9)
+      const without = s.openWatchesByResource()
+      expect(without).toEqual({ pods: 3, services: 3, nodes: 3 })
+      await Promise.all(collectors.splice(0).map((c) => c.stop()))
+      await waitFor('no watches', () => s.openWatches === 0)
+      await run(true)
+      await waitFor('5 watches', () => s.openWatches === 5)
+      const withElection = s.openWatchesByResource()
+      expect(withElection).toEqual({ pods: 3, services: 1, nodes: 1 })
+      console.log(`open watches, 3 agents: without election ${JSON.stringify(without)}, with ${JSON.stringify(withElection)}`)
+      // The follower's readiness is not affected by following: its health is ok.
+      await waitFor('one leader, two followers', () => {
+        const states = collectors.map((c) => c.clusterScope?.status().state)
+        return states.sort().join() === 'follower,follower,leader'
+      })
+      await waitFor('all ok', () => collectors.every((c) => c.health().status === 'ok' && c.health().message === undefined))
+      // A graceful stop of the leader gives the lease up: another leads without waiting for expiry.
+      const leader = collectors.find((c) => c.clusterScope?.status().state === 'leader') as KubernetesCollector
+      const t0 = Date.now()
+      await leader.stop()
+      const rest = collectors.filter((c) => c !== leader)
+      await waitFor('a new leader', () => rest.some((c) => c.clusterScope?.status().state === 'leader'))
+      console.log(`graceful stop: a new leader after ${Date.now() - t0} ms`)
+      expect(s.lease('tapio-system', 'tapio-agent-cluster')?.metadata).toBeDefined()
+    } finally {
+      await Promise.all(collectors.map((c) => c.stop()))
+      await s.stop()
+      rmSync(dir, { recursive: true, force: true })
+    }
   })
 })
