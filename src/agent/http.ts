@@ -189,6 +189,7 @@ export class AgentHttpServer {
         restarts: stats.restarts,
         tailDropped: this.agent.tail.dropped,
       },
+      streams: { inspect: this.feed.counts() },
       collectors: Object.fromEntries(
         Object.entries(stats.collectors).map(([name, c]) => [
           name,

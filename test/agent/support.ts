@@ -13,8 +13,9 @@ export class AgentProcess {
   exitCode: number | null | undefined
   readonly exited: Promise<number | null>
 
-  constructor(args: string[], env: NodeJS.ProcessEnv = {}) {
-    this.child = spawn(process.execPath, [CLI, ...args], { cwd: ROOT, env: { ...process.env, ...env } })
+  /** `nodeArgs` go to node itself, before the CLI (e.g. `--expose-gc`). */
+  constructor(args: string[], env: NodeJS.ProcessEnv = {}, nodeArgs: readonly string[] = []) {
+    this.child = spawn(process.execPath, [...nodeArgs, CLI, ...args], { cwd: ROOT, env: { ...process.env, ...env } })
     this.child.stdout.on('data', (d: Buffer) => (this.stdout += d.toString()))
     this.child.stderr.on('data', (d: Buffer) => (this.stderr += d.toString()))
     this.exited = new Promise((resolve) =>
