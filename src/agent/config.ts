@@ -1,7 +1,9 @@
 import { readFileSync } from 'node:fs'
 import { hostname } from 'node:os'
-import { Result, Schema, SchemaIssue } from 'effect'
-import { parseDocument } from 'yaml'
+import * as Result from 'effect/Result'
+import * as Schema from 'effect/Schema'
+import * as SchemaIssue from 'effect/SchemaIssue'
+import { type Document, isScalar, LineCounter, parseDocument, visit } from 'yaml'
 import { type NatsOutputConfig, NatsOutputConfigSchema, resolveNatsOutputConfig } from '../outputs/nats/config.js'
 
 /**
@@ -93,9 +95,22 @@ export const AgentConfigSchema = Schema.Struct({
       allowControl: Schema.optional(Schema.Boolean),
       /** Events a slow /events client may fall behind before it loses its own events. */
       tailQueue: Schema.optional(PositiveInt),
+      /** Open connections at most; past it the oldest idle or half-open one is closed. */
+      maxConnections: Schema.optional(PositiveInt),
     }),
   ),
-  log: Schema.optional(Schema.Struct({ level: Schema.optional(Schema.Literals(['debug', 'info', 'warn', 'error'])) })),
+  readiness: Schema.optional(
+    Schema.Struct({
+      require: Schema.optional(Schema.Union([Schema.Literals(['all', 'any']), Schema.Array(Schema.String)])),
+      graceMs: Schema.optional(NonNegative),
+    }),
+  ),
+  log: Schema.optional(
+    Schema.Struct({
+      level: Schema.optional(Schema.Literals(['debug', 'info', 'warn', 'error'])),
+      format: Schema.optional(Schema.Literals(['json', 'text'])),
+    }),
+  ),
 })
 export type AgentConfigInput = typeof AgentConfigSchema.Type
 
@@ -160,8 +175,10 @@ export interface AgentConfig {
     readonly token?: string
     readonly allowControl: boolean
     readonly tailQueue: number
+    readonly maxConnections: number
   }
-  readonly log: { readonly level: 'debug' | 'info' | 'warn' | 'error' }
+  readonly readiness: { readonly require: 'all' | 'any' | readonly string[]; readonly graceMs: number }
+  readonly log: { readonly level: 'debug' | 'info' | 'warn' | 'error'; readonly format: 'json' | 'text' }
 }
 
 /** A config that cannot be used; `problems` are `path: what was wrong` lines. */
@@ -225,9 +242,35 @@ export function decodeWithPaths<S extends Schema.Top>(
   )
 }
 
+/** `line L, column C: Map keys must be unique (key)` for every repeated scalar key, in one pass. */
+function duplicateKeys(doc: Document, lines: LineCounter): string[] {
+  const problems: { at: number; text: string }[] = []
+  visit(doc, {
+    Map(_, map) {
+      const seen = new Set<unknown>()
+      for (const pair of map.items) {
+        if (!isScalar(pair.key)) continue
+        const k = pair.key.value
+        if (!seen.has(k)) {
+          seen.add(k)
+          continue
+        }
+        const at = pair.key.range?.[0] ?? 0
+        const pos = lines.linePos(at)
+        problems.push({ at, text: `line ${pos.line}, column ${pos.col}: Map keys must be unique (${JSON.stringify(String(k))} repeated)` })
+      }
+    },
+  })
+  // In file order (the walk visits an outer map's keys before its values' maps).
+  return problems.sort((a, b) => a.at - b.at).map((p) => p.text)
+}
+
 /** Parse YAML text; syntax errors name line and column. */
 export function parseYaml(text: string, source: string): unknown {
-  const doc = parseDocument(text, { prettyErrors: true, uniqueKeys: true })
+  // yaml's own `uniqueKeys` compares every key with every other (quadratic: minutes for a huge
+  // map); duplicates are found with one Set per map instead.
+  const lineCounter = new LineCounter()
+  const doc = parseDocument(text, { prettyErrors: true, uniqueKeys: false, lineCounter })
   if (doc.errors.length > 0) {
     throw new ConfigError(
       source,
@@ -237,6 +280,8 @@ export function parseYaml(text: string, source: string): unknown {
       }),
     )
   }
+  const duplicates = duplicateKeys(doc, lineCounter)
+  if (duplicates.length > 0) throw new ConfigError(source, duplicates)
   try {
     return doc.toJS({ maxAliasCount: 100 }) ?? {}
   } catch (e) {
@@ -280,6 +325,14 @@ export function resolveConfig(
     if (Result.isSuccess(meta))
       collectors.push({ name, kind, enabled: meta.success.enabled ?? true, policy: meta.success.policy ?? {}, config: own })
   }
+  const require = c.readiness?.require ?? 'all'
+  if (Array.isArray(require)) {
+    const names = Object.keys(c.collectors ?? {})
+    require.forEach((name, i) => {
+      if (!names.includes(name))
+        problems.push(`${formatPath(['readiness', 'require', i])}: expected the name of a configured collector (${names.join(', ') || 'none configured'}), got ${JSON.stringify(name)}`)
+    })
+  }
   const host = c.http?.host ?? '127.0.0.1'
   if (!LOOPBACK.has(host) && !c.http?.token)
     problems.push(`http.token: expected a bearer token (16+ characters) because http.host ${JSON.stringify(host)} is not loopback`)
@@ -311,8 +364,10 @@ export function resolveConfig(
       ...(c.http?.token ? { token: c.http.token } : {}),
       allowControl: c.http?.allowControl ?? false,
       tailQueue: c.http?.tailQueue ?? 1000,
+      maxConnections: c.http?.maxConnections ?? 256,
     },
-    log: { level: c.log?.level ?? 'info' },
+    readiness: { require, graceMs: c.readiness?.graceMs ?? 30_000 },
+    log: { level: c.log?.level ?? 'info', format: c.log?.format ?? 'json' },
   }
 }
 

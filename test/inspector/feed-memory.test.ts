@@ -67,7 +67,7 @@ describe('inspector feed memory under never-reading clients', () => {
     // address is not logged: the test picks the port.
     const port = await freePort()
     writeFileSync(join(dir, 'agent.yaml'), config(dir, port))
-    agent = new AgentProcess(['--config', join(dir, 'agent.yaml')], { HEAP_PROBE_FILE: probeFile }, ['--expose-gc', '--import', join(ROOT, 'test', 'support', 'heap-probe.mjs')])
+    agent = new AgentProcess(['--config', join(dir, 'agent.yaml')], { HEAP_PROBE_FILE: probeFile }, [], ['--expose-gc', '--import', join(ROOT, 'test', 'support', 'heap-probe.mjs')])
     const url = new URL(`http://127.0.0.1:${port}`)
     await waitFor(() => agent?.exitCode !== undefined || existsSync(probeFile), 'the agent to start', 30_000)
     for (let ok = false; !ok; ) {

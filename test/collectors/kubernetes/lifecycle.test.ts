@@ -19,25 +19,24 @@ async function collect(iterable: AsyncIterable<CollectorOutput>): Promise<number
 }
 
 describe('kubernetes collector: lifecycle contract', () => {
-  it('stop() is safe without start and twice; start -> stop -> start -> stop works; events() ends on stop', async () => {
+  it('a stop clears the metadata cache and a new start lists again (the contract itself: conformance.test.ts)', async () => {
     h = await createHarness()
     const s = h.server
     s.create('pods', fresh('pod', 'p', 'shop'))
     const collector = new KubernetesCollector({ kubeconfig: h.kubeconfigPath, context: 'fake', resources: ['pods'] })
-    await collector.stop()
-    await collector.stop()
     for (let round = 1; round <= 2; round++) {
       await collector.start(new AbortController().signal)
       const counted = collect(collector.events())
       await waitFor('synced', () => collector.health().details?.synced === true && s.openWatches === 1)
+      expect(collector.metadata.size.pods).toBe(1)
       await collector.stop()
-      await collector.stop()
-      // The iterable ends (the consumer loop finishes) and the state starts over on the next start.
       expect(await counted).toBe(1)
       await waitFor('server sees the watch closed', () => s.openWatches === 0)
       expect(collector.metadata.size.pods).toBe(0)
     }
     expect(s.listRequests('pods')).toHaveLength(2)
+    // Counters are kept across stop and restart.
+    expect(collector.statistics().counters.lists).toBe(2)
   })
 
   it('stop() during a stalled list or watch returns promptly and leaves no request open', async () => {
@@ -62,10 +61,10 @@ describe('kubernetes collector: lifecycle contract', () => {
     const aborted = new AbortController()
     aborted.abort(new Error('start timed out'))
     const collector = new KubernetesCollector({ kubeconfig: h.kubeconfigPath, context: 'fake' })
-    expect(() => collector.start(aborted.signal)).toThrow('start timed out')
+    await expect(collector.start(aborted.signal)).rejects.toThrow('start timed out')
     const wrong = new KubernetesCollector({ kubeconfig: h.kubeconfigPath, context: 'nope' })
-    expect(() => wrong.start(new AbortController().signal)).toThrow(KubeApiError)
-    expect(() => wrong.start(new AbortController().signal)).toThrow('kubeconfig has no context "nope" (known: fake, other)')
+    await expect(wrong.start(new AbortController().signal)).rejects.toThrow(KubeApiError)
+    await expect(wrong.start(new AbortController().signal)).rejects.toThrow('kubeconfig has no context "nope" (known: fake, other)')
     expect(() => new KubernetesCollector({ resources: ['pods', 'secrets'] })).toThrow(/at \["resources"\]\[1\]/)
   })
 
@@ -123,7 +122,7 @@ describe('kubernetes collector: bounded queue for a slow consumer', () => {
     await collector.start(new AbortController().signal)
     try {
       await waitFor('listed', () => collector.health().details?.synced === true)
-      expect(collector.statistics()).toMatchObject({ events_emitted: 20, events_dropped: 15, events_queued: 5 })
+      expect(collector.statistics()).toMatchObject({ produced: 20, dropped: { queue_full: 15 }, queued: 5 })
       const it = collector.events()[Symbol.asyncIterator]()
       const first = await it.next()
       expect(Array.isArray(first.value) ? first.value.length : 0).toBe(5)
