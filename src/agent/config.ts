@@ -93,6 +93,8 @@ export const AgentConfigSchema = Schema.Struct({
       allowControl: Schema.optional(Schema.Boolean),
       /** Events a slow /events client may fall behind before it loses its own events. */
       tailQueue: Schema.optional(PositiveInt),
+      /** /events clients at once; the next one is answered 503. */
+      maxTailClients: Schema.optional(PositiveInt),
     }),
   ),
   log: Schema.optional(Schema.Struct({ level: Schema.optional(Schema.Literals(['debug', 'info', 'warn', 'error'])) })),
@@ -160,6 +162,7 @@ export interface AgentConfig {
     readonly token?: string
     readonly allowControl: boolean
     readonly tailQueue: number
+    readonly maxTailClients: number
   }
   readonly log: { readonly level: 'debug' | 'info' | 'warn' | 'error' }
 }
@@ -311,6 +314,7 @@ export function resolveConfig(
       ...(c.http?.token ? { token: c.http.token } : {}),
       allowControl: c.http?.allowControl ?? false,
       tailQueue: c.http?.tailQueue ?? 1000,
+      maxTailClients: c.http?.maxTailClients ?? 64,
     },
     log: { level: c.log?.level ?? 'info' },
   }
