@@ -11,12 +11,27 @@ export interface CollectorLifecycleInput {
   readonly name: string
   readonly startTimeoutMs: number
   readonly stopTimeoutMs: number
+  /** Carried over when a given-up collector gets a fresh actor, so the count goes on. */
+  readonly restarts?: number
+  readonly manualRestarts?: number
 }
 
-export interface CollectorLifecycleContext extends CollectorLifecycleInput {
+export interface CollectorLifecycleContext {
+  readonly name: string
+  readonly startTimeoutMs: number
+  readonly stopTimeoutMs: number
   /** Incremented on every start attempt; stale reports from an older instance are ignored. */
   readonly generation: number
+  /**
+   * The one restart count of this registration: every start of a new instance after the first,
+   * automatic (policy, strategy) or manual. `statistics()`, `health()`, `/metrics` and the
+   * inspector all read this field.
+   */
   readonly restarts: number
+  /** Of `restarts`, those an operator asked for (`restartCollector`). */
+  readonly manualRestarts: number
+  /** Whether the restart under way was asked for by an operator. */
+  readonly manualPending: boolean
   readonly lastError: string | null
   readonly exit: 'failure' | 'normal' | null
   readonly restartDelayMs: number
@@ -29,8 +44,14 @@ export interface CollectorLifecycleContext extends CollectorLifecycleInput {
 export type CollectorLifecycleEvent =
   | { readonly type: 'START' }
   | { readonly type: 'STOP' }
+  /** Manual restart (operator): release the instance, start a new one at once. */
   | { readonly type: 'RESTART' }
+  /** The policy's answer to an exit: start a new instance after `delayMs`. */
   | { readonly type: 'RESTART_AFTER'; readonly delayMs: number }
+  /** Strategy (one_for_all / rest_for_one): release the instance and wait for RESUME. */
+  | { readonly type: 'SUSPEND' }
+  /** Strategy: start the suspended collector again (its turn in start order). */
+  | { readonly type: 'RESUME' }
   | { readonly type: 'GIVE_UP'; readonly reason: string }
   | { readonly type: 'SOURCE_ENDED'; readonly generation: number }
   | { readonly type: 'SOURCE_FAILED'; readonly generation: number; readonly error: string }
@@ -60,6 +81,7 @@ export const LIFECYCLE_STATES = [
   'running',
   'failed',
   'restarting',
+  'suspended',
   'stopping',
   'stopped',
   'gaveUp',
@@ -113,6 +135,14 @@ export const collectorLifecycleMachine = setup({
   },
   actions: {
     countForcedStop: assign({ forcedStops: ({ context }) => context.forcedStops + 1 }),
+    markManual: assign({ manualPending: true }),
+    markAutomatic: assign({ manualPending: false }),
+    /** A new instance is about to start in place of an old one: count it, once, here. */
+    countRestart: assign(({ context }) => ({
+      restarts: context.restarts + 1,
+      manualRestarts: context.manualRestarts + (context.manualPending ? 1 : 0),
+      manualPending: false,
+    })),
     notifyRunning: sendParent(({ context }) => ({
       type: 'COLLECTOR.RUNNING' as const,
       name: context.name,
@@ -139,9 +169,13 @@ export const collectorLifecycleMachine = setup({
 }).createMachine({
   id: 'collector',
   context: ({ input }) => ({
-    ...input,
+    name: input.name,
+    startTimeoutMs: input.startTimeoutMs,
+    stopTimeoutMs: input.stopTimeoutMs,
     generation: 0,
-    restarts: 0,
+    restarts: input.restarts ?? 0,
+    manualRestarts: input.manualRestarts ?? 0,
+    manualPending: false,
     lastError: null,
     exit: null,
     restartDelayMs: 0,
@@ -181,7 +215,12 @@ export const collectorLifecycleMachine = setup({
           }),
         },
       },
-      on: { STOP: 'stopping' },
+      on: {
+        STOP: 'stopping',
+        // Leaving the state aborts the start (its signal); the instance is released before the next.
+        RESTART: { target: 'restarting', actions: [assign({ restartDelayMs: 0 }), 'markManual'] },
+        SUSPEND: 'suspended',
+      },
     },
     running: {
       entry: 'notifyRunning',
@@ -203,26 +242,32 @@ export const collectorLifecycleMachine = setup({
         },
         STOP: 'stopping',
         // A manual restart goes at once; an earlier automatic backoff delay does not apply.
-        RESTART: { target: 'restarting', actions: assign({ restartDelayMs: 0 }) },
+        RESTART: { target: 'restarting', actions: [assign({ restartDelayMs: 0 }), 'markManual'] },
+        SUSPEND: 'suspended',
       },
     },
     failed: {
       initial: 'releasing',
       states: {
-        releasing: releasing('released'),
+        releasing: { ...releasing('released'), on: { STOP: '#collector.stopping', SUSPEND: '#collector.suspended' } },
         released: {
           entry: 'notifyExited',
           on: {
             RESTART_AFTER: {
               target: '#collector.restarting.waiting',
-              actions: assign({
-                restartDelayMs: ({ event }) => (event.type === 'RESTART_AFTER' ? Math.max(0, event.delayMs) : 0),
-              }),
+              actions: [
+                assign({
+                  restartDelayMs: ({ event }) => (event.type === 'RESTART_AFTER' ? Math.max(0, event.delayMs) : 0),
+                }),
+                'markAutomatic',
+              ],
             },
             RESTART: {
               target: '#collector.restarting.waiting',
-              actions: assign({ restartDelayMs: 0 }),
+              actions: [assign({ restartDelayMs: 0 }), 'markManual'],
             },
+            // Already released: wait for RESUME without releasing again.
+            SUSPEND: '#collector.suspended.held',
             GIVE_UP: {
               target: '#collector.gaveUp',
               actions: assign({ gaveUpReason: ({ event }) => (event.type === 'GIVE_UP' ? event.reason : null) }),
@@ -235,15 +280,32 @@ export const collectorLifecycleMachine = setup({
     restarting: {
       initial: 'releasing',
       states: {
-        releasing: releasing('waiting'),
+        releasing: { ...releasing('waiting'), on: { STOP: '#collector.stopping', SUSPEND: '#collector.suspended' } },
         waiting: {
           after: {
-            restartDelay: {
-              target: '#collector.starting',
-              actions: assign({ restarts: ({ context }) => context.restarts + 1 }),
-            },
+            restartDelay: { target: '#collector.starting', actions: 'countRestart' },
           },
-          on: { STOP: '#collector.stopped' },
+          on: {
+            STOP: '#collector.stopped',
+            SUSPEND: '#collector.suspended.held',
+            // A manual restart does not wait out the policy's backoff.
+            RESTART: { target: '#collector.starting', actions: ['markManual', 'countRestart'] },
+          },
+        },
+      },
+    },
+    // Stopped by the strategy because a sibling failed (OTP one_for_all / rest_for_one): the
+    // instance is released, then the supervisor restarts the group in start order with RESUME.
+    suspended: {
+      initial: 'releasing',
+      states: {
+        releasing: releasing('held'),
+        held: {
+          on: {
+            RESUME: { target: '#collector.starting', actions: ['markAutomatic', 'countRestart'] },
+            RESTART: { target: '#collector.starting', actions: ['markManual', 'countRestart'] },
+            STOP: '#collector.stopped',
+          },
         },
       },
     },
@@ -273,7 +335,7 @@ export const collectorLifecycleMachine = setup({
       entry: 'notifyStopped',
       on: {
         START: 'starting',
-        RESTART: 'starting',
+        RESTART: { target: 'starting', actions: ['markManual', 'countRestart'] },
       },
     },
     gaveUp: {

@@ -12,6 +12,9 @@ export interface ChildSpec {
   readonly name: string
   readonly startTimeoutMs: number
   readonly stopTimeoutMs: number
+  /** Counts carried over from an actor this one replaces. */
+  readonly restarts?: number
+  readonly manualRestarts?: number
 }
 
 export interface SupervisorContext {
@@ -21,7 +24,8 @@ export interface SupervisorContext {
 }
 
 export type SupervisorEvent =
-  | { readonly type: 'ADD'; readonly child: ChildSpec }
+  /** `at`: position in start order (a replaced actor keeps its place); default: last. */
+  | { readonly type: 'ADD'; readonly child: ChildSpec; readonly at?: number }
   | { readonly type: 'REMOVE'; readonly name: string }
   | { readonly type: 'START' }
   | { readonly type: 'STARTED' }
@@ -54,9 +58,15 @@ export const supervisorMachine = setup({
     onChildNotification: (_: unknown, _params: CollectorNotification) => {},
     spawnCollector: enqueueActions(({ enqueue, event }) => {
       if (event.type !== 'ADD') return
-      const { name, startTimeoutMs, stopTimeoutMs } = event.child
-      enqueue.spawnChild('collector', { id: name, input: { name, startTimeoutMs, stopTimeoutMs } })
-      enqueue.assign({ order: ({ context }) => [...context.order, name] })
+      const { name } = event.child
+      enqueue.spawnChild('collector', { id: name, input: event.child })
+      const at = event.at
+      enqueue.assign({
+        order: ({ context }) =>
+          at === undefined || at >= context.order.length
+            ? [...context.order, name]
+            : [...context.order.slice(0, Math.max(0, at)), name, ...context.order.slice(Math.max(0, at))],
+      })
     }),
     removeCollector: enqueueActions(({ enqueue, event }) => {
       if (event.type !== 'REMOVE') return

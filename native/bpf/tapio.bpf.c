@@ -311,3 +311,33 @@ int tapio_probe(void *ctx)
 	submit(e);
 	return 0;
 }
+
+/* Identity for processes that are gone before userspace decodes their records: every cgroup2
+ * directory announces itself when it is made. The tracepoint fires before the directory becomes
+ * visible (kernfs_activate comes after it), so no process can run in the cgroup before this record
+ * is reserved, and the ring hands records over in reservation order: the path always arrives
+ * ahead of the first event that needs it. Only the default (v2) hierarchy, id 0: the ids of v1
+ * hierarchies are inode numbers of other filesystems and would collide. */
+SEC("tracepoint/cgroup/cgroup_mkdir")
+int tapio_cgroup(struct trace_event_raw_cgroup *ctx)
+{
+	struct tapio_cgroup *e;
+	unsigned int off;
+	long n;
+
+	if (ctx->root != 0)
+		return 0;
+	e = reserve(TAPIO_CGROUP, sizeof(*e));
+	if (!e)
+		return 0;
+	fill_hdr(&e->h, TAPIO_CGROUP, sizeof(*e));
+	e->id = ctx->id;
+	e->level = ctx->level;
+	off = ctx->__data_loc_path & 0xFFFF;
+	n = bpf_probe_read_kernel_str(e->path, sizeof(e->path), (void *)ctx + off);
+	e->path_len = n > 0 ? n - 1 : 0;
+	if (n <= 0)
+		e->path[0] = 0;
+	submit(e);
+	return 0;
+}

@@ -7,6 +7,7 @@
 #define TAPIO_PATH_LEN 256
 #define TAPIO_MAX_PREFIXES 8
 #define TAPIO_PREFIX_LEN 64
+#define TAPIO_CGROUP_PATH_LEN 512
 
 enum tapio_kind {
 	TAPIO_EXEC = 1,
@@ -15,7 +16,8 @@ enum tapio_kind {
 	TAPIO_OOM = 4,
 	TAPIO_OPEN = 5,
 	TAPIO_PROBE = 6,
-	TAPIO_KIND_COUNT = 7, /* index 0 unused */
+	TAPIO_CGROUP = 7, /* not an event: a new cgroup2 directory, so identity survives its processes */
+	TAPIO_KIND_COUNT = 8, /* index 0 unused */
 };
 
 /* 48 bytes, first in every record. ts_ns is CLOCK_BOOTTIME (bpf_ktime_get_boot_ns). */
@@ -74,6 +76,18 @@ struct tapio_open { /* 312 */
 	__s32 flags;
 	__u32 mode;
 	char path[TAPIO_PATH_LEN];
+};
+
+/* A cgroup2 directory was created (tracepoint cgroup/cgroup_mkdir). The header is the creating
+ * task's; id/path are the new cgroup's. path is relative to the cgroup2 root, as in
+ * /proc/<pid>/cgroup; path_len is the string's length without NUL (TAPIO_CGROUP_PATH_LEN - 1 means
+ * it may be cut short). */
+struct tapio_cgroup { /* 576 */
+	struct tapio_hdr h;
+	__u64 id;
+	__u32 level;
+	__u32 path_len;
+	char path[TAPIO_CGROUP_PATH_LEN];
 };
 
 /* Kernel-side counters, one slot per CPU (BPF_MAP_TYPE_PERCPU_ARRAY, key 0). */

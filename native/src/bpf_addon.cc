@@ -47,7 +47,7 @@ Napi::Object Init(Napi::Env env, Napi::Object exports) {
   exports.Set("Session", Session::Init(env));
   exports.Set("clockOffset", Napi::Function::New(env, ClockOffset));
   exports.Set("mountTracefs", Napi::Function::New(env, MountTracefs));
-  exports.Set("abiVersion", Napi::Number::New(env, 1));
+  exports.Set("abiVersion", Napi::Number::New(env, 2));
   return exports;
 }
 

@@ -31,6 +31,7 @@ const ProgramSpec kPrograms[] = {
     {"oom", "tapio_oom", "oom", "mark_victim"},
     {"openat", "tapio_openat", "syscalls", "sys_enter_openat"},
     {"probe", "tapio_probe", "syscalls", "sys_enter_getppid"},
+    {"cgroup", "tapio_cgroup", "cgroup", "cgroup_mkdir"},
 };
 
 std::mutex g_log_mu;

@@ -11,7 +11,7 @@ struct LoaderOptions {
   uint32_t ring_bytes = 1u << 24;
   uint64_t wakeup_bytes = 1u << 20;
   uint32_t probe_tgid = 0;
-  std::vector<std::string> programs;      // names: exec, exit, tcp, oom, openat, probe
+  std::vector<std::string> programs;      // names: exec, exit, tcp, oom, openat, probe, cgroup
   std::vector<std::string> open_prefixes;
 };
 

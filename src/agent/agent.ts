@@ -4,7 +4,10 @@ import { CollectorManager } from '../manager/collector-manager.js'
 import type { PolicyOverrides } from '../supervisor/policy.js'
 import type { AgentConfig, ResolvedCollector } from './config.js'
 import { AgentHttpServer } from './http.js'
+import type { LifecycleEvent } from '../supervisor/lifecycle-events.js'
+import { logLifecycle } from './lifecycle-log.js'
 import type { Logger } from './logger.js'
+import { Readiness, type ReadinessReport } from './readiness.js'
 import { createMetrics } from './metrics.js'
 import { NatsOutput } from '../outputs/nats/output.js'
 import { NdjsonBatch } from '../outputs/ndjson.js'
@@ -25,6 +28,17 @@ export type CollectorDisposition =
   | { readonly name: string; readonly kind: string; readonly outcome: 'failed'; readonly reason: string }
   | { readonly name: string; readonly kind: string; readonly outcome: 'skipped'; readonly reason: string }
   | { readonly name: string; readonly kind: string; readonly outcome: 'disabled' }
+
+export interface ReloadStatus {
+  /** Reloads attempted since start, and how many of them succeeded. */
+  readonly attempts: number
+  readonly successes: number
+  /** Whether the last reload succeeded (true before any). */
+  readonly lastSuccess: boolean
+  /** ms since the epoch when the configuration was last loaded successfully (start or reload). */
+  readonly lastSuccessAt: number
+  readonly lastError: string | null
+}
 
 function toPolicy(p: ResolvedCollector['policy']): PolicyOverrides {
   return p as PolicyOverrides
@@ -49,6 +63,9 @@ export class Agent {
   private lastAccepted = new Map<string, number>()
   private rates: Record<string, number> = {}
   readonly dispositions = new Map<string, CollectorDisposition>()
+  private readonly lifecycleListeners = new Set<(e: LifecycleEvent) => void>()
+  private readonly readinessPolicy: Readiness
+  private reloadState: ReloadStatus = { attempts: 0, successes: 0, lastSuccess: true, lastSuccessAt: Date.now(), lastError: null }
 
   constructor(
     private config: AgentConfig,
@@ -64,6 +81,36 @@ export class Agent {
       onError: (e) => options.logger.error('internal error', { error: e instanceof Error ? e.message : String(e) }),
     })
     this.tail = new TailHub(config.http.tailQueue, config.http.maxTailClients)
+    this.readinessPolicy = new Readiness(config.readiness)
+    this.manager.on('lifecycle', (e) => this.onLifecycle(e))
+  }
+
+  /** Supervision facts as they happen (also logged, one line each). */
+  onLifecycleEvent(listener: (e: LifecycleEvent) => void): () => void {
+    this.lifecycleListeners.add(listener)
+    return () => this.lifecycleListeners.delete(listener)
+  }
+
+  private onLifecycle(e: LifecycleEvent): void {
+    this.readinessPolicy.observe(e, Date.now())
+    logLifecycle(this.options.logger, e)
+    for (const l of this.lifecycleListeners) l(e)
+  }
+
+  /** Whether the agent is ready (/readyz), and why not. */
+  readiness(): ReadinessReport {
+    const outputs = this.outputsHealth().map((o) => ({ name: o.name, ready: o.health.ready, lastError: o.health.lastError }))
+    return this.readinessPolicy.evaluate(this.manager.health(), this.manager.state, outputs, Date.now())
+  }
+
+  /** The last reload's outcome (SIGHUP): for /metrics and /api/status. */
+  get reloadStatus(): ReloadStatus {
+    return this.reloadState
+  }
+
+  /** A reload that never reached `reload()` (the new file was rejected). */
+  recordReloadFailure(error: string): void {
+    this.reloadState = { ...this.reloadState, attempts: this.reloadState.attempts + 1, lastSuccess: false, lastError: error }
   }
 
   /** Health of outputs that can be unavailable (NATS). */
@@ -101,6 +148,7 @@ export class Agent {
         outputs: () => this.outputs,
         tailDropped: () => this.tail.dropped,
         enrichment: () => this.options.enricher?.counts(),
+        reload: () => this.reloadState,
       })
       this.http = new AgentHttpServer(this, registry, this.config.http, log)
       await this.http.listen()
@@ -215,8 +263,10 @@ export class Agent {
       await this.register(c)
       added.push(name)
     }
-    this.config = { ...this.config, collectors: next.collectors, log: next.log }
-    log.info('config reloaded', { added, removed, restarted, unchanged, needsRestart })
+    this.config = { ...this.config, collectors: next.collectors, log: next.log, readiness: next.readiness }
+    this.readinessPolicy.setPolicy(next.readiness)
+    this.reloadState = { attempts: this.reloadState.attempts + 1, successes: this.reloadState.successes + 1, lastSuccess: true, lastSuccessAt: Date.now(), lastError: null }
+    log.info('config reloaded', { event: 'config.reload', result: 'ok', added, removed, restarted, unchanged, needsRestart })
     if (needsRestart.length > 0) log.warn(`config: changes to ${needsRestart.join(', ')} take effect after a restart of the agent`)
     return { added, removed, restarted, unchanged, needsRestart }
   }

@@ -5,7 +5,7 @@ import { parseArgs } from 'node:util'
 import { Agent } from './agent.js'
 import { type AgentConfig, ConfigError, configJsonSchema, loadConfigFile } from './config.js'
 import { consumeEvents } from '../outputs/nats/consumer.js'
-import { createLogger } from './logger.js'
+import { createLogger, LOG_FORMATS, type LogFormat } from './logger.js'
 import { probeMain } from './probe.js'
 import { createEnricher } from '../enrich/enricher.js'
 import { MetadataHub } from '../enrich/hub.js'
@@ -14,7 +14,7 @@ import { builtinKinds, kindMap, validators } from './registry.js'
 const USAGE = `tapio-agent: supervised observability collectors, one unified event stream
 
 usage:
-  tapio-agent [run] [--config agent.yaml] [--http-port N] [--output FILE]
+  tapio-agent [run] [--config agent.yaml] [--http-port N] [--output FILE] [--log-format json|text]
   tapio-agent status [--url URL] [--token T] [--json]
   tapio-agent tail [--url URL] [--token T] [--source S] [--type T] [--severity LEVEL]
   tapio-agent probe ready|live [--url URL] [--token T]
@@ -55,8 +55,12 @@ function loadOrExit(path: string | undefined): AgentConfig {
   }
 }
 
-function withOverrides(config: AgentConfig, httpPort: string | undefined, output: string | undefined): AgentConfig {
+function withOverrides(config: AgentConfig, httpPort: string | undefined, output: string | undefined, logFormat?: string): AgentConfig {
   let c = config
+  if (logFormat !== undefined) {
+    if (!(LOG_FORMATS as readonly string[]).includes(logFormat)) fail(`tapio-agent: --log-format: expected ${LOG_FORMATS.join(' or ')}, got ${JSON.stringify(logFormat)}`)
+    c = { ...c, log: { ...c.log, format: logFormat as LogFormat } }
+  }
   if (httpPort !== undefined) {
     const port = Number(httpPort)
     if (!Number.isInteger(port) || port < 0 || port > 65535) fail(`tapio-agent: --http-port: expected an integer 0-65535, got ${JSON.stringify(httpPort)}`)
@@ -68,10 +72,10 @@ function withOverrides(config: AgentConfig, httpPort: string | undefined, output
   return c
 }
 
-async function run(values: { config?: string; 'http-port'?: string; output?: string }): Promise<void> {
+async function run(values: { config?: string; 'http-port'?: string; output?: string; 'log-format'?: string }): Promise<void> {
   const configPath = values.config
-  const config = withOverrides(loadOrExit(configPath), values['http-port'], values.output)
-  const logger = createLogger(config.log.level)
+  const config = withOverrides(loadOrExit(configPath), values['http-port'], values.output, values['log-format'])
+  const logger = createLogger(config.log.level, undefined, config.log.format)
   const agent = new Agent(config, { kinds: byKind, logger, enricher: createEnricher(metadataHub) })
   let stopping = false
   const stop = (signal: string) => {
@@ -99,15 +103,18 @@ async function run(values: { config?: string; 'http-port'?: string; output?: str
     }
     let next: AgentConfig
     try {
-      next = withOverrides(loadConfigFile(configPath, checks), values['http-port'], values.output)
+      next = withOverrides(loadConfigFile(configPath, checks), values['http-port'], values.output, values['log-format'])
     } catch (e) {
-      logger.error('SIGHUP: new config rejected; keeping the running one', {
-        problems: e instanceof ConfigError ? e.problems : [String(e)],
-      })
+      const problems = e instanceof ConfigError ? e.problems : [String(e)]
+      logger.error('SIGHUP: new config rejected; keeping the running one', { event: 'config.reload', result: 'rejected', problems })
+      agent.recordReloadFailure(problems.join('; '))
       return
     }
     logger.setLevel(next.log.level)
-    agent.reload(next).catch((e: unknown) => logger.error('reload failed', { error: String(e) }))
+    agent.reload(next).catch((e: unknown) => {
+      logger.error('reload failed', { event: 'config.reload', result: 'failed', error: String(e) })
+      agent.recordReloadFailure(String(e))
+    })
   })
   await agent.start()
   logger.info('agent running', { node: config.node, http: agent.httpUrl ?? 'disabled', collectors: [...agent.dispositions.values()] })
@@ -166,6 +173,7 @@ interface StatusCollector {
   dropped: number
   restarts: number
   lastError: string | null
+  message?: string | null
 }
 
 async function fetchJson(url: string, token: string | undefined): Promise<unknown> {
@@ -190,9 +198,11 @@ async function status(values: { url?: string; token?: string; json?: boolean }):
     process.stdout.write(`${JSON.stringify(s, null, 2)}\n`)
     return
   }
-  const rows = [['COLLECTOR', 'STATE', 'STATUS', 'EVENTS/S', 'ACCEPTED', 'DELIVERED', 'DROPPED', 'RESTARTS', 'LAST ERROR']]
+  const rows = [['COLLECTOR', 'STATE', 'STATUS', 'EVENTS/S', 'ACCEPTED', 'DELIVERED', 'DROPPED', 'RESTARTS', 'REASON / LAST ERROR']]
   for (const [name, c] of Object.entries(s.collectors)) {
-    rows.push([name, c.state, c.status, String(c.eventsPerSec), String(c.accepted), String(c.delivered), String(c.dropped), String(c.restarts), c.lastError ?? ''])
+    // The collector's own health message says why it is degraded while running; lastError why it failed.
+    const reason = c.status !== 'ok' && c.message ? c.message : (c.lastError ?? '')
+    rows.push([name, c.state, c.status, String(c.eventsPerSec), String(c.accepted), String(c.delivered), String(c.dropped), String(c.restarts), reason])
   }
   for (const k of s.skipped) rows.push([k.name, k.outcome, '-', '-', '-', '-', '-', '-', k.reason ?? ''])
   const widths = rows[0]?.map((_, i) => Math.max(...rows.map((r) => (r[i] ?? '').length))) ?? []
@@ -255,6 +265,7 @@ async function main(argv: string[]): Promise<void> {
       options: {
         config: { type: 'string', short: 'c' },
         'http-port': { type: 'string' },
+        'log-format': { type: 'string' },
         output: { type: 'string', short: 'o' },
         url: { type: 'string' },
         token: { type: 'string' },

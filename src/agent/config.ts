@@ -95,9 +95,22 @@ export const AgentConfigSchema = Schema.Struct({
       tailQueue: Schema.optional(PositiveInt),
       /** /events clients at once; the next one is answered 503. */
       maxTailClients: Schema.optional(PositiveInt),
+      /** Open connections at most; past it the oldest idle or half-open one is closed. */
+      maxConnections: Schema.optional(PositiveInt),
     }),
   ),
-  log: Schema.optional(Schema.Struct({ level: Schema.optional(Schema.Literals(['debug', 'info', 'warn', 'error'])) })),
+  readiness: Schema.optional(
+    Schema.Struct({
+      require: Schema.optional(Schema.Union([Schema.Literals(['all', 'any']), Schema.Array(Schema.String)])),
+      graceMs: Schema.optional(NonNegative),
+    }),
+  ),
+  log: Schema.optional(
+    Schema.Struct({
+      level: Schema.optional(Schema.Literals(['debug', 'info', 'warn', 'error'])),
+      format: Schema.optional(Schema.Literals(['json', 'text'])),
+    }),
+  ),
 })
 export type AgentConfigInput = typeof AgentConfigSchema.Type
 
@@ -163,8 +176,10 @@ export interface AgentConfig {
     readonly allowControl: boolean
     readonly tailQueue: number
     readonly maxTailClients: number
+    readonly maxConnections: number
   }
-  readonly log: { readonly level: 'debug' | 'info' | 'warn' | 'error' }
+  readonly readiness: { readonly require: 'all' | 'any' | readonly string[]; readonly graceMs: number }
+  readonly log: { readonly level: 'debug' | 'info' | 'warn' | 'error'; readonly format: 'json' | 'text' }
 }
 
 /** A config that cannot be used; `problems` are `path: what was wrong` lines. */
@@ -283,6 +298,14 @@ export function resolveConfig(
     if (Result.isSuccess(meta))
       collectors.push({ name, kind, enabled: meta.success.enabled ?? true, policy: meta.success.policy ?? {}, config: own })
   }
+  const require = c.readiness?.require ?? 'all'
+  if (Array.isArray(require)) {
+    const names = Object.keys(c.collectors ?? {})
+    require.forEach((name, i) => {
+      if (!names.includes(name))
+        problems.push(`${formatPath(['readiness', 'require', i])}: expected the name of a configured collector (${names.join(', ') || 'none configured'}), got ${JSON.stringify(name)}`)
+    })
+  }
   const host = c.http?.host ?? '127.0.0.1'
   if (!LOOPBACK.has(host) && !c.http?.token)
     problems.push(`http.token: expected a bearer token (16+ characters) because http.host ${JSON.stringify(host)} is not loopback`)
@@ -315,8 +338,10 @@ export function resolveConfig(
       allowControl: c.http?.allowControl ?? false,
       tailQueue: c.http?.tailQueue ?? 1000,
       maxTailClients: c.http?.maxTailClients ?? 64,
+      maxConnections: c.http?.maxConnections ?? 256,
     },
-    log: { level: c.log?.level ?? 'info' },
+    readiness: { require, graceMs: c.readiness?.graceMs ?? 30_000 },
+    log: { level: c.log?.level ?? 'info', format: c.log?.format ?? 'json' },
   }
 }
 

@@ -1,5 +1,11 @@
-/** Structured logs: one JSON object per line on stderr. No event data unless a caller puts it there. */
+/**
+ * Structured logs on stderr, one line each: a JSON object (default, for log pipelines) or a
+ * readable `time LEVEL message key=value ...` line (`--log-format text`). No event data unless a
+ * caller puts it there.
+ */
 export type LogLevel = 'debug' | 'info' | 'warn' | 'error'
+export type LogFormat = 'json' | 'text'
+export const LOG_FORMATS: readonly LogFormat[] = ['json', 'text']
 const ORDER: Record<LogLevel, number> = { debug: 10, info: 20, warn: 30, error: 40 }
 
 export interface Logger {
@@ -10,11 +16,28 @@ export interface Logger {
   setLevel(level: LogLevel): void
 }
 
-export function createLogger(level: LogLevel = 'info', write: (line: string) => void = (l) => process.stderr.write(l)): Logger {
+/** logfmt value: bare when it is a plain token, quoted (JSON string escapes) otherwise. */
+function fieldValue(v: unknown): string {
+  const s = typeof v === 'string' ? v : JSON.stringify(v) ?? String(v)
+  return /^[^\s"=]+$/.test(s) ? s : JSON.stringify(s)
+}
+
+export function formatLogLine(format: LogFormat, time: string, level: LogLevel, msg: string, fields?: Record<string, unknown>): string {
+  if (format === 'json') return `${JSON.stringify({ time, level, msg, ...fields })}\n`
+  let line = `${time} ${level.toUpperCase().padEnd(5)} ${msg}`
+  for (const [k, v] of Object.entries(fields ?? {})) if (v !== undefined) line += ` ${k}=${fieldValue(v)}`
+  return `${line}\n`
+}
+
+export function createLogger(
+  level: LogLevel = 'info',
+  write: (line: string) => void = (l) => process.stderr.write(l),
+  format: LogFormat = 'json',
+): Logger {
   let min = ORDER[level]
   const log = (lvl: LogLevel, msg: string, fields?: Record<string, unknown>) => {
     if (ORDER[lvl] < min) return
-    write(`${JSON.stringify({ time: new Date().toISOString(), level: lvl, msg, ...fields })}\n`)
+    write(formatLogLine(format, new Date().toISOString(), lvl, msg, fields))
   }
   return {
     debug: (m, f) => log('debug', m, f),

@@ -1,4 +1,6 @@
 import { collectDefaultMetrics, Counter, Gauge, Registry } from 'prom-client'
+import type { ReloadStatus } from './agent.js'
+import { registerAgentMetrics } from './agent-metrics.js'
 import { LIFECYCLE_STATES } from '../../machines/collector-lifecycle.js'
 import { COMPONENT_STATUSES } from '../core/status.js'
 import type { CollectorManager } from '../manager/collector-manager.js'
@@ -13,15 +15,19 @@ import { DROP_REASONS } from '../stream/counters.js'
  */
 export interface AgentMetricsSources {
   readonly manager: () => CollectorManager
-  readonly outputs: () => readonly { name: string; written: number }[]
+  readonly outputs: () => readonly { name: string; written: number; bytes?: number; errors?: number }[]
   readonly tailDropped: () => number
   /** Absent, or returning undefined, when the agent has no enricher. */
   readonly enrichment?: () => EnrichmentCounts | undefined
+  /** The last configuration reload's outcome. */
+  readonly reload?: () => ReloadStatus
 }
 
 export function createMetrics(src: AgentMetricsSources): Registry {
   const registry = new Registry()
-  collectDefaultMetrics({ register: registry, prefix: 'tapio_' })
+  // Standard names (process_*, nodejs_*): what stock Node.js dashboards and alerts expect.
+  collectDefaultMetrics({ register: registry })
+  registerAgentMetrics(registry, { outputs: src.outputs, ...(src.reload ? { reload: src.reload } : {}) })
   const last = new Map<string, number>()
   const advance = (c: Counter<string>, key: string, labels: Record<string, string>, value: number) => {
     const prev = last.get(key)
@@ -32,7 +38,7 @@ export function createMetrics(src: AgentMetricsSources): Registry {
   }
 
   /** A per-collector counter that follows one field of the manager's statistics. */
-  const perCollector = (name: string, help: string, field: 'accepted' | 'delivered' | 'restarts') => {
+  const perCollector = (name: string, help: string, field: 'accepted' | 'delivered' | 'restarts' | 'manualRestarts') => {
     const counter: Counter<string> = new Counter({
       name,
       help,
@@ -46,7 +52,8 @@ export function createMetrics(src: AgentMetricsSources): Registry {
   }
   perCollector('tapio_events_accepted_total', 'Events received from collectors', 'accepted')
   perCollector('tapio_events_delivered_total', 'Events handed to consumers (outputs)', 'delivered')
-  perCollector('tapio_collector_restarts_total', 'Restarts granted by the restart policy', 'restarts')
+  perCollector('tapio_collector_restarts_total', 'Restarts of the collector, automatic and manual (the count statistics() and health() show)', 'restarts')
+  perCollector('tapio_collector_manual_restarts_total', 'Of tapio_collector_restarts_total, restarts an operator asked for', 'manualRestarts')
   const dropped: Counter<string> = new Counter({
     name: 'tapio_events_dropped_total',
     help: 'Events accepted but not delivered, by reason',
@@ -55,6 +62,39 @@ export function createMetrics(src: AgentMetricsSources): Registry {
     collect() {
       for (const [name, c] of Object.entries(src.manager().statistics().collectors)) {
         for (const reason of DROP_REASONS) advance(dropped, `x:${name}:${reason}`, { collector: name, reason }, c.dropped[reason])
+      }
+    },
+  })
+  const produced: Counter<string> = new Counter({
+    name: 'tapio_collector_events_produced_total',
+    help: "Events the collector's source produced, counted by the collector",
+    labelNames: ['collector'],
+    registers: [registry],
+    collect() {
+      for (const [name, c] of Object.entries(src.manager().statistics().collectors)) {
+        if (c.source) advance(produced, `p:${name}`, { collector: name }, c.source.produced)
+      }
+    },
+  })
+  const sourceDropped: Counter<string> = new Counter({
+    name: 'tapio_collector_events_dropped_total',
+    help: 'Events lost inside the collector before the merge buffer, by reason',
+    labelNames: ['collector', 'reason'],
+    registers: [registry],
+    collect() {
+      for (const [name, c] of Object.entries(src.manager().statistics().collectors)) {
+        for (const [reason, n] of Object.entries(c.source?.dropped ?? {})) advance(sourceDropped, `sd:${name}:${reason}`, { collector: name, reason }, n)
+      }
+    },
+  })
+  const ownCounters: Counter<string> = new Counter({
+    name: 'tapio_collector_counter_total',
+    help: "A collector's own cumulative counters (relists, malformed records, reconnects...)",
+    labelNames: ['collector', 'counter'],
+    registers: [registry],
+    collect() {
+      for (const [name, c] of Object.entries(src.manager().statistics().collectors)) {
+        for (const [counter, n] of Object.entries(c.source?.counters ?? {})) advance(ownCounters, `oc:${name}:${counter}`, { collector: name, counter }, n)
       }
     },
   })

@@ -13,6 +13,10 @@ export interface Output {
   write(batch: readonly TapioEvent[] | NdjsonBatch): Promise<void> | undefined
   close(): Promise<void>
   readonly written: number
+  /** Bytes written (NDJSON), when the output counts them. */
+  readonly bytes?: number
+  /** Write errors, when the output counts them. */
+  readonly errors?: number
   /** Outputs that can be unavailable (a network sink) say so; readiness reports them. */
   health?(): OutputHealth
   /** Shutting down: stop blocking `write` (close() bounds and counts what is left). */
@@ -28,6 +32,7 @@ export interface OutputHealth {
 /** NDJSON to a stream; waits for `drain` so a slow reader backpressures the whole pipeline. */
 export class StreamOutput implements Output {
   written = 0
+  bytes = 0
   constructor(
     readonly name: string,
     private readonly stream: Writable,
@@ -38,7 +43,9 @@ export class StreamOutput implements Output {
     const b = NdjsonBatch.from(batch)
     this.written += b.length
     if (b.length === 0) return undefined
-    if (this.stream.write(b.bytes)) return undefined
+    const text = b.bytes
+    this.bytes += text.length
+    if (this.stream.write(text)) return undefined
     return once(this.stream, 'drain').then(() => {})
   }
 
@@ -53,15 +60,18 @@ export class StreamOutput implements Output {
 export class RotatingFileOutput implements Output {
   readonly name = 'file'
   written = 0
+  /** Bytes written since start (all files). */
+  bytes = 0
   private stream: WriteStream
-  private bytes: number
+  /** Size of the current file. */
+  private fileBytes: number
 
   constructor(
     private readonly path: string,
     private readonly maxBytes: number,
     private readonly maxFiles: number,
   ) {
-    this.bytes = existsSync(path) ? statSync(path).size : 0
+    this.fileBytes = existsSync(path) ? statSync(path).size : 0
     this.stream = createWriteStream(path, { flags: 'a' })
   }
 
@@ -71,11 +81,12 @@ export class RotatingFileOutput implements Output {
     if (b.length === 0) return undefined
     const text = b.bytes
     const size = text.length
-    if (this.bytes > 0 && this.bytes + size > this.maxBytes) return this.rotate().then(() => this.append(text, size))
+    if (this.fileBytes > 0 && this.fileBytes + size > this.maxBytes) return this.rotate().then(() => this.append(text, size))
     return this.append(text, size)
   }
 
   private append(text: Buffer, size: number): Promise<void> | undefined {
+    this.fileBytes += size
     this.bytes += size
     if (this.stream.write(text)) return undefined
     return once(this.stream, 'drain').then(() => {})
@@ -94,7 +105,7 @@ export class RotatingFileOutput implements Output {
     }
     if (this.maxFiles === 1) rmSync(this.path, { force: true })
     this.stream = createWriteStream(this.path, { flags: 'a' })
-    this.bytes = 0
+    this.fileBytes = 0
   }
 
   async close(): Promise<void> {

@@ -1,14 +1,17 @@
 import type { Stream } from 'effect'
 import type { InspectionEvent } from 'xstate'
+import { type Clock, systemClock } from '../core/clock.js'
 import type { Collector, CollectorFactory, CollectorHealth } from '../core/collector.js'
 import { isCollector } from '../core/collector.js'
 import { aggregateStatus, type ComponentStatus } from '../core/status.js'
+import type { SourceStatistics } from '../core/statistics.js'
 import type { TapioEvent } from '../events/event.js'
 import { batchesOf, eventsOf, streamOf } from '../stream/consumers.js'
 import { type DropCounts, emptyDropCounts, sumDrops } from '../stream/counters.js'
 import { MergeBuffer, type MergeBufferOptions, type OverflowPolicy, type SampleOptions } from '../stream/merge-buffer.js'
 import { type PolicyOverrides, type RestartPolicy, resolvePolicy } from '../supervisor/policy.js'
 import { RESTART_STRATEGIES, type RestartStrategy } from '../supervisor/strategy.js'
+import type { LifecycleListener } from '../supervisor/lifecycle-events.js'
 import { type SettleOutcome, Supervisor } from '../supervisor/supervisor.js'
 import type { LifecycleState } from '../../machines/collector-lifecycle.js'
 
@@ -28,8 +31,12 @@ export interface CollectorManagerOptions {
   /** Default bound of `stop()` (ms). */
   readonly stopTimeoutMs?: number
   readonly healthCheckIntervalMs?: number
-  /** Injected clock for policy windows (ms). */
-  readonly now?: () => number
+  /**
+   * The clock of every timer and timestamp: actors (start/stop timeouts, backoff delays), policy
+   * windows, health checks, the stop bound, the buffer's `lastEventAt`. Default: the system clock;
+   * tests pass a `ManualClock` and move time themselves.
+   */
+  readonly clock?: Clock
   readonly random?: () => number
   /** Internal errors that would otherwise be lost (they never throw into the host process). */
   readonly onError?: (error: unknown) => void
@@ -55,10 +62,17 @@ export interface CollectorStatistics {
   readonly dropped: Readonly<DropCounts>
   readonly droppedTotal: number
   readonly queued: number
+  /** Restarts of this collector (automatic and manual): the same number health(), /metrics and the inspector show. */
   readonly restarts: number
+  /** Of `restarts`, those asked for with `restartCollector`. */
+  readonly manualRestarts: number
   readonly lastEventAt: string | null
-  /** Collector-specific counters from its `statistics()`. */
-  readonly custom?: Readonly<Record<string, number>>
+  /**
+   * What the collector itself counted (its `statistics()`), added up over every instance of this
+   * registration: `source.produced = delivered + source dropped + dropped + source.queued + queued`
+   * once nothing is in flight between the two (docs/collectors/contract.md).
+   */
+  readonly source?: SourceStatistics
 }
 
 export interface ManagerStatistics {
@@ -85,6 +99,7 @@ export interface CollectorHealthReport {
   readonly lastError: string | null
   readonly lastEventAt: string | null
   readonly restarts: number
+  readonly manualRestarts: number
   readonly message?: string
   readonly details?: CollectorHealth['details']
 }
@@ -133,15 +148,17 @@ export class CollectorManager {
   private stopping: Promise<StopSummary> | undefined
   private escalation: string | null = null
   private readonly onError: (error: unknown) => void
+  private readonly clock: Clock
 
   constructor(options: CollectorManagerOptions = {}) {
+    this.clock = options.clock ?? systemClock
     const bufferOptions: Partial<MergeBufferOptions> = {
       ...(options.bufferCapacity !== undefined ? { capacity: options.bufferCapacity } : {}),
       ...(options.overflow !== undefined ? { policy: options.overflow } : {}),
       ...(options.maxBatch !== undefined ? { maxBatch: options.maxBatch } : {}),
       ...(options.sampling ? { sample: { highWaterMark: 0.8, keepOneIn: 10, ...options.sampling } } : {}),
     }
-    this.buffer = new MergeBuffer(bufferOptions)
+    this.buffer = new MergeBuffer(bufferOptions, this.clock)
     const strategy = options.strategy ?? 'one_for_one'
     if (!RESTART_STRATEGIES.includes(strategy))
       throw new RangeError(`strategy: expected one of ${RESTART_STRATEGIES.join(', ')}, got ${String(strategy)}`)
@@ -162,7 +179,7 @@ export class CollectorManager {
         }
       },
       healthCheckIntervalMs: options.healthCheckIntervalMs ?? 1000,
-      ...(options.now ? { now: options.now } : {}),
+      clock: this.clock,
       ...(options.random ? { random: options.random } : {}),
       onEscalate: (reason) => {
         this.escalation = reason
@@ -212,7 +229,7 @@ export class CollectorManager {
    */
   async stopCollector(name: string): Promise<void> {
     if (!this.supervisor.has(name)) throw new ManagerStateError(`collector "${name}" is not registered`)
-    await this.supervisor.stopOne(name)
+    await this.supervisor.stopOne(name, 'operator')
   }
 
   collectorNames(): string[] {
@@ -265,17 +282,16 @@ export class CollectorManager {
   }
 
   private async doStop(timeoutMs: number): Promise<StopSummary> {
-    const t0 = Date.now()
-    const deadline = t0 + timeoutMs
+    const t0 = this.clock.now()
     this.phase = 'stopping'
     this.supervisor.beginStop()
-    let timer: ReturnType<typeof setTimeout> | undefined
+    let timer: unknown
     const timeout = new Promise<'timeout'>((resolve) => {
-      timer = setTimeout(() => resolve('timeout'), Math.max(0, deadline - Date.now()))
+      timer = this.clock.setTimeout(() => resolve('timeout'), Math.max(0, timeoutMs))
     })
     try {
       const stopAll = (async () => {
-        for (const name of this.supervisor.names().reverse()) await this.supervisor.stopOne(name)
+        for (const name of this.supervisor.names().reverse()) await this.supervisor.stopOne(name, 'shutdown')
       })()
       await Promise.race([stopAll, timeout])
       this.buffer.close()
@@ -285,9 +301,9 @@ export class CollectorManager {
         drained = (await Promise.race([drain, timeout])) === 'drained'
       }
       const abandoned = drained ? 0 : this.buffer.abandon()
-      return { drained: abandoned === 0, abandoned, durationMs: Date.now() - t0 }
+      return { drained: abandoned === 0, abandoned, durationMs: this.clock.now() - t0 }
     } finally {
-      if (timer) clearTimeout(timer)
+      if (timer !== undefined) this.clock.clearTimeout(timer)
       this.supervisor.finishStop()
       this.phase = 'stopped'
     }
@@ -335,8 +351,9 @@ export class CollectorManager {
         droppedTotal: sumDrops(dropped),
         queued: c?.buffered ?? 0,
         restarts: v.restarts,
+        manualRestarts: v.manualRestarts,
         lastEventAt: c?.lastEventAt ? new Date(c.lastEventAt).toISOString() : null,
-        ...(v.statistics ? { custom: v.statistics } : {}),
+        ...(v.statistics ? { source: v.statistics } : {}),
       }
     }
     return {
@@ -368,6 +385,7 @@ export class CollectorManager {
         lastError: v.lastError,
         lastEventAt: c?.lastEventAt ? new Date(c.lastEventAt).toISOString() : null,
         restarts: v.restarts,
+        manualRestarts: v.manualRestarts,
         ...(v.health?.message ? { message: v.health.message } : {}),
         ...(v.health?.details ? { details: v.health.details } : {}),
       }
@@ -385,6 +403,17 @@ export class CollectorManager {
   /** Every actor's current state as data: the supervisor, then each collector. */
   actors(): { id: string; state: string; context: Record<string, unknown> }[] {
     return this.supervisor.actorSnapshots()
+  }
+
+  /**
+   * Lifecycle events of every collector: `failed`, `restart-scheduled` (delay, attempt of
+   * maxRestarts, the group a strategy restarts), `manual-restart`, `recovered`, `gave-up`,
+   * `escalated`, `stopped` (by operator, removal, shutdown or policy). Returns an unsubscribe
+   * function. Listeners run synchronously; what they throw goes to `onError`.
+   */
+  on(event: 'lifecycle', listener: LifecycleListener): () => void {
+    if (event !== 'lifecycle') throw new TypeError(`on(): unknown event "${String(event)}", expected "lifecycle"`)
+    return this.supervisor.onLifecycle(listener)
   }
 
   /** Observe XState inspection events of every actor (in addition to the `inspect` option). */

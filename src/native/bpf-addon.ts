@@ -8,7 +8,8 @@ import { dirname, join, resolve } from 'node:path'
 import { fileURLToPath } from 'node:url'
 import { Result, Schema } from 'effect'
 
-export const BPF_PROGRAMS = ['exec', 'exit', 'tcp', 'oom', 'openat', 'probe'] as const
+/** `cgroup` emits no events: it announces new cgroup2 directories to the container resolver. */
+export const BPF_PROGRAMS = ['exec', 'exit', 'tcp', 'oom', 'openat', 'probe', 'cgroup'] as const
 export type BpfProgramName = (typeof BPF_PROGRAMS)[number]
 
 export interface NativeSessionOptions {
@@ -59,7 +60,7 @@ interface RawAddon {
   abiVersion: number
 }
 
-export const ADDON_ABI_VERSION = 1
+export const ADDON_ABI_VERSION = 2
 
 /** Why the kernel path cannot run, with what to do about it. */
 export type BpfFailureReason =

@@ -18,6 +18,7 @@ export const RecordKind = {
   oom: 4,
   open: 5,
   probe: 6,
+  cgroup: 7,
 } as const
 export type RecordKindName = keyof typeof RecordKind
 export const KIND_NAMES: readonly (RecordKindName | undefined)[] = [
@@ -28,10 +29,12 @@ export const KIND_NAMES: readonly (RecordKindName | undefined)[] = [
   'oom',
   'open',
   'probe',
+  'cgroup',
 ]
 
 /** The exact size of each kind's record; anything else is malformed. */
-export const RECORD_SIZE: readonly number[] = [0, 312, 64, 104, 104, 312, 48]
+export const RECORD_SIZE: readonly number[] = [0, 312, 64, 104, 104, 312, 48, 576]
+export const CGROUP_PATH_LEN = 512
 
 export const Hdr = {
   kind: 0,
@@ -67,6 +70,8 @@ export const Oom = {
   victimComm: 88,
 } as const
 export const Open = { flags: 48, mode: 52, path: 56 } as const
+/** A new cgroup2 directory (not an event): its id and path relative to the cgroup2 root. */
+export const Cgroup = { id: 48, level: 56, pathLen: 60, path: 64 } as const
 
 const TWO32 = 4294967296
 

@@ -1,3 +1,4 @@
+import { type Clock, systemClock } from '../core/clock.js'
 import type { TapioEvent } from '../events/event.js'
 import { type DropCounts, type DropReason, emptyDropCounts, emptySourceCounters, type SourceCounters } from './counters.js'
 
@@ -107,7 +108,11 @@ export class MergeBuffer {
   private closedFlag = false
   private readonly totals = { accepted: 0, delivered: 0, dropped: emptyDropCounts() }
 
-  constructor(options?: Partial<MergeBufferOptions>) {
+  /** `clock` stamps `lastEventAt` (tests drive a ManualClock). */
+  constructor(
+    options?: Partial<MergeBufferOptions>,
+    private readonly clock: Clock = systemClock,
+  ) {
     this.options = { ...DEFAULT_BUFFER_OPTIONS, ...options, sample: { ...DEFAULT_BUFFER_OPTIONS.sample, ...options?.sample } }
     const { capacity, maxBatch, sample, policy } = this.options
     if (!Number.isInteger(capacity) || capacity < 1) throw new RangeError(`buffer capacity: expected an integer >= 1, got ${capacity}`)
@@ -190,7 +195,7 @@ export class MergeBuffer {
     if (n === 0) return undefined
     const lane = this.lanes.get(source)
     if (!lane) throw new Error(`merge buffer: unknown source "${source}"`)
-    lane.counters.lastEventAt = Date.now()
+    lane.counters.lastEventAt = this.clock.now()
     if (this.closedFlag) {
       this.count(lane, n)
       this.drop(lane, 'shutdown', n)

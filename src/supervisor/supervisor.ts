@@ -1,4 +1,4 @@
-import { type Actor, type ActorRefFrom, createActor, fromPromise, type InspectionEvent, type Observer } from 'xstate'
+import { type Actor, type ActorRefFrom, createActor, fromPromise, type InspectionEvent, type Observer, type SnapshotFrom, waitFor } from 'xstate'
 import {
   type CollectorLifecycleEvent,
   type CollectorNotification,
@@ -7,18 +7,23 @@ import {
   type LifecycleState,
 } from '../../machines/collector-lifecycle.js'
 import { supervisorMachine, type SupervisorState } from '../../machines/supervisor.js'
+import { type Clock, systemClock } from '../core/clock.js'
 import { type Collector, type CollectorFactory, type CollectorHealth, isCollector } from '../core/collector.js'
+import { addStatistics, EMPTY_SOURCE_STATISTICS, isSourceStatistics, retire, type SourceStatistics } from '../core/statistics.js'
+import { delay } from '../core/delay.js'
 import type { ComponentStatus } from '../core/status.js'
 import type { MergeBuffer } from '../stream/merge-buffer.js'
 import { type Pump, startPump } from '../stream/pump.js'
+import type { LifecycleEvent, LifecycleListener, StopCause } from './lifecycle-events.js'
 import { decide, EMPTY_HISTORY, type FailureHistory, markRunning, type RestartPolicy } from './policy.js'
-import { type RestartStrategy, siblingsToRestart } from './strategy.js'
+import { type RestartStrategy, restartGroup } from './strategy.js'
 
 export interface SupervisorOptions {
   readonly buffer: MergeBuffer
   readonly strategy: RestartStrategy
   readonly inspect?: Observer<InspectionEvent> | ((event: InspectionEvent) => void)
-  readonly now?: () => number
+  /** Every timer and timestamp of the supervisor and its actors (tests drive a ManualClock). */
+  readonly clock?: Clock
   readonly random?: () => number
   /** How often collectors' self-reported health is read (fatal_error fails the collector). */
   readonly healthCheckIntervalMs: number
@@ -35,11 +40,18 @@ interface Entry {
   readonly source: Collector | CollectorFactory
   readonly policy: RestartPolicy
   instance: Collector | undefined
+  /** The latest instance, kept after it stopped so its final statistics stay readable. */
+  lastInstance: Collector | undefined
+  /** Final statistics of the instances before `lastInstance` (counters survive restarts). */
+  retired: SourceStatistics
   instanceGeneration: number
   pump: Pump | undefined
   history: FailureHistory
-  restarts: number
   failedStarts: number
+  /** Why the next STOPPED happens (for the `stopped` lifecycle event). */
+  stopCause: StopCause | undefined
+  /** When it went down (failure, suspension, manual restart): `recovered` reports the downtime. */
+  downSince: number | undefined
   lastError: string | null
   lastHealth: CollectorHealth | undefined
   removing: boolean
@@ -57,11 +69,14 @@ export interface CollectorRuntimeView {
   readonly state: LifecycleState
   readonly stateValue: string
   readonly status: ComponentStatus
+  /** The lifecycle actor's count: automatic and manual restarts. */
   readonly restarts: number
+  readonly manualRestarts: number
   readonly lastError: string | null
   readonly health: CollectorHealth | undefined
   readonly policy: RestartPolicy
-  readonly statistics: Readonly<Record<string, number>> | undefined
+  /** The collector's own statistics, added up over every instance of this registration. */
+  readonly statistics: SourceStatistics | undefined
 }
 
 function errorMessage(e: unknown): string {
@@ -87,6 +102,25 @@ function untilAborted<T>(p: Promise<T>, signal: AbortSignal): Promise<T | undefi
   })
 }
 
+/** A collector's statistics, if it keeps them in the contract's shape (a throwing one has none). */
+function readStatistics(inst: Collector | undefined): SourceStatistics | undefined {
+  if (!inst?.statistics) return undefined
+  try {
+    const s: unknown = inst.statistics()
+    return isSourceStatistics(s) ? s : undefined
+  } catch {
+    return undefined
+  }
+}
+type CollectorSnapshot = SnapshotFrom<typeof collectorLifecycleMachine>
+
+/** Out of the way for a group restart: released and waiting, or not running at all. */
+const parked = (s: CollectorSnapshot) =>
+  s.matches({ suspended: 'held' }) || s.matches('stopped') || s.matches('gaveUp') || s.matches('idle')
+
+/** A resumed collector has settled once it is no longer starting (running, failed, stopped...). */
+const settled = (s: CollectorSnapshot) => !s.matches('starting') && !s.matches({ suspended: 'held' })
+
 function topState(value: unknown): LifecycleState {
   if (typeof value === 'string') return value as LifecycleState
   return Object.keys(value as object)[0] as LifecycleState
@@ -106,13 +140,20 @@ function stateString(value: unknown): string {
 export class Supervisor {
   private readonly entries = new Map<string, Entry>()
   private readonly actor: Actor<typeof supervisorMachine>
-  private readonly now: () => number
+  private readonly clock: Clock
   private readonly random: () => number
-  private healthTimer: ReturnType<typeof setInterval> | undefined
+  private healthTimer: unknown
   private actorError: unknown
+  private readonly listeners = new Set<LifecycleListener>()
+  /** Times of every restart the supervisor granted: OTP's intensity for `escalate` policies. */
+  private restartLog: number[] = []
+  /** Group restarts (one_for_all / rest_for_one) run one after another, like OTP's supervisor loop. */
+  private groupQueue: Promise<void> = Promise.resolve()
+  /** Aborted when the supervisor stops: ends group restarts and their delays. */
+  private readonly lifetime = new AbortController()
 
   constructor(private readonly options: SupervisorOptions) {
-    this.now = options.now ?? Date.now
+    this.clock = options.clock ?? systemClock
     this.random = options.random ?? Math.random
     const collectorLogic = collectorLifecycleMachine.provide({
       actors: {
@@ -133,6 +174,7 @@ export class Supervisor {
     this.actor = createActor(logic, {
       id: 'supervisor',
       systemId: 'supervisor',
+      clock: this.clock,
       ...(inspect ? { inspect } : {}),
     })
     // Without an error listener XState rethrows actor errors as uncaught exceptions of the host.
@@ -162,11 +204,14 @@ export class Supervisor {
       source,
       policy,
       instance: undefined,
+      lastInstance: undefined,
+      retired: EMPTY_SOURCE_STATISTICS,
       instanceGeneration: 0,
       pump: undefined,
       history: EMPTY_HISTORY,
-      restarts: 0,
       failedStarts: 0,
+      stopCause: undefined,
+      downSince: undefined,
       lastError: null,
       lastHealth: undefined,
       removing: false,
@@ -184,7 +229,7 @@ export class Supervisor {
     const entry = this.entries.get(name)
     if (!entry) throw new Error(`collector "${name}" is not registered`)
     entry.removing = true
-    await this.stopOne(name)
+    await this.stopOne(name, 'removed')
     this.actor.send({ type: 'REMOVE', name })
     this.entries.delete(name)
     this.options.buffer.unregisterSource(name)
@@ -211,7 +256,7 @@ export class Supervisor {
     entry.failedStarts = 0
     const settled = this.waitSettle(entry)
     const state = this.childState(name)
-    if (state === 'gaveUp') this.respawn(entry)
+    if (state === 'gaveUp') this.respawn(entry, false)
     this.command(name, { type: 'START' })
     return settled
   }
@@ -222,8 +267,12 @@ export class Supervisor {
     entry.failedStarts = 0
     const settled = this.waitSettle(entry)
     const state = this.childState(name)
+    if (state !== 'idle') {
+      entry.downSince ??= this.clock.now()
+      this.emit({ type: 'manual-restart', collector: name, at: this.clock.now() })
+    }
     if (state === 'gaveUp') {
-      this.respawn(entry)
+      this.respawn(entry, true)
       this.command(name, { type: 'START' })
     } else if (state === 'idle') {
       this.command(name, { type: 'START' })
@@ -234,38 +283,49 @@ export class Supervisor {
   }
 
   /** Stop one collector; resolves when its actor reached stopped or gave up. */
-  async stopOne(name: string): Promise<void> {
+  async stopOne(name: string, cause: StopCause = 'operator'): Promise<void> {
     const child = this.child(name)
-    if (!child) return
+    const entry = this.entries.get(name)
+    if (!child || !entry) return
     const state = topState(child.getSnapshot().value)
     if (state === 'stopped' || state === 'gaveUp') return
-    const done = new Promise<void>((resolve) => {
-      const sub = child.subscribe({
-        next: (snap) => {
-          const s = topState(snap.value)
-          if (s === 'stopped' || s === 'gaveUp') {
-            sub.unsubscribe()
-            resolve()
-          }
-        },
-        error: () => resolve(),
-        complete: () => resolve(),
-      })
-    })
+    entry.stopCause = cause
+    const done = waitFor(child, (s) => s.matches('stopped') || s.matches('gaveUp')).then(
+      () => {},
+      () => {},
+    )
     this.command(name, { type: 'STOP' })
     await done
   }
 
   beginStop(): void {
+    this.lifetime.abort()
     this.actor.send({ type: 'STOP' })
   }
 
   /** Release every timer and the actor system. */
   finishStop(): void {
+    this.lifetime.abort()
     this.actor.send({ type: 'STOPPED' })
-    if (this.healthTimer) clearInterval(this.healthTimer)
+    if (this.healthTimer !== undefined) this.clock.clearTimeout(this.healthTimer)
     this.healthTimer = undefined
     this.actor.stop()
+  }
+
+  /** Observe lifecycle events (failures, restarts, recoveries, give-ups, escalation, stops). */
+  onLifecycle(listener: LifecycleListener): () => void {
+    this.listeners.add(listener)
+    return () => this.listeners.delete(listener)
+  }
+
+  private emit(event: LifecycleEvent): void {
+    for (const l of this.listeners) {
+      try {
+        l(event)
+      } catch (e) {
+        this.options.onInternalError?.(e)
+      }
+    }
   }
 
   // ---- views ---------------------------------------------------------------------------
@@ -281,11 +341,12 @@ export class Supervisor {
       state,
       stateValue: stateString(snap.value),
       status: this.statusOf(entry, state),
-      restarts: entry.restarts,
+      restarts: snap.context.restarts,
+      manualRestarts: snap.context.manualRestarts,
       lastError: entry.lastError ?? snap.context.lastError,
       health: entry.lastHealth,
       policy: entry.policy,
-      statistics: this.customStatistics(entry),
+      statistics: this.sourceStatistics(entry),
     }
   }
 
@@ -323,6 +384,8 @@ export class Supervisor {
     entry.instance = instance
     entry.instanceGeneration = ref.generation
     entry.lastHealth = undefined
+    // A new instance: stability is measured from when it reaches running, not an earlier one.
+    if (entry.history.runningSince !== undefined) entry.history = { restartTimes: entry.history.restartTimes, consecutive: entry.history.consecutive }
     try {
       await untilAborted(Promise.resolve().then(() => instance.start(signal)), signal)
     } catch (e) {
@@ -371,17 +434,28 @@ export class Supervisor {
     const entry = this.entries.get(n.name)
     if (!entry) return
     switch (n.type) {
-      case 'COLLECTOR.RUNNING':
-        entry.history = markRunning(entry.history, this.now())
+      case 'COLLECTOR.RUNNING': {
+        const now = this.clock.now()
+        entry.history = markRunning(entry.history, now)
         entry.failedStarts = 0
         entry.lastError = null
+        if (entry.downSince !== undefined) {
+          this.emit({ type: 'recovered', collector: entry.name, at: now, downMs: now - entry.downSince, restarts: this.view(entry.name)?.restarts ?? 0 })
+          entry.downSince = undefined
+        }
         this.settle(entry, { kind: 'running' })
         return
-      case 'COLLECTOR.STOPPED':
+      }
+      case 'COLLECTOR.STOPPED': {
+        const by = entry.stopCause ?? (this.isShuttingDown() ? 'shutdown' : 'operator')
+        entry.stopCause = undefined
+        this.emit({ type: 'stopped', collector: entry.name, at: this.clock.now(), by, forced: n.forced })
         this.settle(entry, { kind: 'stopped' })
         return
+      }
       case 'COLLECTOR.GAVE_UP':
         entry.lastError = n.reason
+        this.emit({ type: 'gave-up', collector: entry.name, at: this.clock.now(), reason: n.reason })
         this.settle(entry, { kind: 'gave-up', reason: n.reason })
         return
       case 'COLLECTOR.EXITED':
@@ -390,41 +464,114 @@ export class Supervisor {
     }
   }
 
+  private isShuttingDown(): boolean {
+    const phase = this.phase()
+    return phase === 'stopping' || phase === 'stopped' || phase === 'escalated'
+  }
+
   private onExit(entry: Entry, exit: 'failure' | 'normal', error: string | null): void {
     entry.lastError = error
-    const phase = this.phase()
-    if (entry.removing || phase === 'stopping' || phase === 'stopped' || phase === 'escalated') return
+    if (entry.removing || this.isShuttingDown()) return
+    const now = this.clock.now()
     const wasStarting = entry.history.runningSince === undefined
+    entry.downSince ??= now
+    this.emit({ type: 'failed', collector: entry.name, at: now, exit, error, wasRunning: !wasStarting })
     if (wasStarting) {
       entry.failedStarts += 1
       if (entry.settleWaiters.length > 0 && entry.failedStarts >= entry.policy.startAttempts) {
         this.settle(entry, { kind: 'failed', reason: error ?? 'start failed' })
       }
     }
-    const decision = decide(entry.policy, entry.history, exit, this.now(), this.random)
+    // OTP counts intensity across the whole supervisor; `escalate` policies do too. The default
+    // `give-up` keeps a per-collector window (Akka style: one bad collector cannot stop the rest).
+    const escalating = entry.policy.onExceeded === 'escalate'
+    const history = escalating ? { ...entry.history, restartTimes: this.restartLog } : entry.history
+    const decision = decide(entry.policy, history, exit, now, this.random)
     entry.history = decision.history
     switch (decision.action) {
       case 'restart': {
-        entry.restarts += 1
-        this.command(entry.name, { type: 'RESTART_AFTER', delayMs: decision.delayMs })
-        for (const sibling of siblingsToRestart(this.options.strategy, this.names(), entry.name)) {
-          const s = this.childState(sibling)
-          if (s === 'running' || s === 'starting') this.command(sibling, { type: 'RESTART' })
-        }
+        this.logRestart(now)
+        const group = restartGroup(this.options.strategy, this.names(), entry.name)
+        this.emit({
+          type: 'restart-scheduled',
+          collector: entry.name,
+          at: now,
+          delayMs: decision.delayMs,
+          attempt: decision.history.restartTimes.length,
+          maxRestarts: entry.policy.maxRestarts,
+          withinMs: entry.policy.withinMs,
+          strategy: this.options.strategy,
+          group,
+        })
+        if (group.length <= 1) this.command(entry.name, { type: 'RESTART_AFTER', delayMs: decision.delayMs })
+        else this.scheduleGroupRestart(group, now + decision.delayMs)
         return
       }
       case 'stop':
+        entry.stopCause = 'policy'
         this.command(entry.name, { type: 'STOP' })
         return
       case 'give-up':
         this.command(entry.name, { type: 'GIVE_UP', reason: `${decision.reason}; last error: ${error ?? 'none'}` })
         return
-      case 'escalate':
+      case 'escalate': {
+        const reason = `collector "${entry.name}": ${decision.reason}`
         entry.lastError = `${decision.reason}; last error: ${error ?? 'none'}`
-        this.actor.send({ type: 'ESCALATE', reason: `collector "${entry.name}": ${decision.reason}` })
-        this.options.onEscalate?.(`collector "${entry.name}": ${decision.reason}`)
+        this.emit({ type: 'escalated', collector: entry.name, at: now, reason })
+        this.actor.send({ type: 'ESCALATE', reason })
+        this.options.onEscalate?.(reason)
         return
+      }
     }
+  }
+
+  private logRestart(now: number): void {
+    let window = 0
+    for (const e of this.entries.values()) window = Math.max(window, e.policy.withinMs)
+    this.restartLog = [...this.restartLog.filter((t) => now - t < window), now]
+  }
+
+  private scheduleGroupRestart(group: readonly string[], dueAt: number): void {
+    this.groupQueue = this.groupQueue
+      .then(() => this.groupRestart(group, dueAt))
+      .catch((e: unknown) => this.options.onInternalError?.(e))
+  }
+
+  /**
+   * OTP's one_for_all / rest_for_one: stop every member of the group in reverse start order (the
+   * failed one is already released), wait out the failed one's backoff, then start them again in
+   * start order, each settling (running or failed) before the next starts. Members in any state
+   * take part; stopped, given-up and never-started ones stay as they are.
+   */
+  private async groupRestart(group: readonly string[], dueAt: number): Promise<void> {
+    const signal = this.lifetime.signal
+    for (const name of [...group].reverse()) {
+      if (signal.aborted) return
+      const entry = this.entries.get(name)
+      if (!entry || entry.removing) continue
+      entry.downSince ??= this.clock.now()
+      this.command(name, { type: 'SUSPEND' })
+      await this.waitChild(name, parked, signal)
+    }
+    if (signal.aborted) return
+    await delay(dueAt - this.clock.now(), signal, this.clock)
+    for (const name of group) {
+      if (signal.aborted) return
+      const child = this.child(name)
+      if (!child?.getSnapshot().matches({ suspended: 'held' })) continue
+      this.command(name, { type: 'RESUME' })
+      await this.waitChild(name, settled, signal)
+    }
+  }
+
+  /** Wait until the named actor satisfies `predicate`; also ends when it is removed or replaced. */
+  private async waitChild(name: string, predicate: (s: CollectorSnapshot) => boolean, signal: AbortSignal): Promise<void> {
+    const child = this.child(name)
+    if (!child) return
+    await waitFor(child, predicate, { signal }).then(
+      () => {},
+      () => {},
+    )
   }
 
   private waitSettle(entry: Entry): Promise<SettleOutcome> {
@@ -438,9 +585,15 @@ export class Supervisor {
   }
 
   private ensureHealthTimer(): void {
-    if (this.healthTimer) return
-    this.healthTimer = setInterval(() => this.checkHealth(), this.options.healthCheckIntervalMs)
-    this.healthTimer.unref()
+    if (this.healthTimer !== undefined || this.lifetime.signal.aborted) return
+    const tick = () => {
+      this.checkHealth()
+      this.healthTimer = undefined
+      this.ensureHealthTimer()
+    }
+    this.healthTimer = this.clock.setTimeout(tick, this.options.healthCheckIntervalMs)
+    // A periodic check must not keep the host process alive (system clock handles have unref).
+    ;(this.healthTimer as { unref?: () => void } | undefined)?.unref?.()
   }
 
   /** Read self-reported health; a fatal_error fails the collector like a crash would. */
@@ -478,6 +631,7 @@ export class Supervisor {
       }
       case 'failed':
       case 'restarting':
+      case 'suspended':
         return 'recoverable_error'
       case 'stopping':
         return 'stopping'
@@ -486,31 +640,45 @@ export class Supervisor {
     }
   }
 
-  private customStatistics(entry: Entry): Readonly<Record<string, number>> | undefined {
-    const inst = entry.instance ?? (isCollector(entry.source) ? entry.source : undefined)
-    if (!inst?.statistics) return undefined
-    try {
-      return inst.statistics()
-    } catch {
-      return undefined
-    }
+  private sourceStatistics(entry: Entry): SourceStatistics | undefined {
+    const inst = entry.lastInstance ?? (isCollector(entry.source) ? entry.source : undefined)
+    const current = readStatistics(inst)
+    if (current === undefined) return entry.retired === EMPTY_SOURCE_STATISTICS ? undefined : entry.retired
+    return addStatistics(entry.retired, current)
   }
 
   // ---- helpers -------------------------------------------------------------------------
 
   private instanceFor(entry: Entry): Collector {
-    if (isCollector(entry.source)) return entry.source
-    const made = entry.source()
+    const made = isCollector(entry.source) ? entry.source : entry.source()
     if (!isCollector(made)) throw new Error(`factory for collector "${entry.name}" did not return a Collector`)
+    if (entry.lastInstance !== undefined && entry.lastInstance !== made) {
+      // The previous instance will not be read again: its final figures join the registration's.
+      const last = readStatistics(entry.lastInstance)
+      if (last) entry.retired = retire(entry.retired, last)
+    }
+    entry.lastInstance = made
     return made
   }
 
-  /** A given-up actor is final: replace it with a fresh one under the same name. */
-  private respawn(entry: Entry): void {
+  /**
+   * A given-up actor is final: replace it with a fresh one under the same name, in the same place
+   * of the start order, carrying its restart count on (plus this manual restart).
+   */
+  private respawn(entry: Entry, manual: boolean): void {
+    const at = this.names().indexOf(entry.name)
+    const old = this.child(entry.name)?.getSnapshot().context
     this.actor.send({ type: 'REMOVE', name: entry.name })
     this.actor.send({
       type: 'ADD',
-      child: { name: entry.name, startTimeoutMs: entry.policy.startTimeoutMs, stopTimeoutMs: entry.policy.stopTimeoutMs },
+      at,
+      child: {
+        name: entry.name,
+        startTimeoutMs: entry.policy.startTimeoutMs,
+        stopTimeoutMs: entry.policy.stopTimeoutMs,
+        restarts: (old?.restarts ?? 0) + (manual ? 1 : 0),
+        manualRestarts: (old?.manualRestarts ?? 0) + (manual ? 1 : 0),
+      },
     })
     entry.history = EMPTY_HISTORY
   }

@@ -47,7 +47,7 @@ describe('/events bounds (real agent process)', () => {
   gen: { kind: synthetic, rate: 20000, batchSize: 200 }
 outputs:
   file: { path: ${out} }
-http: { port: 0, tailQueue: 1000, maxTailClients: ${CAP} }
+http: { port: 0, tailQueue: 1000, maxTailClients: ${CAP}, maxConnections: ${CAP + 50} }
 `,
     )
     const agent = new AgentProcess(['--config', cfg])

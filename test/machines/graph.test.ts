@@ -41,6 +41,8 @@ const lifecycleEvents: EventObject[] = [
   { type: 'START' },
   { type: 'STOP' },
   { type: 'RESTART' },
+  { type: 'SUSPEND' },
+  { type: 'RESUME' },
   { type: 'RESTART_AFTER', delayMs: 100 } as EventObject,
   { type: 'GIVE_UP', reason: 'test' } as EventObject,
   { type: 'SOURCE_ENDED', generation: 1 } as EventObject,
@@ -56,6 +58,7 @@ const lifecycleEvents: EventObject[] = [
   { type: 'xstate.after.stopTimeout.collector.stopping' },
   { type: 'xstate.after.stopTimeout.collector.failed.releasing' },
   { type: 'xstate.after.stopTimeout.collector.restarting.releasing' },
+  { type: 'xstate.after.stopTimeout.collector.suspended.releasing' },
   { type: 'xstate.after.restartDelay.collector.restarting.waiting' },
 ]
 
@@ -93,7 +96,7 @@ describe('collector lifecycle machine', () => {
       'generation' in e ? ({ ...e, generation: 99 } as EventObject) : e,
     )
     const paths = getShortestPaths(lifecycle, {
-      events: stale.filter((e) => e.type !== 'STOP' && e.type !== 'RESTART' && !e.type.startsWith('xstate.error') && !e.type.startsWith('xstate.after')),
+      events: stale.filter((e) => e.type !== 'STOP' && e.type !== 'RESTART' && e.type !== 'SUSPEND' && !e.type.startsWith('xstate.error') && !e.type.startsWith('xstate.after')),
       input,
       serializeState: serializeLifecycle,
     } as never)

@@ -16,6 +16,7 @@ function allowedStatePairs(): Set<string> {
     'xstate.error.actor.release', 'xstate.done.actor.stop', 'xstate.error.actor.stop',
     'xstate.after.startTimeout.collector.starting', 'xstate.after.stopTimeout.collector.stopping',
     'xstate.after.stopTimeout.collector.failed.releasing', 'xstate.after.stopTimeout.collector.restarting.releasing',
+    'xstate.after.stopTimeout.collector.suspended.releasing', 'SUSPEND', 'RESUME',
     'xstate.after.restartDelay.collector.restarting.waiting',
   ].map((type) => ({ type }))
   const more = [

@@ -72,8 +72,15 @@ describe('CollectorManager supervision', () => {
     expect(mgr.statistics().collectors.doomed?.restarts).toBe(2)
     await expect(mgr.restartCollector('doomed')).rejects.toThrow(/doomed/)
     await waitFor(() => mgr.health().collectors.doomed?.status === 'permanent_error', 'giving up again')
-    // 2 granted before, 2 more after the operator's restart: the window starts again, the count goes on.
-    expect(mgr.statistics().collectors.doomed?.restarts).toBe(4)
+    // 2 granted before, the operator's restart, 2 more after it: the window starts again, the one
+    // count goes on (manual restarts counted, and shown as manual).
+    const st = mgr.statistics().collectors.doomed
+    expect(st?.restarts).toBe(5)
+    expect(st?.manualRestarts).toBe(1)
+    expect(mgr.health().collectors.doomed?.restarts).toBe(5)
+    const ctx = mgr.actors().find((a) => a.id === 'collector:doomed')?.context
+    expect(ctx?.restarts).toBe(5)
+    expect(ctx?.manualRestarts).toBe(1)
   })
 
   it('force-stops a collector that hangs in stop, and stop() still completes in time', async () => {

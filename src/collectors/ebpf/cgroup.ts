@@ -3,6 +3,11 @@
  * cgroup v2 id, which is the inode number of the cgroup's directory in the cgroup2 mount, so a
  * path read from /proc/<pid>/cgroup is confirmed by stat, and a walk of the mount finds cgroups
  * whose processes are already gone. Results are cached: the hot path is one Map lookup.
+ *
+ * Cgroups made while the collector runs are learned from the kernel itself (`learn`, fed by the
+ * cgroup_mkdir BPF program) before any of their processes' records arrive, so a process that
+ * exited before its records were decoded, in a cgroup made a moment earlier (and perhaps already
+ * removed), keeps its container identity; /proc and the walk cover cgroups made before the start.
  */
 import { readdirSync, readFileSync, statSync } from 'node:fs'
 import { join } from 'node:path'
@@ -66,6 +71,7 @@ export class CgroupResolver {
   private lastWalk = -Infinity
   lookups = 0
   misses = 0
+  learned = 0
 
   constructor(opts: CgroupResolverOptions = {}) {
     this.procRoot = opts.procRoot ?? '/proc'
@@ -86,6 +92,17 @@ export class CgroupResolver {
     if (info.path === undefined) this.unresolvedAt.set(id, this.now())
     else this.unresolvedAt.delete(id)
     return info
+  }
+
+  /**
+   * Records a cgroup the kernel announced as it was made (the `cgroup` BPF program), so that its
+   * processes resolve even after they and the directory are gone.
+   */
+  learn(id: number, path: string): void {
+    this.learned++
+    if (this.cache.size >= this.maxEntries) this.cache.clear()
+    this.cache.set(id, info(id, path))
+    this.unresolvedAt.delete(id)
   }
 
   private shouldRetry(id: number): boolean {

@@ -8,6 +8,8 @@ import {
   BATCH_HEADER,
   BATCH_MAGIC,
   type BootClock,
+  Cgroup,
+  CGROUP_PATH_LEN,
   COMM_LEN,
   cstring,
   Exec,
@@ -45,6 +47,8 @@ export const TCP_STATES: readonly string[] = [
 
 export interface CgroupLookup {
   lookup(id: number, tgid: number): CgroupInfo
+  /** A cgroup2 directory announced by the kernel as it was made (before any process ran in it). */
+  learn(id: number, path: string): void
 }
 
 /** Without container resolution: the id only, cached so repeated ids cost no string building. */
@@ -59,6 +63,8 @@ export class CgroupIdsOnly implements CgroupLookup {
     }
     return hit
   }
+
+  learn(): void {}
 }
 
 export interface DecodeCounters {
@@ -70,10 +76,14 @@ export interface DecodeCounters {
   truncated: number
   unknownKind: number
   badSize: number
+  /** cgroup announcements (not events, so outside records = events + malformed). */
+  cgroups: number
+  /** ... of which unusable: bad size, or a path cut short by the kernel record's length. */
+  cgroupsUnusable: number
 }
 
 export function emptyDecodeCounters(): DecodeCounters {
-  return { records: 0, events: 0, malformed: 0, badBatches: 0, truncated: 0, unknownKind: 0, badSize: 0 }
+  return { records: 0, events: 0, malformed: 0, badBatches: 0, truncated: 0, unknownKind: 0, badSize: 0, cgroups: 0, cgroupsUnusable: 0 }
 }
 
 export class BatchDecoder {
@@ -131,6 +141,10 @@ export class BatchDecoder {
         c.malformed++
         continue
       }
+      if (kind === RecordKind.cgroup) {
+        this.cgroup(buf, view, rec, len === expected && view.getUint16(rec + Hdr.size, true) === expected)
+        continue
+      }
       if (len !== expected || view.getUint16(rec + Hdr.size, true) !== expected) {
         c.badSize++
         c.malformed++
@@ -145,6 +159,18 @@ export class BatchDecoder {
     }
     c.events += out.length
     return out
+  }
+
+  private cgroup(buf: Buffer, view: DataView, rec: number, wellFormed: boolean): void {
+    const c = this.counters
+    c.cgroups++
+    const pathLen = wellFormed ? view.getUint32(rec + Cgroup.pathLen, true) : 0
+    // A path cut short has lost its last segment, the one that names the container: better none.
+    if (!wellFormed || pathLen === 0 || pathLen >= CGROUP_PATH_LEN - 1) {
+      c.cgroupsUnusable++
+      return
+    }
+    this.cgroups.learn(u64(view, rec + Cgroup.id), buf.toString('utf8', rec + Cgroup.path, rec + Cgroup.path + pathLen))
   }
 
   private comm(view: DataView, buf: Buffer, rec: number): string {

@@ -1,6 +1,8 @@
 import { Result } from 'effect'
 import type { KubeConfig } from '@kubernetes/client-node'
-import { backoffDelay, sleep } from './backoff.js'
+import { backoffDelay } from '../../core/backoff.js'
+import { type Clock, systemClock } from '../../core/clock.js'
+import { delay } from '../../core/delay.js'
 import type { KubernetesConfig } from './config.js'
 import { getJson, KubeApiError, openWatch, type WatchHandle, type WatchOutcome } from './kube-api.js'
 import { bookmarkVersion, decodeList, decodeObject, decodeStatus, type KubeObject } from './objects.js'
@@ -47,6 +49,8 @@ export interface ReflectorOptions {
   readonly random?: () => number
   /** Settles when the first list may start (pods wait for their owners' first list, to name workloads). */
   readonly after?: Promise<void>
+  /** Time for backoff, relist pacing and the inactivity timeout (tests drive a ManualClock). */
+  readonly clock?: Clock
 }
 
 type Signal = { kind: 'expired' } | { kind: 'inactive' }
@@ -63,6 +67,8 @@ export class Reflector {
   private synced = false
   private lastSyncAt: number | undefined
   private lastListStart = Number.NEGATIVE_INFINITY
+  /** Relists caused by an expired watch since the last healthy watch (2 and more: a 410 storm). */
+  private expiredInARow = 0
   private lists = 0
   private watches = 0
   private bookmarks = 0
@@ -81,7 +87,11 @@ export class Reflector {
     this.settleFirstAttempt = resolve
   })
 
-  constructor(private readonly opts: ReflectorOptions) {}
+  private readonly clock: Clock
+
+  constructor(private readonly opts: ReflectorOptions) {
+    this.clock = opts.clock ?? systemClock
+  }
 
   get key(): string {
     return this.opts.namespace === undefined ? this.opts.info.name : `${this.opts.info.name}@${this.opts.namespace}`
@@ -154,9 +164,9 @@ export class Reflector {
     this.errors += 1
     this.consecutiveFailures += 1
     this.lastError = error
-    const delay = backoffDelay(this.consecutiveFailures, this.opts.config.backoff, this.opts.random)
-    this.nextRetryAt = Date.now() + delay
-    await sleep(delay, signal)
+    const wait = backoffDelay({ ...this.opts.config.backoff, factor: 2 }, this.consecutiveFailures, this.opts.random)
+    this.nextRetryAt = this.clock.now() + wait
+    await delay(wait, signal, this.clock)
     this.nextRetryAt = undefined
   }
 
@@ -167,10 +177,17 @@ export class Reflector {
     }
     while (!signal.aborted) {
       if (needList) {
-        // A relist costs the API server a full read: at most one per interval, however often 410s come.
-        const wait = this.lastListStart + this.opts.config.relistMinIntervalMs - Date.now()
-        if (this.lists > 0 && wait > 0 && !(await sleep(wait, signal))) return
-        this.lastListStart = Date.now()
+        // Like client-go: the relist after an expired watch is immediate, and a failed list waits
+        // its backoff only. A relist costs the API server a full read, so a storm (a watch from a
+        // fresh list expiring again at once) gets at most one list per relistMinIntervalMs.
+        const wait = this.lastListStart + this.opts.config.relistMinIntervalMs - this.clock.now()
+        if (this.expiredInARow > 1 && wait > 0) {
+          this.nextRetryAt = this.clock.now() + wait
+          const waited = await delay(wait, signal, this.clock)
+          this.nextRetryAt = undefined
+          if (!waited) return
+        }
+        this.lastListStart = this.clock.now()
         try {
           await this.list(signal)
           needList = false
@@ -182,18 +199,20 @@ export class Reflector {
           continue
         }
       }
-      const started = Date.now()
+      const started = this.clock.now()
       let delivered = 0
       const outcome = await this.watchOnce(signal, () => {
         delivered += 1
       })
       if (signal.aborted) return
       // A watch that carried data or stayed up proves the server healthy again: backoff starts over.
-      const healthy = delivered > 0 || Date.now() - started >= this.opts.config.minHealthyWatchMs
+      const healthy = delivered > 0 || this.clock.now() - started >= this.opts.config.minHealthyWatchMs
       if (healthy) {
         this.consecutiveFailures = 0
         this.lastError = undefined
       }
+      const expired = outcome.kind === 'expired' || (outcome.kind === 'error' && outcome.error.statusCode === 410)
+      this.expiredInARow = expired ? (healthy ? 1 : this.expiredInARow + 1) : healthy ? 0 : this.expiredInARow
       switch (outcome.kind) {
         case 'expired':
           // The stored version fell out of the server's history: list again, diff, watch anew.
@@ -263,7 +282,7 @@ export class Reflector {
     for (const [uid, object] of seen) this.store.set(uid, object)
     this.resourceVersion = version
     this.synced = true
-    this.lastSyncAt = Date.now()
+    this.lastSyncAt = this.clock.now()
     this.consecutiveFailures = 0
     this.lastError = undefined
     if (changes.length > 0) this.opts.onChanges(changes)
@@ -276,19 +295,19 @@ export class Reflector {
     this.watches += 1
     return new Promise((resolve) => {
       let finished = false
-      let idle: NodeJS.Timeout | undefined
+      let idle: unknown
       const finish = (o: WatchOutcome | Signal) => {
         if (finished) return
         finished = true
-        clearTimeout(idle)
+        this.clock.clearTimeout(idle)
         signal.removeEventListener('abort', onAbort)
         handle.cancel()
         this.current = undefined
         resolve(o)
       }
       const arm = () => {
-        clearTimeout(idle)
-        idle = setTimeout(() => finish({ kind: 'inactive' }), c.inactivityTimeoutMs)
+        this.clock.clearTimeout(idle)
+        idle = this.clock.setTimeout(() => finish({ kind: 'inactive' }), c.inactivityTimeoutMs)
       }
       const onAbort = () => finish({ kind: 'cancelled' })
       const handle = openWatch(

@@ -21,6 +21,9 @@ export const FIXED_LAYOUTS = {
       'failed.releasing': [700, 280],
       'failed.released': [700, 420],
       gaveUp: [1000, 420],
+      // Held by a one_for_all / rest_for_one group restart until its turn in start order.
+      'suspended.releasing': [100, 280],
+      'suspended.held': [100, 420],
     },
     bends: {
       'idle>stopped': 110,

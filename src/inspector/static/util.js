@@ -27,6 +27,7 @@ export function statusFromState(state) {
       return 'starting'
     case 'failed':
     case 'restarting':
+    case 'suspended':
       return 'recoverable_error'
     case 'gaveUp':
       return 'permanent_error'

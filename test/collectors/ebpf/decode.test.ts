@@ -4,7 +4,7 @@ import { BatchDecoder, findCgroup2Mount, parseCgroupPath, parseEbpfConfig } from
 import { CgroupIdsOnly } from '../../../src/collectors/ebpf/decode.js'
 import { BATCH_MAGIC, BootClock, encodeBatch, ipv6, RecordKind } from '../../../src/native/bpf-records.js'
 import { Result } from 'effect'
-import { execRecord, exitRecord, record, tcpRecord } from './records.js'
+import { cgroupRecord, execRecord, exitRecord, record, tcpRecord } from './records.js'
 
 const clock = new BootClock([1_700_000_000, 900_000_000])
 const decoder = () => new BatchDecoder(clock, new CgroupIdsOnly())
@@ -70,7 +70,7 @@ describe('ebpf batch decoder', () => {
     expect(d.counters).toMatchObject({ badBatches: 2, malformed: 2 })
   })
 
-  it('never throws on arbitrary bytes, and every claimed record is an event or malformed', () => {
+  it('never throws on arbitrary bytes, and every claimed record is an event, malformed or a cgroup announcement', () => {
     fc.assert(
       fc.property(fc.uint8Array({ maxLength: 2048 }), fc.nat(64), (bytes, claimed) => {
         const buf = Buffer.alloc(8 + bytes.length)
@@ -79,7 +79,7 @@ describe('ebpf batch decoder', () => {
         Buffer.from(bytes).copy(buf, 8)
         const d = decoder()
         const events = d.decode(buf)
-        expect(events.length + d.counters.malformed).toBe(claimed)
+        expect(events.length + d.counters.malformed + d.counters.cgroups).toBe(claimed)
       }),
       { numRuns: 500 },
     )
@@ -97,10 +97,39 @@ describe('ebpf batch decoder', () => {
         for (const [at, v] of flips) b[at] = v
         const d = decoder()
         const events = d.decode(b)
-        if (b.readUInt32LE(0) === BATCH_MAGIC) expect(events.length + d.counters.malformed).toBe(b.readUInt32LE(4))
+        if (b.readUInt32LE(0) === BATCH_MAGIC) {
+          expect(events.length + d.counters.malformed + d.counters.cgroups).toBe(b.readUInt32LE(4))
+        }
       }),
       { numRuns: 500 },
     )
+  })
+
+  it('cgroup announcements teach the resolver and are no events; a cut-short or misframed one is counted unusable', () => {
+    const learned: [number, string][] = []
+    const seen: number[] = []
+    const d = new BatchDecoder(clock, {
+      lookup: (id) => {
+        seen.push(id)
+        const hit = learned.find(([i]) => i === id)
+        return hit ? { id: String(id), path: hit[1] } : { id: String(id) }
+      },
+      learn: (id, path) => learned.push([id, path]),
+    })
+    const containerPath = `/kubepods.slice/cri-containerd-${'b'.repeat(64)}.scope`
+    const events = d.decode(
+      encodeBatch([
+        cgroupRecord(9001n, containerPath),
+        execRecord({ tgid: 7, cgroupId: 9001n }, 1, '/bin/true'),
+        cgroupRecord(9002n, `/${'x'.repeat(600)}`),
+        record(RecordKind.cgroup, 100),
+      ]),
+    )
+    expect(learned).toEqual([[9001, containerPath]])
+    expect(events).toHaveLength(1)
+    expect(events[0]?.data).toMatchObject({ cgroupId: '9001', cgroupPath: containerPath })
+    expect(seen).toEqual([9001])
+    expect(d.counters).toMatchObject({ records: 4, events: 1, malformed: 0, cgroups: 3, cgroupsUnusable: 2 })
   })
 
   it('converts boot-time stamps exactly, also beyond 2^53 ns of uptime', () => {

@@ -83,7 +83,7 @@ describe('ebpf collector: degradation', () => {
     )
     expect(r.startError).toBeUndefined()
     expect(r.health.status).toBe('ok')
-    expect(r.attached).toEqual(['exec', 'exit'])
+    expect(r.attached).toEqual(['exec', 'exit', 'cgroup'])
   })
 
   it('one tracepoint missing: that program is reported, the others run', () => {
@@ -97,10 +97,26 @@ describe('ebpf collector: degradation', () => {
     expect(r.startError).toBeUndefined()
     expect(r.health.status).toBe('ok')
     expect(r.health.message).toBe('running without oom')
-    expect(r.attached).toEqual(['exec', 'exit', 'tcp'])
+    expect(r.attached).toEqual(['exec', 'exit', 'tcp', 'cgroup'])
     expect(r.failed).toEqual([
       { program: 'oom', errno: 2, message: 'tracepoint oom/mark_victim not found in tracefs' },
     ])
+  })
+
+  it('cgroup_mkdir missing: events still flow, and health says what identity loses', () => {
+    const hide =
+      'umount /sys/kernel/debug 2>/dev/null; mount -t tracefs tracefs /sys/kernel/tracing 2>/dev/null; ' +
+      'd=$(mktemp -d) && mount --bind "$d" /sys/kernel/tracing/events/cgroup && exec "$@"'
+    const r = runChild(['unshare', '-m', '--propagation', 'private', 'sh', '-c', hide, 'sh'], {
+      programs: { exec: true, exit: true, tcp: false, oom: false },
+    })
+    expect(r.startError).toBeUndefined()
+    expect(r.attached).toEqual(['exec', 'exit'])
+    expect(r.failed).toEqual([
+      { program: 'cgroup', errno: 2, message: 'tracepoint cgroup/cgroup_mkdir not found in tracefs' },
+    ])
+    expect(r.health.status).toBe('ok')
+    expect(r.health.message).toMatch(/^running without cgroup \(new cgroups are found by \/proc and walks only/)
   })
 
   it('the real machine passes detection (a missing prerequisite in CI is a failure)', async () => {

@@ -58,7 +58,7 @@ describe('ebpf collector: process exec and exit', () => {
   it('is healthy and its counters add up', async () => {
     const h = collector.health()
     expect(h.status).toBe('ok')
-    expect(h.details?.attached).toEqual(['exec', 'exit'])
+    expect(h.details?.attached).toEqual(['exec', 'exit', 'cgroup'])
     const s = stats(collector)
     expect(s.generated).toBeGreaterThan(0)
     expect(s.generated).toBe(s.delivered + s.droppedKernel + s.droppedUser + s.pending)

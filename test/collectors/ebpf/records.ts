@@ -1,5 +1,5 @@
 /** Crafted kernel records, laid out like native/bpf/tapio_records.h. */
-import { Exec, Exit, Hdr, RECORD_SIZE, RecordKind, Tcp } from '../../../src/native/bpf-records.js'
+import { Cgroup, CGROUP_PATH_LEN, Exec, Exit, Hdr, RECORD_SIZE, RecordKind, Tcp } from '../../../src/native/bpf-records.js'
 
 export interface HdrFields {
   tgid?: number
@@ -52,5 +52,15 @@ export function tcpRecord(
   Buffer.from(f.saddr).copy(b, Tcp.saddr)
   Buffer.from(f.daddr).copy(b, Tcp.daddr)
   b.writeUInt32LE(1, Tcp.ownerKnown)
+  return b
+}
+
+/** A cgroup_mkdir announcement; a path longer than the record holds is cut the way the kernel cuts it. */
+export function cgroupRecord(id: bigint, path: string): Buffer {
+  const b = record(RecordKind.cgroup)
+  b.writeBigUInt64LE(id, Cgroup.id)
+  const bytes = Buffer.from(path, 'utf8').subarray(0, CGROUP_PATH_LEN - 1)
+  b.set(bytes, Cgroup.path)
+  b.writeUInt32LE(bytes.length, Cgroup.pathLen)
   return b
 }

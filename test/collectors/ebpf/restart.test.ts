@@ -30,9 +30,9 @@ describe('ebpf collector: 50 stop/start cycles', () => {
       programsStillLoaded: number[]
       linksStillLive: number[]
     }
-    // 5 programs x 50 starts, each with its own ids, all gone again.
-    expect(r.programsSeen).toBe(250)
-    expect(r.linksSeen).toBe(250)
+    // 6 programs (5 event programs and the cgroup announcer) x 50 starts, each with its own ids, all gone again.
+    expect(r.programsSeen).toBe(300)
+    expect(r.linksSeen).toBe(300)
     expect(r.programsStillLoaded).toEqual([])
     expect(r.linksStillLive).toEqual([])
     expect(r.after.bpfFds).toBe(0)
