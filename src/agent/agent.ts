@@ -10,6 +10,7 @@ import type { Logger } from './logger.js'
 import { Readiness, type ReadinessReport } from './readiness.js'
 import { createMetrics } from './metrics.js'
 import { NatsOutput } from '../outputs/nats/output.js'
+import { NdjsonBatch } from '../outputs/ndjson.js'
 import { type Output, type OutputHealth, RotatingFileOutput, StreamOutput } from './outputs.js'
 import type { CollectorKind } from './registry.js'
 import { TailHub } from './tail.js'
@@ -20,6 +21,14 @@ export interface AgentOptions {
   readonly stdout?: Writable
   /** Adds pod identity to kernel/network events before they reach the outputs. */
   readonly enricher?: Enricher
+}
+
+export interface ReloadResult {
+  readonly added: string[]
+  readonly removed: string[]
+  readonly restarted: string[]
+  readonly unchanged: string[]
+  readonly needsRestart: string[]
 }
 
 export type CollectorDisposition =
@@ -61,6 +70,7 @@ export class Agent {
   private rateTimer: ReturnType<typeof setInterval> | undefined
   private lastAccepted = new Map<string, number>()
   private rates: Record<string, number> = {}
+  private reloading: Promise<unknown> = Promise.resolve()
   readonly dispositions = new Map<string, CollectorDisposition>()
   private readonly lifecycleListeners = new Set<(e: LifecycleEvent) => void>()
   private readonly readinessPolicy: Readiness
@@ -79,7 +89,7 @@ export class Agent {
       stopTimeoutMs: config.supervisor.stopTimeoutMs,
       onError: (e) => options.logger.error('internal error', { error: e instanceof Error ? e.message : String(e) }),
     })
-    this.tail = new TailHub(config.http.tailQueue)
+    this.tail = new TailHub(config.http.tailQueue, config.http.maxTailClients)
     this.readinessPolicy = new Readiness(config.readiness)
     this.manager.on('lifecycle', (e) => this.onLifecycle(e))
   }
@@ -199,11 +209,15 @@ export class Agent {
     }
   }
 
-  /** Merged batches to every output (awaiting them: backpressure) and to the live tail. */
+  /**
+   * Merged batches to every output (awaiting them: backpressure) and to the live tail. Each batch
+   * is wrapped once in its shared serialised form: whoever needs NDJSON first makes it, everyone
+   * else reuses it.
+   */
   private async pump(): Promise<void> {
     const enricher = this.options.enricher
     for await (const merged of this.manager.batches()) {
-      const batch = enricher ? enricher.enrich(merged) : merged
+      const batch = NdjsonBatch.from(enricher ? enricher.enrich(merged) : merged)
       for (const o of this.outputs) {
         const p = o.write(batch)
         if (p) await p
@@ -227,7 +241,15 @@ export class Agent {
    * untouched ones keep running (their events keep flowing). Settings that need a restart of the
    * agent (buffer, http, outputs) are reported and left as they are.
    */
-  async reload(next: AgentConfig): Promise<{ added: string[]; removed: string[]; restarted: string[]; unchanged: string[]; needsRestart: string[] }> {
+  reload(next: AgentConfig): Promise<ReloadResult> {
+    // One at a time, each diffed against what the previous one left: two overlapping reloads
+    // would both see the old config and undo each other (a removed collector brought back).
+    const run = this.reloading.then(() => this.applyReload(next))
+    this.reloading = run.catch(() => {})
+    return run
+  }
+
+  private async applyReload(next: AgentConfig): Promise<ReloadResult> {
     const log = this.options.logger
     const needsRestart: string[] = []
     for (const key of ['buffer', 'http', 'outputs', 'supervisor'] as const) {
@@ -269,6 +291,8 @@ export class Agent {
   /** Stop collectors, drain to the outputs, close everything. */
   async stop(): Promise<void> {
     if (this.rateTimer) clearInterval(this.rateTimer)
+    // A reload in progress finishes first (each of its steps is bounded by a stop timeout).
+    await this.reloading
     const summary = await this.manager.stop()
     // An output that cannot deliver (NATS down) would hold the pump forever; close() bounds it.
     for (const o of this.outputs) o.release?.()
