@@ -1,5 +1,7 @@
 export * from './core/collector.js'
 export * from './core/status.js'
+export * from './core/handoff-queue.js'
+export * from './core/statistics.js'
 export * from './events/index.js'
 export * from './manager/collector-manager.js'
 export * from './stream/counters.js'

@@ -93,6 +93,8 @@ export const AgentConfigSchema = Schema.Struct({
       allowControl: Schema.optional(Schema.Boolean),
       /** Events a slow /events client may fall behind before it loses its own events. */
       tailQueue: Schema.optional(PositiveInt),
+      /** Open connections at most; past it the oldest idle or half-open one is closed. */
+      maxConnections: Schema.optional(PositiveInt),
     }),
   ),
   readiness: Schema.optional(
@@ -171,6 +173,7 @@ export interface AgentConfig {
     readonly token?: string
     readonly allowControl: boolean
     readonly tailQueue: number
+    readonly maxConnections: number
   }
   readonly readiness: { readonly require: 'all' | 'any' | readonly string[]; readonly graceMs: number }
   readonly log: { readonly level: 'debug' | 'info' | 'warn' | 'error'; readonly format: 'json' | 'text' }
@@ -331,6 +334,7 @@ export function resolveConfig(
       ...(c.http?.token ? { token: c.http.token } : {}),
       allowControl: c.http?.allowControl ?? false,
       tailQueue: c.http?.tailQueue ?? 1000,
+      maxConnections: c.http?.maxConnections ?? 256,
     },
     readiness: { require, graceMs: c.readiness?.graceMs ?? 30_000 },
     log: { level: c.log?.level ?? 'info', format: c.log?.format ?? 'json' },

@@ -1,4 +1,3 @@
-import { timingSafeEqual } from 'node:crypto'
 import { createServer, type IncomingMessage, type Server, type ServerResponse } from 'node:http'
 import type { AddressInfo } from 'node:net'
 import type { Registry } from 'prom-client'
@@ -6,6 +5,8 @@ import { InspectorFeed } from '../inspector/feed.js'
 import { serveInspectorAsset } from '../inspector/assets.js'
 import type { Agent } from './agent.js'
 import type { AgentConfig } from './config.js'
+import { bearerOk, type Refusal, requestGuard, sameSecret, TOKEN_COOKIE, tokenCookie } from './http-guard.js'
+import { capConnections, SERVER_TIMEOUTS } from './http-limits.js'
 import type { Logger } from './logger.js'
 import { parseTailFilter } from './tail.js'
 
@@ -15,26 +16,22 @@ function json(res: ServerResponse, status: number, body: unknown): void {
   res.end(`${text}\n`)
 }
 
-function sameSecret(given: string, token: string): boolean {
-  const a = Buffer.from(given)
-  const b = Buffer.from(token)
-  return a.length === b.length && timingSafeEqual(a, b)
+/** A bearer header (API clients, probes) or the cookie set by `/inspect?token=...`: a browser's
+ * EventSource cannot send an Authorization header, so the inspector page authenticates by cookie. */
+function authorized(req: IncomingMessage, token: string): boolean | Refusal {
+  if (bearerOk(req, token)) return true
+  const cookie = tokenCookie(req)
+  if (cookie === undefined) return false
+  return typeof cookie === 'string' ? sameSecret(cookie, token) : cookie
 }
 
-const COOKIE = 'tapio_token'
-
-/**
- * A bearer header (API clients, probes) or the cookie set by `/inspect?token=...`: a browser's
- * EventSource cannot send an Authorization header, so the inspector page authenticates by cookie.
- */
-function authorized(req: IncomingMessage, token: string): boolean {
-  const bearer = /^Bearer\s+(.+)$/i.exec(req.headers.authorization ?? '')
-  if (bearer && sameSecret(bearer[1] as string, token)) return true
-  for (const part of (req.headers.cookie ?? '').split(';')) {
-    const [k, v] = part.trim().split('=')
-    if (k === COOKIE && v !== undefined && sameSecret(decodeURIComponent(v), token)) return true
+function refuse(res: ServerResponse, r: Refusal): void {
+  if (r.status === 401) {
+    res.writeHead(401, { 'www-authenticate': 'Bearer' })
+    res.end('unauthorized\n')
+    return
   }
-  return false
+  json(res, r.status, { error: r.error })
 }
 
 /**
@@ -45,6 +42,7 @@ export class AgentHttpServer {
   private readonly server: Server
   private readonly feed: InspectorFeed
   private address: AddressInfo | undefined
+  private readonly limits: ReturnType<typeof capConnections>
 
   constructor(
     private readonly agent: Agent,
@@ -53,13 +51,22 @@ export class AgentHttpServer {
     private readonly log: Logger,
   ) {
     this.feed = new InspectorFeed(agent, config.allowControl)
-    this.server = createServer((req, res) => {
+    const guard = requestGuard(config)
+    this.server = createServer(SERVER_TIMEOUTS, (req, res) => {
+      // Before any handler: every endpoint, mounted here or later, sits behind the same checks.
+      const refused = guard(req)
+      if (refused) return refuse(res, refused)
       this.handle(req, res).catch((e: unknown) => {
         log.error('http handler failed', { url: req.url, error: e instanceof Error ? e.message : String(e) })
         if (!res.headersSent) json(res, 500, { error: 'internal error' })
         else res.end()
       })
     })
+    this.limits = capConnections(this.server, config.maxConnections)
+  }
+
+  get connections(): { readonly open: number; readonly evicted: number } {
+    return { open: this.limits.open(), evicted: this.limits.evicted() }
   }
 
   get url(): string {
@@ -87,7 +94,12 @@ export class AgentHttpServer {
   }
 
   private async handle(req: IncomingMessage, res: ServerResponse): Promise<void> {
-    const url = new URL(req.url ?? '/', 'http://agent')
+    let url: URL
+    try {
+      url = new URL(req.url ?? '/', 'http://agent')
+    } catch {
+      return json(res, 400, { error: 'malformed request target' })
+    }
     const path = url.pathname
     // Liveness stays open and green while collectors are down: never restart-loop the node agent.
     if (path === '/healthz') return json(res, 200, { status: 'alive' })
@@ -100,15 +112,14 @@ export class AgentHttpServer {
       }
       res.writeHead(303, {
         location: '/inspect',
-        'set-cookie': `${COOKIE}=${encodeURIComponent(token)}; HttpOnly; SameSite=Strict; Path=/`,
+        'set-cookie': `${TOKEN_COOKIE}=${encodeURIComponent(token)}; HttpOnly; SameSite=Strict; Path=/`,
       })
       res.end()
       return
     }
-    if (token && !authorized(req, token)) {
-      res.writeHead(401, { 'www-authenticate': 'Bearer' })
-      res.end('unauthorized\n')
-      return
+    if (token) {
+      const ok = authorized(req, token)
+      if (ok !== true) return refuse(res, ok === false ? { status: 401, error: 'unauthorized' } : ok)
     }
     const method = req.method ?? 'GET'
     if (method === 'GET') {
@@ -146,7 +157,12 @@ export class AgentHttpServer {
     const control = /^\/api\/collectors\/([^/]+)\/(restart|stop)$/.exec(path)
     if (control && method === 'POST') {
       if (!this.config.allowControl) return json(res, 403, { error: 'control is disabled (http.allowControl: false)' })
-      const name = decodeURIComponent(control[1] as string)
+      let name: string
+      try {
+        name = decodeURIComponent(control[1] as string)
+      } catch {
+        return json(res, 400, { error: 'malformed percent-encoding in the collector name' })
+      }
       const action = control[2] as 'restart' | 'stop'
       if (!this.agent.manager.collectorNames().includes(name)) return json(res, 404, { error: `no collector named ${name}` })
       this.log.info(`control: ${action} ${name}`, { collector: name, action })
@@ -200,7 +216,7 @@ export class AgentHttpServer {
             restarts: c.restarts,
             lastError: health.collectors[name]?.lastError ?? null,
             message: health.collectors[name]?.message ?? null,
-            ...(c.custom ? { custom: c.custom } : {}),
+            ...(c.source ? { source: c.source } : {}),
           },
         ]),
       ),

@@ -65,6 +65,39 @@ export function createMetrics(src: AgentMetricsSources): Registry {
       }
     },
   })
+  const produced: Counter<string> = new Counter({
+    name: 'tapio_collector_events_produced_total',
+    help: "Events the collector's source produced, counted by the collector",
+    labelNames: ['collector'],
+    registers: [registry],
+    collect() {
+      for (const [name, c] of Object.entries(src.manager().statistics().collectors)) {
+        if (c.source) advance(produced, `p:${name}`, { collector: name }, c.source.produced)
+      }
+    },
+  })
+  const sourceDropped: Counter<string> = new Counter({
+    name: 'tapio_collector_events_dropped_total',
+    help: 'Events lost inside the collector before the merge buffer, by reason',
+    labelNames: ['collector', 'reason'],
+    registers: [registry],
+    collect() {
+      for (const [name, c] of Object.entries(src.manager().statistics().collectors)) {
+        for (const [reason, n] of Object.entries(c.source?.dropped ?? {})) advance(sourceDropped, `sd:${name}:${reason}`, { collector: name, reason }, n)
+      }
+    },
+  })
+  const ownCounters: Counter<string> = new Counter({
+    name: 'tapio_collector_counter_total',
+    help: "A collector's own cumulative counters (relists, malformed records, reconnects...)",
+    labelNames: ['collector', 'counter'],
+    registers: [registry],
+    collect() {
+      for (const [name, c] of Object.entries(src.manager().statistics().collectors)) {
+        for (const [counter, n] of Object.entries(c.source?.counters ?? {})) advance(ownCounters, `oc:${name}:${counter}`, { collector: name, counter }, n)
+      }
+    },
+  })
   const state: Gauge<string> = new Gauge({
     name: 'tapio_collector_state',
     help: 'Lifecycle state of each collector (1 for the current state)',

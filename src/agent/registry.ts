@@ -1,12 +1,12 @@
 import { Result, Schema } from 'effect'
-import { SyntheticCollector } from '../collectors/synthetic/collector.js'
+import { syntheticCollectorFactory } from '../collectors/synthetic/collector.js'
 import { SyntheticConfigSchema } from '../collectors/synthetic/config.js'
 import { CniCollector, detectCni } from '../collectors/cni/index.js'
 import { CniConfigInputSchema } from '../collectors/cni/config.js'
 import { detectEbpf, EbpfCollector, EbpfConfigInputSchema } from '../collectors/ebpf/index.js'
 import { detectKubernetes, KubernetesCollector, KubernetesConfigSchema } from '../collectors/kubernetes/index.js'
-import { detectSystemd, SystemdCollector, SystemdConfigSchema } from '../collectors/systemd/index.js'
-import type { Collector, CollectorFactory } from '../core/collector.js'
+import { detectSystemd, SystemdConfigSchema, systemdCollectorFactory } from '../collectors/systemd/index.js'
+import type { CollectorFactory } from '../core/collector.js'
 import type { MetadataHub } from '../enrich/hub.js'
 import { decodeWithPaths, type KindConfigValidator } from './config.js'
 
@@ -22,8 +22,8 @@ export interface CollectorKind {
   readonly configSchema: Schema.Struct<Schema.Struct.Fields>
   /** Whether this machine can run it (for `enabled: auto`), and why not. */
   detect(config: Readonly<Record<string, unknown>>): Promise<Detection>
-  /** A factory, so every restart gets a fresh instance. */
-  create(config: Readonly<Record<string, unknown>>): Collector | CollectorFactory
+  /** A factory, so every start gets a fresh instance. */
+  create(config: Readonly<Record<string, unknown>>): CollectorFactory
 }
 
 export const syntheticKind: CollectorKind = {
@@ -31,8 +31,8 @@ export const syntheticKind: CollectorKind = {
   description: 'generated events at a configurable rate, with failure injection (tests, demos, benchmarks)',
   configSchema: SyntheticConfigSchema as unknown as Schema.Struct<Schema.Struct.Fields>,
   detect: async () => ({ supported: true, reason: 'always available' }),
-  // One instance across restarts, so `faultyStarts` can inject a fault into the first starts only.
-  create: (config) => new SyntheticCollector(config),
+  // `faultyStarts` counts the registration's starts, so a fault can hit the first starts only.
+  create: (config) => syntheticCollectorFactory(config),
 }
 
 /**
@@ -67,8 +67,8 @@ export const systemdKind: CollectorKind = {
   description: 'systemd unit and job events over D-Bus (system bus by default)',
   configSchema: SystemdConfigSchema as unknown as Schema.Struct<Schema.Struct.Fields>,
   detect: (config) => detectSystemd(config as never),
-  // One instance across restarts: it keeps its last unit table, so a reconnect reports only differences.
-  create: (config) => new SystemdCollector(config as never),
+  // The instances share one unit table, so a reconnect reports only differences.
+  create: (config) => systemdCollectorFactory(config as never),
 }
 
 export const cniKind: CollectorKind = {

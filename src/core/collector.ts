@@ -1,4 +1,5 @@
 import type { EventInput } from '../events/event.js'
+import type { SourceStatistics } from './statistics.js'
 import type { SelfReportedStatus } from './status.js'
 
 /** What a collector reports about itself. */
@@ -14,25 +15,40 @@ export interface CollectorHealth {
 export type CollectorOutput = EventInput | readonly EventInput[]
 
 /**
- * The contract a collector implements. It needs no Effect or XState knowledge.
+ * The contract a collector implements. It needs no Effect or XState knowledge. Every built-in
+ * collector answers the same way, and `tapio-collector-manager/testing` checks any collector
+ * against these rules (docs/collectors/contract.md):
  *
- * - `start(signal)` acquires resources and resolves when the collector is running. `signal` aborts
- *   when the start times out or the collector is stopped while starting.
- * - `events()` is called once per successful start; its items are events or arrays of events.
- *   The source ending while running counts as an exit (normal), throwing counts as a failure.
- * - `stop()` releases everything; it must be safe without a prior start and when called twice.
+ * - `start(signal)` acquires resources and resolves when the collector is running.
+ *   - `signal` aborts when the start times out or the collector is stopped while starting: the
+ *     start then rejects, and whatever it had acquired is released;
+ *   - a second `start()` while started (or starting) rejects with a {@link CollectorStateError};
+ *   - after `stop()` has resolved the instance may be started again.
+ * - `events()` is called once per successful start and returns that run's items (events or
+ *   arrays of events). The source ending counts as an exit (normal), throwing as a failure. After
+ *   `stop()` it ends once what was already produced has been read. Called before any successful
+ *   start it throws a {@link CollectorStateError}.
+ * - `stop()` releases everything and returns a promise. Without a prior start it resolves at
+ *   once; called twice, both calls resolve once the release is done.
  * - `health()` is optional; `fatal_error` makes the supervisor treat the collector as failed.
- * - `statistics()` is optional: collector-specific counters (kernel drops, relists...).
+ * - `statistics()` is optional: see {@link SourceStatistics}. An instance's statistics cover its
+ *   whole life and stay readable after `stop()`; the manager adds up the instances of one
+ *   registration, so counters survive restarts.
  *
- * A collector instance is started again after a failure, unless it was registered through a
- * factory (`addCollector(name, () => new MyCollector())`), which gives every start a fresh one.
+ * Register collectors through a factory (`addCollector(name, () => new MyCollector())`): every
+ * start gets a fresh instance. A plain instance is started again after a failure.
  */
 export interface Collector {
   start(signal: AbortSignal): Promise<void> | void
   stop(): Promise<void> | void
   events(): AsyncIterable<CollectorOutput>
   health?(): CollectorHealth
-  statistics?(): Readonly<Record<string, number>>
+  statistics?(): SourceStatistics
+}
+
+/** A call the contract does not allow in the collector's current state (start twice, events() before start). */
+export class CollectorStateError extends Error {
+  override readonly name = 'CollectorStateError'
 }
 
 export type CollectorFactory = () => Collector

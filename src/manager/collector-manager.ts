@@ -4,6 +4,7 @@ import { type Clock, systemClock } from '../core/clock.js'
 import type { Collector, CollectorFactory, CollectorHealth } from '../core/collector.js'
 import { isCollector } from '../core/collector.js'
 import { aggregateStatus, type ComponentStatus } from '../core/status.js'
+import type { SourceStatistics } from '../core/statistics.js'
 import type { TapioEvent } from '../events/event.js'
 import { batchesOf, eventsOf, streamOf } from '../stream/consumers.js'
 import { type DropCounts, emptyDropCounts, sumDrops } from '../stream/counters.js'
@@ -66,8 +67,12 @@ export interface CollectorStatistics {
   /** Of `restarts`, those asked for with `restartCollector`. */
   readonly manualRestarts: number
   readonly lastEventAt: string | null
-  /** Collector-specific counters from its `statistics()`. */
-  readonly custom?: Readonly<Record<string, number>>
+  /**
+   * What the collector itself counted (its `statistics()`), added up over every instance of this
+   * registration: `source.produced = delivered + source dropped + dropped + source.queued + queued`
+   * once nothing is in flight between the two (docs/collectors/contract.md).
+   */
+  readonly source?: SourceStatistics
 }
 
 export interface ManagerStatistics {
@@ -348,7 +353,7 @@ export class CollectorManager {
         restarts: v.restarts,
         manualRestarts: v.manualRestarts,
         lastEventAt: c?.lastEventAt ? new Date(c.lastEventAt).toISOString() : null,
-        ...(v.statistics ? { custom: v.statistics } : {}),
+        ...(v.statistics ? { source: v.statistics } : {}),
       }
     }
     return {

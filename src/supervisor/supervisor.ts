@@ -9,6 +9,7 @@ import {
 import { supervisorMachine, type SupervisorState } from '../../machines/supervisor.js'
 import { type Clock, systemClock } from '../core/clock.js'
 import { type Collector, type CollectorFactory, type CollectorHealth, isCollector } from '../core/collector.js'
+import { addStatistics, EMPTY_SOURCE_STATISTICS, isSourceStatistics, retire, type SourceStatistics } from '../core/statistics.js'
 import { delay } from '../core/delay.js'
 import type { ComponentStatus } from '../core/status.js'
 import type { MergeBuffer } from '../stream/merge-buffer.js'
@@ -39,6 +40,10 @@ interface Entry {
   readonly source: Collector | CollectorFactory
   readonly policy: RestartPolicy
   instance: Collector | undefined
+  /** The latest instance, kept after it stopped so its final statistics stay readable. */
+  lastInstance: Collector | undefined
+  /** Final statistics of the instances before `lastInstance` (counters survive restarts). */
+  retired: SourceStatistics
   instanceGeneration: number
   pump: Pump | undefined
   history: FailureHistory
@@ -70,7 +75,8 @@ export interface CollectorRuntimeView {
   readonly lastError: string | null
   readonly health: CollectorHealth | undefined
   readonly policy: RestartPolicy
-  readonly statistics: Readonly<Record<string, number>> | undefined
+  /** The collector's own statistics, added up over every instance of this registration. */
+  readonly statistics: SourceStatistics | undefined
 }
 
 function errorMessage(e: unknown): string {
@@ -96,6 +102,16 @@ function untilAborted<T>(p: Promise<T>, signal: AbortSignal): Promise<T | undefi
   })
 }
 
+/** A collector's statistics, if it keeps them in the contract's shape (a throwing one has none). */
+function readStatistics(inst: Collector | undefined): SourceStatistics | undefined {
+  if (!inst?.statistics) return undefined
+  try {
+    const s: unknown = inst.statistics()
+    return isSourceStatistics(s) ? s : undefined
+  } catch {
+    return undefined
+  }
+}
 type CollectorSnapshot = SnapshotFrom<typeof collectorLifecycleMachine>
 
 /** Out of the way for a group restart: released and waiting, or not running at all. */
@@ -188,6 +204,8 @@ export class Supervisor {
       source,
       policy,
       instance: undefined,
+      lastInstance: undefined,
+      retired: EMPTY_SOURCE_STATISTICS,
       instanceGeneration: 0,
       pump: undefined,
       history: EMPTY_HISTORY,
@@ -328,7 +346,7 @@ export class Supervisor {
       lastError: entry.lastError ?? snap.context.lastError,
       health: entry.lastHealth,
       policy: entry.policy,
-      statistics: this.customStatistics(entry),
+      statistics: this.sourceStatistics(entry),
     }
   }
 
@@ -622,22 +640,24 @@ export class Supervisor {
     }
   }
 
-  private customStatistics(entry: Entry): Readonly<Record<string, number>> | undefined {
-    const inst = entry.instance ?? (isCollector(entry.source) ? entry.source : undefined)
-    if (!inst?.statistics) return undefined
-    try {
-      return inst.statistics()
-    } catch {
-      return undefined
-    }
+  private sourceStatistics(entry: Entry): SourceStatistics | undefined {
+    const inst = entry.lastInstance ?? (isCollector(entry.source) ? entry.source : undefined)
+    const current = readStatistics(inst)
+    if (current === undefined) return entry.retired === EMPTY_SOURCE_STATISTICS ? undefined : entry.retired
+    return addStatistics(entry.retired, current)
   }
 
   // ---- helpers -------------------------------------------------------------------------
 
   private instanceFor(entry: Entry): Collector {
-    if (isCollector(entry.source)) return entry.source
-    const made = entry.source()
+    const made = isCollector(entry.source) ? entry.source : entry.source()
     if (!isCollector(made)) throw new Error(`factory for collector "${entry.name}" did not return a Collector`)
+    if (entry.lastInstance !== undefined && entry.lastInstance !== made) {
+      // The previous instance will not be read again: its final figures join the registration's.
+      const last = readStatistics(entry.lastInstance)
+      if (last) entry.retired = retire(entry.retired, last)
+    }
+    entry.lastInstance = made
     return made
   }
 

@@ -13,8 +13,10 @@ export class AgentProcess {
   exitCode: number | null | undefined
   readonly exited: Promise<number | null>
 
-  constructor(args: string[], env: NodeJS.ProcessEnv = {}) {
-    this.child = spawn(process.execPath, [CLI, ...args], { cwd: ROOT, env: { ...process.env, ...env } })
+  /** `prefix`: a command that execs the agent (e.g. `prlimit --nofile=200`). */
+  constructor(args: string[], env: NodeJS.ProcessEnv = {}, prefix: readonly string[] = []) {
+    const [cmd, ...rest] = [...prefix, process.execPath, CLI, ...args] as [string, ...string[]]
+    this.child = spawn(cmd, rest, { cwd: ROOT, env: { ...process.env, ...env } })
     this.child.stdout.on('data', (d: Buffer) => (this.stdout += d.toString()))
     this.child.stderr.on('data', (d: Buffer) => (this.stderr += d.toString()))
     this.exited = new Promise((resolve) =>

@@ -1,12 +1,13 @@
 import { Result } from 'effect'
-import type { Collector, CollectorHealth, CollectorOutput } from '../../core/collector.js'
+import { type Collector, type CollectorHealth, type CollectorOutput, CollectorStateError } from '../../core/collector.js'
+import { type HandoffQueue, HandoffTotals } from '../../core/handoff-queue.js'
+import { queueStatistics, type SourceStatistics } from '../../core/statistics.js'
 import type { EventInput } from '../../events/event.js'
 import type { K8sContext } from '../../events/schema.js'
 import { explainOpenFailure, NetlinkUnavailableError } from '../../native/netlink.js'
 import { CniConfigWatcher, CniResultsWatcher, type WatcherTiming } from './cni-watchers.js'
 import { type CniCollectorConfig, parseCniConfig } from './config.js'
 import type { DirWatcher } from './dir-watcher.js'
-import { EventQueue } from './event-queue.js'
 import './events.js'
 import { NetlinkMonitor } from './netlink-monitor.js'
 import { NetnsWatcher } from './netns-watcher.js'
@@ -23,7 +24,10 @@ export function netlinkFailureReason(e: unknown): string {
  */
 export class CniCollector implements Collector {
   readonly config: CniCollectorConfig
-  private queue: EventQueue | undefined
+  private queue: HandoffQueue | undefined
+  private readonly queues = new HandoffTotals()
+  private stopping: Promise<void> | undefined
+  private starting = false
   private netlink: NetlinkMonitor | undefined
   private netns: NetnsWatcher | undefined
   private cniConfig: CniConfigWatcher | undefined
@@ -33,9 +37,7 @@ export class CniCollector implements Collector {
   private epoch = 0
   private netlinkReason: string | undefined
   private failure: string | undefined
-  private dropped = 0
   private readonly podOfLink = new Map<number, K8sContext>()
-  private emitted = 0
   private readonly totals = { batches: 0, records: 0, malformed: 0, ignored: 0, overruns: 0, resyncs: 0, routeRechecks: 0, invalidConfigFiles: 0, invalidResultFiles: 0, scans: 0 }
 
   constructor(config: unknown = {}) {
@@ -45,8 +47,18 @@ export class CniCollector implements Collector {
   }
 
   async start(signal: AbortSignal): Promise<void> {
-    if (this.running) return
+    if (this.running || this.starting) throw new CollectorStateError('cni collector: already started')
     if (signal.aborted) throw new Error('start aborted')
+    if (this.stopping) await this.stopping
+    this.starting = true
+    try {
+      await this.startRun(signal)
+    } finally {
+      this.starting = false
+    }
+  }
+
+  private async startRun(signal: AbortSignal): Promise<void> {
     const epoch = ++this.epoch
     // stop() during start (without the signal) must not leave parts running that start adds later.
     const checkCurrent = (): void => {
@@ -55,12 +67,11 @@ export class CniCollector implements Collector {
     }
     this.failure = undefined
     this.netlinkReason = undefined
-    const queue = new EventQueue(this.config.maxQueuedEvents)
+    const queue = this.queues.open({ capacity: this.config.maxQueuedEvents, overflow: 'newest' })
     this.queue = queue
     const sink = (batch: EventInput[]): void => {
       if (batch.length === 0) return
       this.attributeToPods(batch)
-      this.emitted += batch.length
       queue.push(batch)
     }
     const timing: WatcherTiming = {
@@ -148,19 +159,23 @@ export class CniCollector implements Collector {
 
   events(): AsyncIterable<CollectorOutput> {
     const q = this.queue
-    if (!q) return (async function* () {})()
-    return q.iterate()
+    if (!q) throw new CollectorStateError('cni collector: events() before a successful start()')
+    return q
   }
 
-  async stop(): Promise<void> {
+  stop(): Promise<void> {
     this.epoch += 1
     this.running = false
-    await this.release()
+    this.stopping ??= this.release().finally(() => {
+      this.stopping = undefined
+    })
+    return this.stopping
   }
 
   private async release(): Promise<void> {
     // Taken first: a stop() racing a failing start() must not release (or count) a part twice.
-    const { netlink, netns, cniConfig, cniResults, queue } = this
+    const { netlink, netns, cniConfig, cniResults } = this
+    const queue = this.queue
     this.netlink = this.netns = this.cniConfig = this.cniResults = undefined
     netlink?.stop()
     if (netlink) this.accumulate(netlink)
@@ -168,10 +183,7 @@ export class CniCollector implements Collector {
     if (cniConfig) this.totals.invalidConfigFiles += cniConfig.invalidFiles
     if (cniResults) this.totals.invalidResultFiles += cniResults.invalidFiles
     for (const w of [netns?.dirWatcher, cniConfig?.dirWatcher, cniResults?.dirWatcher]) this.totals.scans += w?.scans ?? 0
-    if (queue && !queue.isEnded) {
-      this.dropped += queue.dropped
-      queue.end()
-    }
+    queue?.end()
     this.podOfLink.clear()
   }
 
@@ -202,13 +214,10 @@ export class CniCollector implements Collector {
     return { status: 'ok', details }
   }
 
-  statistics(): Readonly<Record<string, number>> {
+  statistics(): SourceStatistics {
     const live = { batches: 0, records: 0, malformed: 0, ignored: 0, overruns: 0, resyncs: 0, routeRechecks: 0 }
     if (this.netlink) for (const k of Object.keys(live) as (keyof typeof live)[]) live[k] = this.netlink.stats[k]
-    return {
-      eventsEmitted: this.emitted,
-      eventsDropped: this.dropped + (this.queue && !this.queue.isEnded ? this.queue.dropped : 0),
-      queuedEvents: this.queue?.size ?? 0,
+    return queueStatistics(this.queues.counters(), {
       netlinkBatches: this.totals.batches + live.batches,
       netlinkRecords: this.totals.records + live.records,
       netlinkMalformed: this.totals.malformed + live.malformed,
@@ -219,7 +228,7 @@ export class CniCollector implements Collector {
       invalidConfigFiles: this.totals.invalidConfigFiles + (this.cniConfig?.invalidFiles ?? 0),
       invalidResultFiles: this.totals.invalidResultFiles + (this.cniResults?.invalidFiles ?? 0),
       directoryScans: this.totals.scans + this.watchers().reduce((n, w) => n + w.scans, 0),
-    }
+    })
   }
 
   private watchers(): DirWatcher[] {

@@ -6,8 +6,9 @@
  * still pending in the ring or the queue while running; nothing after stop).
  */
 import { Result } from 'effect'
-import type { Collector, CollectorHealth, CollectorOutput } from '../../core/collector.js'
-import type { EventInput } from '../../events/event.js'
+import { type Collector, type CollectorHealth, type CollectorOutput, CollectorStateError } from '../../core/collector.js'
+import { HandoffQueue } from '../../core/handoff-queue.js'
+import { addStatistics, EMPTY_SOURCE_STATISTICS, retire, type SourceStatistics } from '../../core/statistics.js'
 import {
   type BpfAddon,
   type BpfProgramName,
@@ -33,17 +34,13 @@ interface LossSample {
 
 /** Everything that belongs to one start. */
 class Run {
-  readonly queue: EventInput[][] = []
-  queuedEvents = 0
-  delivered = 0
-  discarded = 0
-  ended = false
-  /** Set when the native consumer gave up on its own: events() throws it. */
-  error: Error | undefined
-  consumerGone = false
+  /**
+   * Unbounded in events on purpose: the native side hands over at most `maxBatchesInFlight`
+   * batches the queue has not released yet, then leaves events in the ring (counted by the kernel).
+   */
+  readonly queue: HandoffQueue
   closed = false
   finalNative: NativeCounters | undefined
-  waiter: (() => void) | undefined
   endResolve: () => void = () => {}
   readonly ended$: Promise<void>
   stopping: Promise<void> | undefined
@@ -58,17 +55,12 @@ class Run {
     readonly startedAt: number,
   ) {
     this.clockAnchoredAt = startedAt
+    this.queue = new HandoffQueue({ capacity: Number.POSITIVE_INFINITY, overflow: 'newest', onRelease: (n) => session.release(n) })
     // The kernel counters of a new session start at zero.
     this.samples.push({ at: startedAt, generated: 0, lost: 0 })
     this.ended$ = new Promise((resolve) => {
       this.endResolve = resolve
     })
-  }
-
-  wake(): void {
-    const w = this.waiter
-    this.waiter = undefined
-    w?.()
   }
 
   native(): NativeCounters {
@@ -88,6 +80,8 @@ export class EbpfCollector implements Collector {
   readonly config: EbpfConfig
   private run: Run | undefined
   private last: Run | undefined
+  /** Statistics of this instance's earlier runs, so counters never go down across its starts. */
+  private retired: SourceStatistics = EMPTY_SOURCE_STATISTICS
   private failure: BpfUnavailableError | undefined
 
   constructor(config: unknown = {}) {
@@ -95,7 +89,7 @@ export class EbpfCollector implements Collector {
   }
 
   async start(signal: AbortSignal): Promise<void> {
-    if (this.run) throw new Error('ebpf collector already started')
+    if (this.run) throw new CollectorStateError('ebpf collector: already started')
     signal.throwIfAborted()
     this.failure = undefined
     const pre = preflight(this.config)
@@ -142,6 +136,7 @@ export class EbpfCollector implements Collector {
     const decoder = new BatchDecoder(clock, c.resolveContainers ? new CgroupResolver() : new CgroupIdsOnly())
     const run = new Run(addon, session, decoder, opened, Date.now())
     session.start((batch, err) => this.onBatch(run, batch, err))
+    if (this.last) this.retired = retire(this.retired, this.runStatistics(this.last))
     this.run = run
     this.last = run
   }
@@ -149,9 +144,7 @@ export class EbpfCollector implements Collector {
   private onBatch(run: Run, batch: Buffer | null, err: number): void {
     if (batch === null) {
       if (err !== 0 && !run.stopping) {
-        run.error = new Error(`ebpf: the ring buffer consumer failed (errno ${err}); the collector must be restarted`)
-        run.ended = true
-        run.wake()
+        run.queue.fail(new Error(`ebpf: the ring buffer consumer failed (errno ${err}); the collector must be restarted`))
       }
       run.endResolve()
       return
@@ -162,51 +155,17 @@ export class EbpfCollector implements Collector {
       run.decoder.setClock(new BootClock(run.addon.clockOffset()))
     }
     const events = run.decoder.decode(batch)
-    // After a stop that timed out, late batches have no consumer left: count them.
-    const unwanted = run.consumerGone || run.closed
-    if (events.length === 0 || unwanted) {
-      run.discarded += unwanted ? events.length : 0
-      run.session.release(1)
-    } else {
-      run.queue.push(events)
-      run.queuedEvents += events.length
-      run.wake()
-    }
+    // The queue hands the native batch back when it is taken or dropped (late batches after a
+    // stop that timed out are counted `discarded`).
+    if (events.length === 0) run.session.release(1)
+    else run.queue.push(events)
     this.sampleLoss(run, false)
   }
 
   events(): AsyncIterable<CollectorOutput> {
     const run = this.run
-    if (!run) throw new Error('ebpf collector: events() before a successful start()')
-    return {
-      [Symbol.asyncIterator]: () => ({
-        next: async (): Promise<IteratorResult<CollectorOutput>> => {
-          for (;;) {
-            const batch = run.queue.shift()
-            if (batch !== undefined) {
-              run.queuedEvents -= batch.length
-              run.delivered += batch.length
-              run.session.release(1)
-              return { done: false, value: batch }
-            }
-            if (run.error) throw run.error
-            if (run.ended || run.consumerGone) return { done: true, value: undefined }
-            await new Promise<void>((resolve) => {
-              run.waiter = resolve
-            })
-          }
-        },
-        return: async (): Promise<IteratorResult<CollectorOutput>> => {
-          run.consumerGone = true
-          for (const b of run.queue) run.discarded += b.length
-          run.session.release(run.queue.length)
-          run.queue.length = 0
-          run.queuedEvents = 0
-          run.wake()
-          return { done: true, value: undefined }
-        },
-      }),
-    }
+    if (!run) throw new CollectorStateError('ebpf collector: events() before a successful start()')
+    return run.queue
   }
 
   async stop(): Promise<void> {
@@ -229,13 +188,7 @@ export class EbpfCollector implements Collector {
     clearTimeout(timer)
     run.finalNative = run.session.close()
     run.closed = true
-    run.ended = true
-    if (run.consumerGone) {
-      for (const b of run.queue) run.discarded += b.length
-      run.queue.length = 0
-      run.queuedEvents = 0
-    }
-    run.wake()
+    run.queue.end()
   }
 
   /** Exact totals of the current (or last) run. */
@@ -251,7 +204,7 @@ export class EbpfCollector implements Collector {
     }
     const run = this.run
     if (!run) return { status: 'ok', message: 'not running' }
-    if (run.error) return { status: 'fatal_error', message: run.error.message }
+    if (run.queue.failedWith) return { status: 'fatal_error', message: run.queue.failedWith.message }
     const t = this.sampleLoss(run, true)
     const details = {
       attached: run.opened.attached,
@@ -275,37 +228,49 @@ export class EbpfCollector implements Collector {
     }
   }
 
-  statistics(): Readonly<Record<string, number>> {
-    const run = this.run ?? this.last
-    if (!run) return { generated: 0, delivered: 0, droppedKernel: 0, droppedUser: 0, pending: 0 }
+  statistics(): SourceStatistics {
+    const run = this.last
+    if (!run) return this.retired
+    return addStatistics(this.retired, this.runStatistics(run))
+  }
+
+  /** One run's figures: kernel ring drops, malformed records and discarded batches by reason. */
+  private runStatistics(run: Run): SourceStatistics {
     const n = run.native()
     const t = totalsOf(run, n)
     const d = run.decoder.counters
-    const out: Record<string, number> = {
-      ...t,
-      queued: run.queuedEvents,
-      malformed: n.malformed + d.malformed,
+    const q = run.queue.counters()
+    const counters: Record<string, number> = {
+      delivered: t.delivered,
       malformedNative: n.malformed,
       malformedUnknownKind: d.unknownKind,
       malformedBadSize: d.badSize,
       malformedTruncated: d.truncated,
       malformedBadBatch: d.badBatches,
-      discarded: run.discarded,
       batches: n.batches,
       consumerStalls: n.stalls,
-      programsAttached: run.opened.attached.length,
-      programsFailed: run.opened.failed.length,
     }
-    out.cgroupsAnnounced = n.attempted[RecordKind.cgroup] ?? 0
-    out.cgroupsDroppedKernel = n.droppedKernel[RecordKind.cgroup] ?? 0
-    out.cgroupsUnusable = d.cgroupsUnusable
+    counters.cgroupsAnnounced = n.attempted[RecordKind.cgroup] ?? 0
+    counters.cgroupsDroppedKernel = n.droppedKernel[RecordKind.cgroup] ?? 0
+    counters.cgroupsUnusable = d.cgroupsUnusable
     for (let k = 1; k < KIND_NAMES.length; k++) {
       const name = KIND_NAMES[k]
       if (name === undefined || k === RecordKind.cgroup) continue
-      out[`generated.${name}`] = n.attempted[k] ?? 0
-      out[`droppedKernel.${name}`] = n.droppedKernel[k] ?? 0
+      counters[`generated.${name}`] = n.attempted[k] ?? 0
+      counters[`droppedKernel.${name}`] = n.droppedKernel[k] ?? 0
     }
-    return out
+    return {
+      produced: t.generated,
+      dropped: {
+        kernel_ring_full: t.droppedKernel,
+        malformed: n.malformed + d.malformed,
+        discarded: q.dropped.discarded,
+      },
+      // In the kernel ring, the native batches or the hand-off queue.
+      queued: t.pending,
+      counters,
+      gauges: { queuedInCollector: q.queued, programsAttached: run.opened.attached.length, programsFailed: run.opened.failed.length },
+    }
   }
 
   /** Loss over the configured window; samples at most once a second (a counters read is a syscall). */
@@ -339,13 +304,14 @@ function totalsOf(run: Run, n: NativeCounters): EbpfTotals {
   // cgroup announcements are not events: they feed the resolver and are counted on their own.
   const generated = sum(n.attempted) - (n.attempted[RecordKind.cgroup] ?? 0)
   const droppedKernel = sum(n.droppedKernel) - (n.droppedKernel[RecordKind.cgroup] ?? 0)
-  const droppedUser = n.malformed + run.decoder.counters.malformed + run.discarded
+  const q = run.queue.counters()
+  const droppedUser = n.malformed + run.decoder.counters.malformed + q.dropped.discarded
   return {
     generated,
-    delivered: run.delivered,
+    delivered: q.taken,
     droppedKernel,
     droppedUser,
-    pending: generated - run.delivered - droppedKernel - droppedUser,
+    pending: generated - q.taken - droppedKernel - droppedUser,
   }
 }
 

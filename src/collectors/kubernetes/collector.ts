@@ -1,8 +1,9 @@
 import type { KubeConfig } from '@kubernetes/client-node'
-import type { Collector, CollectorHealth, CollectorOutput } from '../../core/collector.js'
+import { type Collector, type CollectorHealth, type CollectorOutput, CollectorStateError } from '../../core/collector.js'
+import { type HandoffQueue, HandoffTotals } from '../../core/handoff-queue.js'
+import { queueStatistics, type SourceStatistics } from '../../core/statistics.js'
 import type { EventInput } from '../../events/event.js'
 import { type KubernetesConfig, parseKubernetesConfig } from './config.js'
-import { EventQueue } from './event-queue.js'
 import './events.js'
 import { loadKubeConfig } from './kube-api.js'
 import { changeToEvents } from './mapping.js'
@@ -30,12 +31,14 @@ export class KubernetesCollector implements Collector {
   readonly config: KubernetesConfig
   private readonly cache = new MetadataCache()
   private reflectors: Reflector[] = []
-  private queue: EventQueue | undefined
+  private queue: HandoffQueue | undefined
+  private readonly queues = new HandoffTotals()
   private running = false
+  private stopping: Promise<void> | undefined
   private startedAt: number | undefined
   private mappingErrors = 0
-  private emitted = 0
-  private droppedTotal = 0
+  /** Reflector counters of earlier starts, so a restarted instance keeps counting. */
+  private readonly pastReflectors: Record<CounterKey, number> = emptyReflectorTotals()
 
   constructor(
     config: unknown = {},
@@ -49,11 +52,13 @@ export class KubernetesCollector implements Collector {
     return this.cache
   }
 
-  start(signal: AbortSignal): void {
-    if (this.running) return
+  async start(signal: AbortSignal): Promise<void> {
+    if (this.running) throw new CollectorStateError('kubernetes collector: already started')
+    signal.throwIfAborted()
+    if (this.stopping) await this.stopping
     signal.throwIfAborted()
     const kc = this.options.kubeConfig ?? loadKubeConfig(this.config)
-    const queue = new EventQueue(this.config.maxQueuedEvents)
+    const queue = this.queues.open({ capacity: this.config.maxQueuedEvents, overflow: 'newest' })
     const ignored = new Set(this.config.ignoreNamespaces)
     const accept = (o: KubeObject) => {
       const ns = o.resource === 'namespaces' ? o.object.metadata.name : o.object.metadata.namespace
@@ -97,7 +102,7 @@ export class KubernetesCollector implements Collector {
     for (const r of reflectors) r.start()
   }
 
-  private onChanges(queue: EventQueue, changes: readonly Change[]): void {
+  private onChanges(queue: HandoffQueue, changes: readonly Change[]): void {
     const out: EventInput[] = []
     for (const change of changes) {
       try {
@@ -108,26 +113,34 @@ export class KubernetesCollector implements Collector {
         this.mappingErrors += 1
       }
     }
-    this.emitted += out.length
     queue.push(out)
   }
 
-  async stop(): Promise<void> {
-    if (!this.running) return
+  stop(): Promise<void> {
+    if (this.stopping) return this.stopping
+    if (!this.running) return Promise.resolve()
     this.running = false
+    this.stopping = this.release().finally(() => {
+      this.stopping = undefined
+    })
+    return this.stopping
+  }
+
+  private async release(): Promise<void> {
     const reflectors = this.reflectors
-    this.reflectors = []
     await Promise.all(reflectors.map((r) => r.stop()))
+    // Counters are kept after stop; the per-watch status goes with the watches.
+    const statuses = reflectors.map((r) => r.status())
+    for (const k of REFLECTOR_COUNTERS) this.pastReflectors[k] += sum(statuses, k)
+    this.reflectors = []
     this.cache.clear()
-    if (this.queue) this.droppedTotal += this.queue.dropped
     this.queue?.end()
-    this.queue = undefined
   }
 
   events(): AsyncIterable<CollectorOutput> {
     const queue = this.queue
-    if (!queue) return (async function* () {})()
-    return queue.drain()
+    if (!queue) throw new CollectorStateError('kubernetes collector: events() before a successful start()')
+    return queue
   }
 
   health(): CollectorHealth {
@@ -158,25 +171,35 @@ export class KubernetesCollector implements Collector {
     return { status: 'ok', ...(details.synced ? {} : { message: 'initial sync in progress' }), details }
   }
 
-  statistics(): Readonly<Record<string, number>> {
+  statistics(): SourceStatistics {
     const statuses = this.reflectors.map((r) => r.status())
-    return {
-      events_emitted: this.emitted,
-      events_dropped: this.droppedTotal + (this.queue?.dropped ?? 0),
-      events_queued: this.queue?.size ?? 0,
-      objects: sum(statuses, 'objects'),
-      lists: sum(statuses, 'lists'),
-      relists: sum(statuses, 'relists'),
-      watches: sum(statuses, 'watches'),
-      bookmarks: sum(statuses, 'bookmarks'),
-      errors: sum(statuses, 'errors'),
-      inactivity_timeouts: sum(statuses, 'inactivityTimeouts'),
-      malformed_objects: sum(statuses, 'malformed'),
-      mapping_errors: this.mappingErrors,
-      pods_cached: this.cache.size.pods,
-      uptime_ms: this.running && this.startedAt !== undefined ? Date.now() - this.startedAt : 0,
-    }
+    const total = (k: CounterKey) => this.pastReflectors[k] + sum(statuses, k)
+    return queueStatistics(
+      this.queues.counters(),
+      {
+        lists: total('lists'),
+        relists: total('relists'),
+        watches: total('watches'),
+        bookmarks: total('bookmarks'),
+        errors: total('errors'),
+        inactivity_timeouts: total('inactivityTimeouts'),
+        malformed_objects: total('malformed'),
+        mapping_errors: this.mappingErrors,
+      },
+      {
+        objects: sum(statuses, 'objects'),
+        pods_cached: this.cache.size.pods,
+        uptime_ms: this.running && this.startedAt !== undefined ? Date.now() - this.startedAt : 0,
+      },
+    )
   }
+}
+
+const REFLECTOR_COUNTERS = ['lists', 'relists', 'watches', 'bookmarks', 'errors', 'inactivityTimeouts', 'malformed'] as const
+type CounterKey = (typeof REFLECTOR_COUNTERS)[number]
+
+function emptyReflectorTotals(): Record<CounterKey, number> {
+  return { lists: 0, relists: 0, watches: 0, bookmarks: 0, errors: 0, inactivityTimeouts: 0, malformed: 0 }
 }
 
 type NumericKey = { [K in keyof ReflectorStatus]-?: ReflectorStatus[K] extends number ? K : never }[keyof ReflectorStatus]

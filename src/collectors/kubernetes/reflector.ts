@@ -1,8 +1,8 @@
 import { Result } from 'effect'
 import type { KubeConfig } from '@kubernetes/client-node'
+import { backoffDelay } from '../../core/backoff.js'
 import { type Clock, systemClock } from '../../core/clock.js'
 import { delay } from '../../core/delay.js'
-import { backoffDelay } from './backoff.js'
 import type { KubernetesConfig } from './config.js'
 import { getJson, KubeApiError, openWatch, type WatchHandle, type WatchOutcome } from './kube-api.js'
 import { bookmarkVersion, decodeList, decodeObject, decodeStatus, type KubeObject } from './objects.js'
@@ -164,7 +164,7 @@ export class Reflector {
     this.errors += 1
     this.consecutiveFailures += 1
     this.lastError = error
-    const wait = backoffDelay(this.consecutiveFailures, this.opts.config.backoff, this.opts.random)
+    const wait = backoffDelay({ ...this.opts.config.backoff, factor: 2 }, this.consecutiveFailures, this.opts.random)
     this.nextRetryAt = this.clock.now() + wait
     await delay(wait, signal, this.clock)
     this.nextRetryAt = undefined

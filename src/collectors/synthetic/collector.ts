@@ -1,8 +1,14 @@
 import { setTimeout as sleep } from 'node:timers/promises'
-import type { Collector, CollectorHealth } from '../../core/collector.js'
+import { type Collector, type CollectorFactory, type CollectorHealth, CollectorStateError } from '../../core/collector.js'
+import type { SourceStatistics } from '../../core/statistics.js'
 import { type EventInput, makeEvent } from '../../events/event.js'
 import { nowNs } from '../../events/time.js'
 import { parseSyntheticConfig, SYNTHETIC_DEFAULTS, type SyntheticConfig } from './config.js'
+
+/** What the instances of one registration share: how often it was started (for `faultyStarts`). */
+export interface SyntheticSharedState {
+  starts: number
+}
 
 /**
  * A configurable event generator for tests, examples and benchmarks, with failure injection:
@@ -11,12 +17,17 @@ import { parseSyntheticConfig, SYNTHETIC_DEFAULTS, type SyntheticConfig } from '
 export class SyntheticCollector implements Collector {
   private readonly cfg: Required<Pick<SyntheticConfig, 'rate' | 'batchSize' | 'type' | 'severity'>> & SyntheticConfig
   private running = false
+  private starting = false
+  private started = false
   private generation = 0
   private emitted = 0
   private wake: (() => void) | undefined
   private stopHang: AbortController | undefined
 
-  constructor(config: SyntheticConfig | Record<string, unknown> = {}) {
+  constructor(
+    config: SyntheticConfig | Record<string, unknown> = {},
+    private readonly shared: SyntheticSharedState = { starts: 0 },
+  ) {
     const parsed = parseSyntheticConfig(config)
     this.cfg = { ...SYNTHETIC_DEFAULTS, ...parsed }
   }
@@ -26,7 +37,19 @@ export class SyntheticCollector implements Collector {
   }
 
   async start(signal: AbortSignal): Promise<void> {
-    this.generation += 1
+    if (this.running || this.starting) throw new CollectorStateError('synthetic collector: already started')
+    signal.throwIfAborted()
+    this.starting = true
+    try {
+      await this.begin(signal)
+    } finally {
+      this.starting = false
+    }
+  }
+
+  private async begin(signal: AbortSignal): Promise<void> {
+    this.shared.starts += 1
+    this.generation = this.shared.starts
     if (this.cfg.hangInStart && this.faulty()) {
       // Hang until aborted (the supervisor's start timeout aborts us).
       await new Promise<void>((_, reject) => {
@@ -36,6 +59,7 @@ export class SyntheticCollector implements Collector {
     }
     if (this.cfg.failAtStart && this.faulty()) throw new Error('synthetic: injected start failure')
     this.running = true
+    this.started = true
   }
 
   async stop(): Promise<void> {
@@ -54,11 +78,17 @@ export class SyntheticCollector implements Collector {
     return { status: 'ok', details: { generation: this.generation, emitted: this.emitted } }
   }
 
-  statistics(): Readonly<Record<string, number>> {
-    return { emitted: this.emitted, generation: this.generation }
+  /** Events are made as the consumer pulls them: nothing is ever queued or dropped here. */
+  statistics(): SourceStatistics {
+    return { produced: this.emitted, dropped: {}, queued: 0, counters: {}, gauges: { generation: this.generation } }
   }
 
-  async *events(): AsyncGenerator<readonly EventInput[]> {
+  events(): AsyncIterable<readonly EventInput[]> {
+    if (!this.started) throw new CollectorStateError('synthetic collector: events() before a successful start()')
+    return this.generate()
+  }
+
+  private async *generate(): AsyncGenerator<readonly EventInput[]> {
     const { rate, batchSize, total, type, severity, reuseBatch } = this.cfg
     const failAfter = this.faulty() ? this.cfg.failAfter : undefined
     const generation = this.generation
@@ -116,4 +146,11 @@ export class SyntheticCollector implements Collector {
 
 export function createSyntheticCollector(config?: SyntheticConfig | Record<string, unknown>): SyntheticCollector {
   return new SyntheticCollector(config)
+}
+
+/** A fresh instance per start; `faultyStarts` counts the starts of the whole registration. */
+export function syntheticCollectorFactory(config: SyntheticConfig | Record<string, unknown> = {}): CollectorFactory {
+  const parsed = parseSyntheticConfig(config)
+  const shared: SyntheticSharedState = { starts: 0 }
+  return () => new SyntheticCollector(parsed, shared)
 }

@@ -21,7 +21,7 @@ export const SyntheticConfigSchema = Schema.Struct({
   failAfter: Schema.optional(Schema.Int.check(Schema.isGreaterThanOrEqualTo(0))),
   hangInStart: Schema.optional(Schema.Boolean),
   hangInStop: Schema.optional(Schema.Boolean),
-  /** Only the first N starts of this instance fail or hang (then it behaves); every start when absent. */
+  /** Only the first N starts fail or hang (then it behaves); every start when absent. Counted per instance, or per registration with `syntheticCollectorFactory`. */
   faultyStarts: Schema.optional(Schema.Int.check(Schema.isGreaterThanOrEqualTo(0))),
 })
 export type SyntheticConfig = typeof SyntheticConfigSchema.Type

@@ -1,6 +1,8 @@
 import { existsSync } from 'node:fs'
 import { Result } from 'effect'
-import type { Collector, CollectorHealth, CollectorOutput } from '../../core/collector.js'
+import { type Collector, type CollectorFactory, type CollectorHealth, type CollectorOutput, CollectorStateError } from '../../core/collector.js'
+import { type HandoffQueue, HandoffTotals } from '../../core/handoff-queue.js'
+import { queueStatistics, type SourceStatistics } from '../../core/statistics.js'
 import type { EventInput } from '../../events/event.js'
 import { nowNs } from '../../events/time.js'
 import { type BusConnection, type BusSignal, connectBus, socketPathOf } from './bus.js'
@@ -27,7 +29,6 @@ import {
   unitNameFromPath,
   unwrapVariants,
 } from './messages.js'
-import { EventQueue } from './queue.js'
 import { subscribe, systemdOwner, takeSnapshot } from './snapshot.js'
 import { UnitTable } from './table.js'
 import { jobEvent } from './units.js'
@@ -46,7 +47,6 @@ const emptyStats = () => ({
   connectionLosses: 0,
   snapshots: 0,
   signalsReceived: 0,
-  eventsEmitted: 0,
   resyncEvents: 0,
   malformedMessages: 0,
   unexpectedMessages: 0,
@@ -54,22 +54,36 @@ const emptyStats = () => ({
   ignoredSignals: 0,
   filteredSignals: 0,
   supersededSignals: 0,
-  droppedEvents: 0,
 })
 
 /**
+ * What one registration's instances share across restarts: the unit table, so a start after a
+ * failure reports only what changed while the collector was away.
+ */
+export interface SystemdSharedState {
+  readonly units: UnitTable
+  /** Object path -> unit name, for PropertiesChanged (which names only the path). */
+  readonly paths: Map<string, string>
+}
+
+export function newSystemdSharedState(): SystemdSharedState {
+  return { units: new UnitTable(), paths: new Map() }
+}
+
+/**
  * Follows systemd units over D-Bus: Subscribe, a ListUnits snapshot, then live signals.
- * The unit table lives on the instance, so a start after a failure reports only what changed
- * while the collector was away.
+ * The unit table lives in a {@link SystemdSharedState} (the instance's own unless given one):
+ * {@link systemdCollectorFactory} shares it between the fresh instances of one registration.
  */
 export class SystemdCollector implements Collector {
   readonly config: SystemdConfig
   readonly #filter: UnitFilter
-  readonly #units = new UnitTable()
-  /** Object path -> unit name, for PropertiesChanged (which names only the path). */
-  readonly #paths = new Map<string, string>()
+  readonly #units: UnitTable
+  readonly #paths: Map<string, string>
   #conn: BusConnection | undefined
-  #queue: EventQueue | undefined
+  #queue: HandoffQueue | undefined
+  readonly #queues = new HandoffTotals()
+  #starting = false
   #owner = ''
   #cutoff: SnapshotCutoff | undefined
   #failure: string | undefined
@@ -77,9 +91,11 @@ export class SystemdCollector implements Collector {
   #lastSnapshotAt: string | undefined
   #stats = emptyStats()
 
-  constructor(config: SystemdConfigInput | SystemdConfig = {}) {
+  constructor(config: SystemdConfigInput | SystemdConfig = {}, shared: SystemdSharedState = newSystemdSharedState()) {
     this.config = withDefaults(config)
     this.#filter = makeUnitFilter(this.config)
+    this.#units = shared.units
+    this.#paths = shared.paths
   }
 
   get address(): string {
@@ -87,9 +103,19 @@ export class SystemdCollector implements Collector {
   }
 
   async start(signal: AbortSignal): Promise<void> {
-    if (this.#conn && !this.#conn.closed) throw new Error('systemd collector: already started')
+    if (this.#starting || (this.#conn && !this.#conn.closed)) throw new CollectorStateError('systemd collector: already started')
     // Started again after a failure without a stop() in between: release the old run first.
-    if (this.#conn) this.stop()
+    if (this.#conn) this.#release()
+    this.#starting = true
+    try {
+      await this.#start(signal)
+    } finally {
+      this.#starting = false
+    }
+  }
+
+  async #start(signal: AbortSignal): Promise<void> {
+    signal.throwIfAborted()
     this.#stats.starts += 1
     this.#failure = undefined
     const address = this.address
@@ -97,7 +123,7 @@ export class SystemdCollector implements Collector {
     if (socket !== undefined && !existsSync(socket)) {
       throw this.#startError(`no ${this.config.address ? '' : `${this.config.bus} `}bus at ${socket}`)
     }
-    const queue = new EventQueue(this.config.maxQueuedEvents)
+    const queue = this.#queues.open({ capacity: this.config.maxQueuedEvents, overflow: 'oldest' })
     let conn: BusConnection
     try {
       conn = await connectBus(address, signal, this.config.callTimeoutMs)
@@ -117,28 +143,32 @@ export class SystemdCollector implements Collector {
       conn.close()
       this.#conn = undefined
       this.#queue = undefined
+      queue.end()
       throw this.#startError(why)
     } finally {
       signal.removeEventListener('abort', onAbort)
     }
   }
 
-  stop(): void {
+  /** Closing the connection is synchronous; the promise is the contract's. */
+  stop(): Promise<void> {
+    this.#release()
+    return Promise.resolve()
+  }
+
+  #release(): void {
     const conn = this.#conn
     const queue = this.#queue
     this.#conn = undefined
-    this.#queue = undefined
     this.#cutoff = undefined
     conn?.close()
-    if (queue) {
-      this.#stats.droppedEvents += queue.dropped
-      queue.end()
-    }
+    // Kept (ended) so events() of this run still drains what was produced.
+    queue?.end()
   }
 
   events(): AsyncIterable<CollectorOutput> {
     const queue = this.#queue
-    if (!queue) throw new Error('systemd collector: events() called before a successful start()')
+    if (!queue) throw new CollectorStateError('systemd collector: events() before a successful start()')
     return queue
   }
 
@@ -156,13 +186,8 @@ export class SystemdCollector implements Collector {
     return { status: 'ok', details }
   }
 
-  statistics(): Readonly<Record<string, number>> {
-    return {
-      ...this.#stats,
-      droppedEvents: this.#stats.droppedEvents + (this.#queue?.dropped ?? 0),
-      queuedEvents: this.#queue?.pending ?? 0,
-      unitsTracked: this.#units.size,
-    }
+  statistics(): SourceStatistics {
+    return queueStatistics(this.#queues.counters(), { ...this.#stats }, { unitsTracked: this.#units.size })
   }
 
   #startError(reason: string): Error {
@@ -186,12 +211,11 @@ export class SystemdCollector implements Collector {
 
   #emit(events: readonly EventInput[], resync = false): void {
     if (events.length === 0 || !this.#queue) return
-    this.#stats.eventsEmitted += events.length
     if (resync) this.#stats.resyncEvents += events.length
     this.#queue.push(events)
   }
 
-  async #subscribe(conn: BusConnection, queue: EventQueue): Promise<void> {
+  async #subscribe(conn: BusConnection, queue: HandoffQueue): Promise<void> {
     const timeout = this.config.callTimeoutMs
     const buffered: BusSignal[] = []
     let live = false
@@ -212,7 +236,7 @@ export class SystemdCollector implements Collector {
     live = true
     for (const s of buffered) this.#safeHandle(s)
     this.#cutoff = undefined
-    if (queue !== this.#queue) throw new Error('stopped while starting')
+    if (queue !== this.#queue || this.#conn !== conn) throw new Error('stopped while starting')
   }
 
   #malformed(what: string): undefined {
@@ -322,6 +346,16 @@ export class SystemdCollector implements Collector {
     if (Result.isFailure(props)) return void this.#malformed(`Unit properties of ${name}: ${props.failure}`)
     this.#emit(this.#units.unitChanged(name, props.success))
   }
+}
+
+/**
+ * A factory for one registration: a fresh instance per start, all sharing one unit table, so a
+ * restart reports only what changed while the collector was away.
+ */
+export function systemdCollectorFactory(config: SystemdConfigInput | SystemdConfig = {}): CollectorFactory {
+  const parsed = withDefaults(config)
+  const shared = newSystemdSharedState()
+  return () => new SystemdCollector(parsed, shared)
 }
 
 /** Build a collector from untrusted config; throws SystemdConfigError naming the bad path. */

@@ -95,7 +95,7 @@ describe('cni collector: CNI configuration and result files', () => {
     unlinkSync(file)
     const removed = await rec.waitFor((e) => e.type === 'cni.config.removed', 'config removed', fixed.index + 1)
     expect(data(removed.event)).toEqual({ file: '10-tapio.conflist', path: file, name: 'tapio-net' })
-    expect(c.statistics().invalidConfigFiles).toBe(2)
+    expect(c.statistics().counters.invalidConfigFiles).toBe(2)
 
     // Files that are not CNI configuration are not looked at.
     writeFileSync(join(confDir, 'README.txt'), 'not a config')
@@ -169,7 +169,7 @@ describe('cni collector: CNI configuration and result files', () => {
 
     writeFileSync(join(resultsDir, 'not-a-cache-record'), '{"hello": 1}')
     writeFileSync(join(resultsDir, 'truncated'), '{"kind": "cniCacheV1", "contai')
-    await eventually(() => c.statistics().invalidResultFiles === 2, 'two invalid result files counted')
+    await eventually(() => c.statistics().counters.invalidResultFiles === 2, 'two invalid result files counted')
 
     unlinkSync(file)
     const removed = await rec.waitFor((e) => e.type === 'cni.attachment.removed', 'attachment removed', replaced.index + 1)

@@ -77,7 +77,7 @@ describe('cni collector lifecycle', () => {
     expect(fdCount()).toBe(fdsBefore)
     // Vitest's own timers come and go, so the check is that nothing accumulated over 25 cycles.
     expect(process.getActiveResourcesInfo().filter((r) => r !== 'TTYWrap').length).toBeLessThanOrEqual(handlesBefore)
-    expect(c.statistics().netlinkResyncs).toBe(26)
+    expect(c.statistics().counters.netlinkResyncs).toBe(26)
   })
 
   it('without the addon: start fails with the reason, health and detect say why', async () => {

@@ -67,7 +67,7 @@ describe('cni collector: rtnetlink and network namespaces (real kernel objects)'
     const a = await rec.waitFor((e) => e.type === 'network.address.added' && data(e).address === '127.0.0.1', '127.0.0.1 in the dump')
     expect(data(a.event)).toMatchObject({ link: 'lo', family: 'ipv4', prefixLength: 8, cidr: '127.0.0.1/8', scope: 'host', snapshot: true })
     expect(c.health()).toMatchObject({ status: 'ok', details: { netlink: 'connected' } })
-    expect(c.statistics().netlinkResyncs).toBe(1)
+    expect(c.statistics().counters.netlinkResyncs).toBe(1)
   })
 
   it('reports a namespace, a veth pair, a bridge and addresses, every change in order', async () => {
@@ -149,7 +149,7 @@ describe('cni collector: rtnetlink and network namespaces (real kernel objects)'
 
       ip('netns', 'del', ns)
       expect(await step('network.netns.removed', (d) => d.name === ns, 'netns removed')).toMatchObject({ path: `/var/run/netns/${ns}` })
-      expect(c.statistics().netlinkMalformed).toBe(0)
+      expect(c.statistics().counters.netlinkMalformed).toBe(0)
       expect(rec.error).toBeUndefined()
     } finally {
       objects.cleanup()

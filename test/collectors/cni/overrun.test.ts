@@ -41,7 +41,7 @@ describe('cni collector: kernel overrun (ENOBUFS)', () => {
     collectors.push(c)
     await c.start(AbortSignal.timeout(30_000))
     const rec = new Recorder(c)
-    const stat = (name: string): number => c.statistics()[name] ?? Number.NaN
+    const stat = (name: string): number => c.statistics().counters[name] ?? Number.NaN
     const ours = (type: string) => (): number => rec.events.filter((e) => e.type === type && String(data(e).name).startsWith(`tpx${s}`)).length
     try {
       await burstWhileStopped(add)

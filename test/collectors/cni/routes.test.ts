@@ -38,7 +38,7 @@ describe('cni collector: routes (netlink.routes: true)', () => {
       ip('link', 'set', br, 'down')
       await rec.waitFor((e) => e.type === 'network.route.removed' && data(e).destination === `198.19.${x}.0/24`, 'gateway route gone', at)
       await rec.waitFor((e) => e.type === 'network.route.removed' && data(e).destination === `198.18.${x}.0/24`, 'connected route gone', at)
-      expect(c.statistics().routeRechecks).toBeGreaterThanOrEqual(1)
+      expect(c.statistics().counters.routeRechecks).toBeGreaterThanOrEqual(1)
       ip('link', 'del', br)
       await rec.waitFor((e) => e.type === 'network.link.removed' && data(e).name === br, 'bridge removed', at)
       // Each route reported removed exactly once.

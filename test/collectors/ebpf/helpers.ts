@@ -1,3 +1,4 @@
+import type { SourceStatistics } from '../../../src/core/statistics.js'
 import { execFileSync, spawn } from 'node:child_process'
 import { randomBytes } from 'node:crypto'
 import { copyFileSync, mkdtempSync, rmSync } from 'node:fs'
@@ -128,8 +129,9 @@ export function compileChild(name: string): string {
 
 /** statistics() with the exact totals typed (they are always present). */
 export function stats(c: {
-  statistics(): Readonly<Record<string, number>>
+  statistics(): SourceStatistics
   totals(): EbpfTotals
-}): Readonly<Record<string, number>> & EbpfTotals {
-  return { ...c.statistics(), ...c.totals() }
+}): Readonly<Record<string, number>> & EbpfTotals & { queued: number } {
+  const s = c.statistics()
+  return { ...s.counters, queued: s.gauges?.queuedInCollector ?? 0, ...c.totals() }
 }

@@ -10,7 +10,7 @@ describe('ebpf collector lifecycle contract', () => {
     await c.stop()
     await c.stop()
     expect(c.health().status).toBe('ok')
-    expect(c.statistics()).toMatchObject({ generated: 0, delivered: 0 })
+    expect(c.statistics()).toMatchObject({ produced: 0, queued: 0 })
   })
 
   it('start() with an aborted signal gives up and loads nothing', async () => {

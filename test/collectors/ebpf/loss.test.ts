@@ -26,7 +26,7 @@ describe('ebpf collector: exact loss accounting', () => {
     gen.go()
     await gen.done
     // Every call has been counted in the kernel before the loadgen reports done.
-    await waitFor('kernel count', () => collector.statistics()['generated.probe'] === count)
+    await waitFor('kernel count', () => collector.statistics().counters['generated.probe'] === count)
     return { collector, sink }
   }
 

@@ -97,7 +97,7 @@ describe('ebpf collector: container identity of short-lived processes in new cgr
     console.log(`container identity: ${withIdentity.length} of ${all.length} events`)
     expect(all).toHaveLength(24)
     // Learned from the kernel's announcements (a pod slice and a container scope per container).
-    expect(collector.statistics().cgroupsAnnounced).toBeGreaterThanOrEqual(8)
+    expect(collector.statistics().counters.cgroupsAnnounced).toBeGreaterThanOrEqual(8)
     for (const { c, e } of all) {
       expect(e.k8s, `${e.type} of pid ${String(data(e).pid)}`).toEqual({ containerId: c.containerId, podUid: c.podUid })
       expect(data(e).cgroupPath).toBe(c.leaf.slice((cgroup2 as string).length))

@@ -77,7 +77,7 @@ describe('kubernetes collector: every change reaches the stream exactly once thr
       expect(c.events).toHaveLength(7)
 
       expect(s.watchRequests('pods').length).toBeGreaterThanOrEqual(watchesBefore + 3)
-      const stats = c.collector.statistics()
+      const stats = c.collector.statistics().counters
       if (f.relists) {
         expect(s.listRequests('pods').length).toBeGreaterThan(listsBefore)
         expect(stats.relists).toBeGreaterThanOrEqual(1)
@@ -103,7 +103,7 @@ describe('kubernetes collector: every change reaches the stream exactly once thr
     const listed = s.watchRequests('pods')[0]?.query.resourceVersion
     expect(listed).toMatch(/^\d+$/)
     const bookmarked = s.resourceVersion
-    await waitFor('bookmark counted', () => c.collector.statistics().bookmarks === 1)
+    await waitFor('bookmark counted', () => c.collector.statistics().counters.bookmarks === 1)
     s.closeWatches()
     await waitFor('re-watch', () => s.watchRequests('pods').length === 2)
     expect(listed).not.toBe(bookmarked)
@@ -125,15 +125,15 @@ describe('kubernetes collector: every change reaches the stream exactly once thr
     const ok = s.create('pods', fresh('pod', 'fine', 'shop'))
     await waitFor('the valid pod', () => c.of('k8s.pod.added', 'fine').length === 1)
     // Unknown watch type plus three objects that fail their schema; a non-JSON line is dropped by the client itself.
-    expect(c.collector.statistics().malformed_objects).toBe(4)
+    expect(c.collector.statistics().counters.malformed_objects).toBe(4)
     expect(c.events.map((e) => e.type)).toEqual(['k8s.pod.added'])
     expect((c.events[0]?.data as { uid: string }).uid).toBe(uidOf(ok))
     expect(c.collector.health().status).toBe('ok')
 
     // A re-list meets the same stored malformed objects: counted again, still skipped.
     s.expireWatches()
-    await waitFor('relist', () => c.collector.statistics().relists === 1)
-    expect(c.collector.statistics().malformed_objects).toBe(7)
+    await waitFor('relist', () => c.collector.statistics().counters.relists === 1)
+    expect(c.collector.statistics().counters.malformed_objects).toBe(7)
     expect(c.events).toHaveLength(1)
   })
 
@@ -148,7 +148,7 @@ describe('kubernetes collector: every change reaches the stream exactly once thr
     for (let i = 0; i < 10; i++) created.push(s.create('pods', fresh('pod', `slow-${i}`, 'shop')))
     await waitFor('all slow pods', () => c.of('k8s.pod.added').length === 10, 60_000)
     expect(c.of('k8s.pod.added').map((e) => (e.data as { uid: string }).uid)).toEqual(created.map(uidOf))
-    expect(c.collector.statistics().malformed_objects).toBe(0)
+    expect(c.collector.statistics().counters.malformed_objects).toBe(0)
   })
 
   it('keeps re-watches bounded by its backoff while the server flaps, then recovers', async () => {
@@ -233,7 +233,7 @@ describe('kubernetes collector: every change reaches the stream exactly once thr
     await waitFor('caught up', () => c.of('k8s.pod.deleted').length === 1 && c.of('k8s.node.added').length === 1 && c.of('k8s.pod.updated').length === 1)
     expect(c.of('k8s.pod.updated')[0]?.data).toMatchObject({ uid: uidOf(keep), phase: 'Succeeded' })
     expect(c.of('k8s.pod.phase_changed')).toHaveLength(1)
-    expect(c.collector.statistics().errors).toBeGreaterThan(0)
+    expect(c.collector.statistics().counters.errors).toBeGreaterThan(0)
     expect(c.consumerError).toBeUndefined()
   })
 })

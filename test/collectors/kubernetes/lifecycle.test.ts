@@ -62,10 +62,10 @@ describe('kubernetes collector: lifecycle contract', () => {
     const aborted = new AbortController()
     aborted.abort(new Error('start timed out'))
     const collector = new KubernetesCollector({ kubeconfig: h.kubeconfigPath, context: 'fake' })
-    expect(() => collector.start(aborted.signal)).toThrow('start timed out')
+    await expect(collector.start(aborted.signal)).rejects.toThrow('start timed out')
     const wrong = new KubernetesCollector({ kubeconfig: h.kubeconfigPath, context: 'nope' })
-    expect(() => wrong.start(new AbortController().signal)).toThrow(KubeApiError)
-    expect(() => wrong.start(new AbortController().signal)).toThrow('kubeconfig has no context "nope" (known: fake, other)')
+    await expect(wrong.start(new AbortController().signal)).rejects.toThrow(KubeApiError)
+    await expect(wrong.start(new AbortController().signal)).rejects.toThrow('kubeconfig has no context "nope" (known: fake, other)')
     expect(() => new KubernetesCollector({ resources: ['pods', 'secrets'] })).toThrow(/at \["resources"\]\[1\]/)
   })
 
@@ -123,7 +123,7 @@ describe('kubernetes collector: bounded queue for a slow consumer', () => {
     await collector.start(new AbortController().signal)
     try {
       await waitFor('listed', () => collector.health().details?.synced === true)
-      expect(collector.statistics()).toMatchObject({ events_emitted: 20, events_dropped: 15, events_queued: 5 })
+      expect(collector.statistics()).toMatchObject({ produced: 20, dropped: { queue_full: 15 }, queued: 5 })
       const it = collector.events()[Symbol.asyncIterator]()
       const first = await it.next()
       expect(Array.isArray(first.value) ? first.value.length : 0).toBe(5)

@@ -91,7 +91,7 @@ describe('lifecycle', () => {
       const after = countHandles()
       return [...after].every(([kind, n]) => n <= (before.get(kind) ?? 0)) || undefined
     }, 10_000)
-    expect(c.statistics().starts).toBe(2)
+    expect(c.statistics().counters.starts).toBe(2)
   })
 
   it('start() gives up when its signal aborts', async () => {
@@ -168,13 +168,13 @@ describe('unit and job events from a real systemd --user', () => {
     await waitFor('marker.service to stop', () => forUnit(run.events, 'marker.service', 'systemd.unit.stopped')[0])
     expect(forUnit(run.events, 'ignored-one.service')).toEqual([])
     expect(run.events.some((e) => JSON.stringify(e).includes('ignored-one'))).toBe(false)
-    expect(c.statistics().filteredSignals).toBeGreaterThan(0)
+    expect(c.statistics().counters.filteredSignals).toBeGreaterThan(0)
   })
 
   it('counts and skips a signal that does not come from systemd', async () => {
     const uniqueName = c.health().details?.uniqueName
     expect(typeof uniqueName).toBe('string')
-    const before = c.statistics().unexpectedMessages ?? 0
+    const before = c.statistics().counters.unexpectedMessages ?? 0
     const spoofer = sessionBus({ busAddress: um.busAddress })
     try {
       await new Promise<void>((resolve, reject) => {
@@ -189,7 +189,7 @@ describe('unit and job events from a real systemd --user', () => {
       ])
       msg.destination = String(uniqueName)
       spoofer.send(msg)
-      await waitFor('the spoofed signal to be counted', () => (c.statistics().unexpectedMessages ?? 0) > before || undefined)
+      await waitFor('the spoofed signal to be counted', () => (c.statistics().counters.unexpectedMessages ?? 0) > before || undefined)
     } finally {
       spoofer.disconnect()
     }
@@ -247,7 +247,7 @@ describe('unit and job events from a real systemd --user', () => {
     // No flood: the resync is a handful of differences, not the unit table again.
     expect(resync.length).toBeLessThanOrEqual(6)
     expect(seenBefore).toBeGreaterThan(0)
-    expect(c.statistics()).toMatchObject({ connectionLosses: 1, snapshots: 2 })
+    expect(c.statistics().counters).toMatchObject({ connectionLosses: 1, snapshots: 2 })
     expect(c.health().status).toBe('ok')
 
     // Keep the next test deterministic: nothing may change while the manager re-executes.

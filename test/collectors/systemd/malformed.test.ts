@@ -48,7 +48,7 @@ it('counts and skips malformed signals, then keeps reporting', async () => {
     ])
     const failed = await waitFor('the failure of demo.service', () => forUnit(run.events, 'demo.service', 'systemd.unit.failed')[0])
     expect(dataOf(failed)).toMatchObject({ oldActiveState: 'active', activeState: 'failed', exitStatus: 2, result: 'exit-code' })
-    expect(c.statistics()).toMatchObject({ malformedMessages: 3, unexpectedMessages: 1 })
+    expect(c.statistics().counters).toMatchObject({ malformedMessages: 3, unexpectedMessages: 1 })
     expect(String(c.health().details?.lastMalformed)).toContain('ActiveState')
     expect(run.events.map((e) => e.type)).toEqual(['systemd.unit.failed'])
     expect(c.health().status).toBe('ok')

@@ -2,7 +2,6 @@ import { Result } from 'effect'
 import { describe, expect, it } from 'vitest'
 import { globToRegExp, makeUnitFilter, parseSystemdConfig, resolveBusAddress } from '../../../src/collectors/systemd/index.js'
 import { unitNameFromPath } from '../../../src/collectors/systemd/messages.js'
-import { EventQueue } from '../../../src/collectors/systemd/queue.js'
 import { type UnitState, observeTransition, transitionEvents } from '../../../src/collectors/systemd/units.js'
 import { validateEvent } from '../../../src/events/event.js'
 import { stampEvent } from '../../../src/events/event.js'
@@ -143,19 +142,5 @@ describe('transitions', () => {
       const v = validateEvent(stampEvent({ ...e }, 'systemd'))
       expect(Result.isSuccess(v) ? 'valid' : String(v.failure)).toBe('valid')
     }
-  })
-})
-
-describe('event queue', () => {
-  it('yields what accumulated as one batch, drains before ending or throwing', async () => {
-    const q = new EventQueue(3)
-    q.push([{ type: 'a.b' }, { type: 'a.c' }])
-    q.push([{ type: 'a.d' }, { type: 'a.e' }])
-    q.fail(new Error('gone'))
-    const it = q[Symbol.asyncIterator]()
-    const first = await it.next()
-    expect(first.value?.map((e: { type: string }) => e.type)).toEqual(['a.c', 'a.d', 'a.e'])
-    expect(q.dropped).toBe(1)
-    await expect(it.next()).rejects.toThrow('gone')
   })
 })
