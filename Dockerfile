@@ -19,14 +19,19 @@ COPY tsconfig.json ./
 COPY scripts ./scripts
 COPY native ./native
 # Unlike `npm install`, the image build must fail when the addon cannot be built.
-RUN rm -rf native/build native/bpf/.out && FORCE_NATIVE_BUILD=1 bash scripts/build-native.sh \
- && test -f native/build/Release/tapio_bpf.node && test -f native/build/Release/tapio_netlink.node
+RUN rm -rf native/build native/bpf/.out && FORCE_NATIVE_BUILD=1 bash scripts/build-native.sh --pack
 COPY src ./src
 COPY machines ./machines
 COPY examples ./examples
 COPY bench ./bench
 COPY test ./test
-RUN npx tsc -p tsconfig.json && npm prune --omit=dev --no-audit --no-fund
+# effect and xstate are peer dependencies (dev dependencies of this repository): keep the locked
+# copies through the prune, which drops everything dev.
+RUN npx tsc -p tsconfig.json \
+ && mkdir /peers && cp -r node_modules/effect node_modules/xstate /peers/ \
+ && npm prune --omit=dev --no-audit --no-fund \
+ && cp -r /peers/effect /peers/xstate node_modules/ \
+ && node -e "import('/app/dist/src/index.js')"
 
 FROM node:20-bookworm-slim
 RUN apt-get update \

@@ -8,9 +8,8 @@
  * prints the collector's health to stderr at the end.
  */
 import { pathToFileURL } from 'node:url'
-import { KubernetesCollector } from '../src/collectors/kubernetes/index.js'
-import { stampEvent } from '../src/events/event.js'
-import type { EventInput } from '../src/events/event.js'
+import { KubernetesCollector } from 'tapio-collector-manager/kubernetes'
+import { stampEvent, type EventInput } from 'tapio-collector-manager'
 
 export interface ExampleArgs {
   readonly kubeconfig?: string

@@ -9,7 +9,7 @@
  * stderr at the end. Run: `node dist/examples/seed.js [--events N] [--seconds S]`.
  */
 import { parseArgs } from 'node:util'
-import { CollectorManager, SyntheticCollector, type TapioEvent } from '../src/index.js'
+import { CollectorManager, SyntheticCollector, type TapioEvent } from 'tapio-collector-manager'
 
 export interface SeedOptions {
   /** Stop after this many events (0 = no limit). */

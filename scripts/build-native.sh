@@ -1,33 +1,111 @@
 #!/usr/bin/env bash
-# Builds the optional native addon in native/ (BPF objects first, then the Node-API addon).
-# Exit non-zero on failure; scripts/ensure.sh treats that as "addon unavailable", not fatal.
-# Skips the work when every built addon is newer than every native source.
+# Builds the native addons in native/ (BPF objects and skeleton first, then the Node-API addons)
+# into native/build/Release/<target>.node.
+#
+#   build-native.sh            build what is stale (checkout, scripts/ensure.sh); exit 1 when a
+#                              target could not be built, saying why
+#   build-native.sh --pack     as above, but every target must build and load (npm prepack: the
+#                              tarball carries them all)
+#   build-native.sh --install  npm's install hook in an installed package: keep the shipped addons
+#                              that load here; rebuild the others in native/.rebuild and keep what
+#                              loads. What still fails is reported on stderr and in
+#                              native/build/<target>.failure.txt (the collectors quote it), and the
+#                              install goes on: the supervisor itself needs no addon.
 set -euo pipefail
-cd "$(dirname "$0")/../native" 2>/dev/null || exit 0
-[[ -f binding.gyp ]] || exit 0
+mode=${1:-dev}
+case "$mode" in dev | --pack | --install) ;; *) echo "usage: $0 [--pack|--install]" >&2; exit 2 ;; esac
+here=$(cd "$(dirname "$0")/.." && pwd)
+cd "$here/native"
 
 targets=$(grep -o '"target_name": *"[^"]*"' binding.gyp | sed 's/.*"\([^"]*\)"$/\1/')
-fresh=1
-for t in $targets; do
-  built="build/Release/$t.node"
-  if [[ ! -f "$built" ]] || [[ -n "$(find . -path ./build -prune -o -type f -newer "$built" -print | grep -v '^./build' | head -n1)" ]]; then
-    fresh=0
-  fi
-done
-if [[ $fresh -eq 1 && "${FORCE_NATIVE_BUILD:-}" != 1 ]]; then
+say() { printf 'build-native: %s\n' "$*" >&2; }
+
+# Loading is the test that matters (a file can be there and still not load: libbpf, arch, libc).
+loads() { [[ -f "$1" ]] && node -e 'require(require("path").resolve(process.argv[1]))' "$1" 2>/dev/null; }
+load_error() { [[ -f "$1" ]] || { echo missing; return; }; node -e 'require(require("path").resolve(process.argv[1]))' "$1" 2>&1 | grep -m1 -i 'error' || true; }
+
+gyp=${npm_config_node_gyp:-"$(dirname "$(readlink -f "$(command -v npm)")")/../node_modules/node-gyp/bin/node-gyp.js"}
+gyp_args=(rebuild --loglevel=warn)
+# Build offline against the system's Node headers when present (no header download).
+[[ -d /usr/include/node ]] && gyp_args+=(--nodedir=/usr)
+
+# Compile in $1 (a directory holding binding.gyp, src/ and bpf/); the output of the steps goes to
+# $2 so that a failure can be reported with its cause.
+compile() {
+  local dir=$1 log=$2
+  : >"$log"
+  # A failed prebuild only leaves tapio_bpf out (binding.gyp builds it only with the skeleton).
+  for pre in "$dir"/*/prebuild.sh; do
+    [[ -f "$pre" ]] || continue
+    bash "$pre" >>"$log" 2>&1 || say "$(basename "$(dirname "$pre")")/prebuild.sh failed: $(tail -n1 "$log")"
+  done
+  (cd "$dir" && node "$gyp" "${gyp_args[@]}") >>"$log" 2>&1
+}
+
+# node-gyp links Release/x.node to obj.target/x.node; npm pack would store the second as a hard
+# link, which npm install does not extract. One plain file each.
+unlink_hard() {
+  for f in "$1"/*.node; do
+    [[ -f "$f" ]] || continue
+    cp "$f" "$f.tmp" && mv -f "$f.tmp" "$f"
+  done
+}
+
+if [[ "$mode" == --install ]]; then
+  mkdir -p build/Release
+  stale=()
+  for t in $targets; do loads "build/Release/$t.node" || stale+=("$t"); done
+  ((${#stale[@]})) || exit 0
+  say "rebuilding ${stale[*]} for $(uname -m), Node $(node -p process.version) (the shipped linux-x64 build does not load here)"
+  rm -rf .rebuild && mkdir .rebuild
+  cp -r binding.gyp src bpf .rebuild/
+  log=build/rebuild.log
+  compile .rebuild "$log" || true
+  for t in "${stale[@]}"; do
+    built=.rebuild/build/Release/$t.node
+    if [[ -f "$built" ]] && loads "$built"; then
+      cp "$built" "build/Release/$t.node"
+      rm -f "build/$t.failure.txt"
+      say "$t rebuilt"
+    else
+      { echo "$t could not be rebuilt on $(uname -m) with Node $(node -p process.version):"; tail -n 15 "$log"; } >"build/$t.failure.txt"
+      say "$t is unavailable: $(tail -n 3 "$log" | tr '\n' ' ') (full log: $here/native/$log)"
+    fi
+  done
+  rm -rf .rebuild
   exit 0
 fi
 
-# Each part of the addon may have a prebuild step (e.g. compiling BPF programs and skeletons).
-# A failed prebuild only leaves its own target out (binding.gyp checks for its outputs); the
-# collector that needs it then reports why at run time.
-for pre in */prebuild.sh; do
-  [[ -f "$pre" ]] || continue
-  bash "$pre" || echo "build-native: $pre failed; that part of the addon is left out" >&2
+# dev / --pack: skip the work when every built addon loads and is newer than every source.
+fresh=1
+for t in $targets; do
+  built="build/Release/$t.node"
+  if [[ ! -f "$built" ]] || [[ -n "$(find binding.gyp src bpf -type f -newer "$built" -not -path 'bpf/.out/*' -print -quit)" ]] || ! loads "$built"; then
+    fresh=0
+  fi
 done
+if [[ $fresh -eq 0 || "${FORCE_NATIVE_BUILD:-}" == 1 ]]; then
+  mkdir -p build
+  log=build/build.log
+  if ! compile . "$log"; then
+    say "node-gyp failed:"
+    tail -n 20 "$log" >&2
+    exit 1
+  fi
+fi
+[[ -d build/Release ]] && unlink_hard build/Release
 
-gyp="$(dirname "$(readlink -f "$(command -v npm)")")/../node_modules/node-gyp/bin/node-gyp.js"
-args=(rebuild --loglevel=warn)
-# Build offline against the system's Node headers (no header download on these machines).
-[[ -d /usr/include/node ]] && args+=(--nodedir=/usr)
-node "$gyp" "${args[@]}"
+status=0
+for t in $targets; do
+  built="build/Release/$t.node"
+  if loads "$built"; then
+    rm -f "build/$t.failure.txt"
+  else
+    say "$t not built or does not load ($(load_error "$built")); see $here/native/build/build.log"
+    status=1
+  fi
+done
+if [[ "$mode" == --pack && $status -ne 0 ]]; then
+  say "npm pack needs every addon: install the packages in scripts/apt-packages.txt and run again"
+fi
+exit $status

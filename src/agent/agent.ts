@@ -22,6 +22,14 @@ export interface AgentOptions {
   readonly enricher?: Enricher
 }
 
+export interface ReloadResult {
+  readonly added: string[]
+  readonly removed: string[]
+  readonly restarted: string[]
+  readonly unchanged: string[]
+  readonly needsRestart: string[]
+}
+
 export type CollectorDisposition =
   | { readonly name: string; readonly kind: string; readonly outcome: 'running' }
   | { readonly name: string; readonly kind: string; readonly outcome: 'failed'; readonly reason: string }
@@ -61,6 +69,7 @@ export class Agent {
   private rateTimer: ReturnType<typeof setInterval> | undefined
   private lastAccepted = new Map<string, number>()
   private rates: Record<string, number> = {}
+  private reloading: Promise<unknown> = Promise.resolve()
   readonly dispositions = new Map<string, CollectorDisposition>()
   private readonly lifecycleListeners = new Set<(e: LifecycleEvent) => void>()
   private readonly readinessPolicy: Readiness
@@ -233,7 +242,15 @@ export class Agent {
    * untouched ones keep running (their events keep flowing). Settings that need a restart of the
    * agent (buffer, http, outputs) are reported and left as they are.
    */
-  async reload(next: AgentConfig): Promise<{ added: string[]; removed: string[]; restarted: string[]; unchanged: string[]; needsRestart: string[] }> {
+  reload(next: AgentConfig): Promise<ReloadResult> {
+    // One at a time, each diffed against what the previous one left: two overlapping reloads
+    // would both see the old config and undo each other (a removed collector brought back).
+    const run = this.reloading.then(() => this.applyReload(next))
+    this.reloading = run.catch(() => {})
+    return run
+  }
+
+  private async applyReload(next: AgentConfig): Promise<ReloadResult> {
     const log = this.options.logger
     const needsRestart: string[] = []
     for (const key of ['buffer', 'http', 'outputs', 'supervisor'] as const) {
@@ -275,6 +292,8 @@ export class Agent {
   /** Stop collectors, drain to the outputs, close everything. */
   async stop(): Promise<void> {
     if (this.rateTimer) clearInterval(this.rateTimer)
+    // A reload in progress finishes first (each of its steps is bounded by a stop timeout).
+    await this.reloading
     const summary = await this.manager.stop()
     // An output that cannot deliver (NATS down) would hold the pump forever; close() bounds it.
     for (const o of this.outputs) o.release?.()

@@ -10,6 +10,8 @@ import { buildInfo } from './version.js'
 import { Agent } from './agent.js'
 import { type AgentConfig, ConfigError, configJsonSchema, loadConfigFile } from './config.js'
 import { consumeEvents } from '../outputs/nats/consumer.js'
+import { loadConfigFileOffThread } from './config-load.js'
+import { Reloader } from './reloader.js'
 import { createLogger, LOG_FORMATS, type LogFormat } from './logger.js'
 import { probeMain } from './probe.js'
 import { createEnricher } from '../enrich/enricher.js'
@@ -110,26 +112,33 @@ async function run(values: { config?: string; 'http-port'?: string; output?: str
     if (e.code === 'EPIPE' || e.code === 'ERR_STREAM_DESTROYED') stop('stdout', 'stdout closed by its reader: stopping (drain, then exit)')
     else stop('stdout', `stdout failed (${e.message}): stopping (drain, then exit)`)
   })
-  process.on('SIGHUP', () => {
-    if (stopping) return
-    if (!configPath) {
-      logger.warn('SIGHUP: no --config file to reload (running the embedded default)')
-      return
-    }
+  // Reloads run one at a time; SIGHUPs during one coalesce into one more run that reads the file
+  // then. The file is parsed on a worker thread: the event loop keeps serving probes meanwhile.
+  const reloader = new Reloader(async () => {
+    if (!configPath) return
     let next: AgentConfig
     try {
-      next = withOverrides(loadConfigFile(configPath, checks), values['http-port'], values.output, values['log-format'])
+      next = withOverrides(await loadConfigFileOffThread(configPath), values['http-port'], values.output, values['log-format'])
     } catch (e) {
       const problems = e instanceof ConfigError ? e.problems : [String(e)]
       logger.error('SIGHUP: new config rejected; keeping the running one', { event: 'config.reload', result: 'rejected', problems })
       agent.recordReloadFailure(problems.join('; '))
       return
     }
+    if (stopping) return
     logger.setLevel(next.log.level)
-    agent.reload(next).catch((e: unknown) => {
+    await agent.reload(next).catch((e: unknown) => {
       logger.error('reload failed', { event: 'config.reload', result: 'failed', error: String(e) })
       agent.recordReloadFailure(String(e))
     })
+  })
+  process.on('SIGHUP', () => {
+    if (stopping) return
+    if (!configPath) {
+      logger.warn('SIGHUP: no --config file to reload (running the embedded default)')
+      return
+    }
+    void reloader.request()
   })
   try {
     await agent.start()

@@ -1,7 +1,9 @@
 import { readFileSync } from 'node:fs'
 import { hostname } from 'node:os'
-import { Result, Schema, SchemaIssue } from 'effect'
-import { parseDocument } from 'yaml'
+import * as Result from 'effect/Result'
+import * as Schema from 'effect/Schema'
+import * as SchemaIssue from 'effect/SchemaIssue'
+import { type Document, isScalar, LineCounter, parseDocument, visit } from 'yaml'
 import { type NatsOutputConfig, NatsOutputConfigSchema, resolveNatsOutputConfig } from '../outputs/nats/config.js'
 
 /**
@@ -240,9 +242,35 @@ export function decodeWithPaths<S extends Schema.Top>(
   )
 }
 
+/** `line L, column C: Map keys must be unique (key)` for every repeated scalar key, in one pass. */
+function duplicateKeys(doc: Document, lines: LineCounter): string[] {
+  const problems: { at: number; text: string }[] = []
+  visit(doc, {
+    Map(_, map) {
+      const seen = new Set<unknown>()
+      for (const pair of map.items) {
+        if (!isScalar(pair.key)) continue
+        const k = pair.key.value
+        if (!seen.has(k)) {
+          seen.add(k)
+          continue
+        }
+        const at = pair.key.range?.[0] ?? 0
+        const pos = lines.linePos(at)
+        problems.push({ at, text: `line ${pos.line}, column ${pos.col}: Map keys must be unique (${JSON.stringify(String(k))} repeated)` })
+      }
+    },
+  })
+  // In file order (the walk visits an outer map's keys before its values' maps).
+  return problems.sort((a, b) => a.at - b.at).map((p) => p.text)
+}
+
 /** Parse YAML text; syntax errors name line and column. */
 export function parseYaml(text: string, source: string): unknown {
-  const doc = parseDocument(text, { prettyErrors: true, uniqueKeys: true })
+  // yaml's own `uniqueKeys` compares every key with every other (quadratic: minutes for a huge
+  // map); duplicates are found with one Set per map instead.
+  const lineCounter = new LineCounter()
+  const doc = parseDocument(text, { prettyErrors: true, uniqueKeys: false, lineCounter })
   if (doc.errors.length > 0) {
     throw new ConfigError(
       source,
@@ -252,6 +280,8 @@ export function parseYaml(text: string, source: string): unknown {
       }),
     )
   }
+  const duplicates = duplicateKeys(doc, lineCounter)
+  if (duplicates.length > 0) throw new ConfigError(source, duplicates)
   try {
     return doc.toJS({ maxAliasCount: 100 }) ?? {}
   } catch (e) {

@@ -1,8 +1,7 @@
 import { createServer, type IncomingMessage, type Server, type ServerResponse } from 'node:http'
 import type { AddressInfo } from 'node:net'
 import type { Registry } from 'prom-client'
-import { InspectorFeed } from '../inspector/feed.js'
-import { serveInspectorAsset } from '../inspector/assets.js'
+import { createInspector, type Inspector } from '../inspector/serve.js'
 import type { Agent } from './agent.js'
 import type { AgentConfig } from './config.js'
 import { bearerOk, type Refusal, requestGuard, sameSecret, TOKEN_COOKIE, tokenCookie } from './http-guard.js'
@@ -40,7 +39,7 @@ function refuse(res: ServerResponse, r: Refusal): void {
  */
 export class AgentHttpServer {
   private readonly server: Server
-  private readonly feed: InspectorFeed
+  private readonly inspector: Inspector
   private address: AddressInfo | undefined
   private readonly limits: ReturnType<typeof capConnections>
 
@@ -50,7 +49,8 @@ export class AgentHttpServer {
     private readonly config: AgentConfig['http'],
     private readonly log: Logger,
   ) {
-    this.feed = new InspectorFeed(agent, config.allowControl)
+    // The same inspector an embedding program mounts; control stays with the agent's routes below.
+    this.inspector = createInspector(agent.manager, { allowControl: config.allowControl, eventRates: () => agent.eventRates() })
     const guard = requestGuard(config)
     this.server = createServer(SERVER_TIMEOUTS, (req, res) => {
       // Before any handler: every endpoint, mounted here or later, sits behind the same checks.
@@ -88,7 +88,7 @@ export class AgentHttpServer {
   }
 
   async close(): Promise<void> {
-    this.feed.close()
+    this.inspector.close()
     this.server.closeAllConnections()
     await new Promise<void>((resolve) => this.server.close(() => resolve()))
   }
@@ -142,17 +142,12 @@ export class AgentHttpServer {
           return json(res, 200, this.status())
         case '/api/actors':
           return json(res, 200, this.agent.manager.actors())
-        case '/api/inspect/stream':
-          this.feed.add(res)
-          return
         case '/':
           res.writeHead(302, { location: '/inspect' })
           res.end()
           return
       }
-      if (path === '/inspect' || path.startsWith('/inspect/')) {
-        if (serveInspectorAsset(path, res)) return
-      }
+      if (await this.inspector.handle(req, res)) return
     }
     const control = /^\/api\/collectors\/([^/]+)\/(restart|stop)$/.exec(path)
     if (control && method === 'POST') {

@@ -1,4 +1,5 @@
-import { Result, Schema } from 'effect'
+import * as Result from 'effect/Result'
+import * as Schema from 'effect/Schema'
 import { syntheticCollectorFactory } from '../collectors/synthetic/collector.js'
 import { SyntheticConfigSchema } from '../collectors/synthetic/config.js'
 import { CniCollector, detectCni } from '../collectors/cni/index.js'

@@ -1,4 +1,7 @@
-import { Effect, Exit, Scope, Stream } from 'effect'
+import * as Effect from 'effect/Effect'
+import * as Exit from 'effect/Exit'
+import * as Scope from 'effect/Scope'
+import * as Stream from 'effect/Stream'
 import type { Collector, CollectorHealth, CollectorOutput } from './collector.js'
 
 /** An Effect-native collector: acquire resources in a scope, expose events as a Stream. */

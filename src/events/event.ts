@@ -1,4 +1,5 @@
-import { Result, Schema } from 'effect'
+import * as Result from 'effect/Result'
+import * as Schema from 'effect/Schema'
 import { type DataOf, dataSchemaFor } from './families.js'
 import { nextEventId } from './id.js'
 import type { Entity, K8sContext, Severity, TraceContext } from './schema.js'

@@ -1,4 +1,4 @@
-import { Schema } from 'effect'
+import * as Schema from 'effect/Schema'
 
 /**
  * Typed `data` payloads per event type. Collectors extend this map by declaration merging:

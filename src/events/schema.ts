@@ -1,4 +1,4 @@
-import { Schema } from 'effect'
+import * as Schema from 'effect/Schema'
 
 /** Severity levels, lowest first. */
 export const SeveritySchema = Schema.Literals(['debug', 'info', 'warning', 'error', 'critical'])

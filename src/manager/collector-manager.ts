@@ -1,4 +1,4 @@
-import type { Stream } from 'effect'
+import type * as Stream from 'effect/Stream'
 import type { InspectionEvent } from 'xstate'
 import { type Clock, systemClock } from '../core/clock.js'
 import type { Collector, CollectorFactory, CollectorHealth } from '../core/collector.js'
@@ -139,7 +139,7 @@ const NAME_RE = /^[A-Za-z0-9][A-Za-z0-9_.-]{0,62}$/
  *   for await (const event of mgr.events()) process(event)
  */
 export class CollectorManager {
-  readonly buffer: MergeBuffer
+  private readonly buffer: MergeBuffer
   private readonly supervisor: Supervisor
   private readonly defaultPolicy: RestartPolicy
   private readonly stopTimeoutMs: number

@@ -4,9 +4,9 @@
  */
 import { existsSync } from 'node:fs'
 import { createRequire } from 'node:module'
-import { dirname, join, resolve } from 'node:path'
-import { fileURLToPath } from 'node:url'
-import { Result, Schema } from 'effect'
+import * as Result from 'effect/Result'
+import * as Schema from 'effect/Schema'
+import { defaultAddonFile, rebuildHint } from './addon-path.js'
 
 /** `cgroup` emits no events: it announces new cgroup2 directories to the container resolver. */
 export const BPF_PROGRAMS = ['exec', 'exit', 'tcp', 'oom', 'openat', 'probe', 'cgroup'] as const
@@ -83,8 +83,6 @@ export class BpfUnavailableError extends Error {
   }
 }
 
-const BUILD_HINT =
-  'install clang llvm libbpf-dev libelf-dev bpftool (scripts/apt-packages.txt) and run `bash scripts/build-native.sh`'
 
 /** A loaded session with decoded, validated results. */
 export class BpfSession {
@@ -181,15 +179,9 @@ export function translateNativeError(e: unknown): Error {
   return new BpfUnavailableError('load_failed', `BPF ${stage} failed (${details.errnoName}): ${e.message}`, details)
 }
 
-/** The first existing `native/build/Release/tapio_bpf.node` above this module (src/ or dist/src/). */
+/** `native/build/Release/tapio_bpf.node` of this package (from src/ and dist/src/ alike). */
 export function defaultAddonPath(): string {
-  let dir = dirname(fileURLToPath(import.meta.url))
-  for (let i = 0; i < 5; i++) {
-    const candidate = join(dir, 'native', 'build', 'Release', 'tapio_bpf.node')
-    if (existsSync(candidate)) return candidate
-    dir = resolve(dir, '..')
-  }
-  return join(dirname(fileURLToPath(import.meta.url)), '..', '..', 'native', 'build', 'Release', 'tapio_bpf.node')
+  return defaultAddonFile('tapio_bpf')
 }
 
 const cache = new Map<string, Result.Result<BpfAddon, BpfUnavailableError>>()
@@ -206,7 +198,7 @@ export function loadBpfAddon(path: string = process.env.TAPIO_BPF_ADDON ?? defau
 function loadUncached(path: string): Result.Result<BpfAddon, BpfUnavailableError> {
   if (!existsSync(path)) {
     return Result.fail(
-      new BpfUnavailableError('addon_missing', `native addon not built (${path} missing); ${BUILD_HINT}`, { path }),
+      new BpfUnavailableError('addon_missing', `native addon not built (${path} missing); ${rebuildHint('tapio_bpf')}`, { path }),
     )
   }
   let mod: unknown
@@ -215,7 +207,7 @@ function loadUncached(path: string): Result.Result<BpfAddon, BpfUnavailableError
   } catch (e) {
     const msg = e instanceof Error ? e.message : String(e)
     return Result.fail(
-      new BpfUnavailableError('addon_incompatible', `native addon failed to load (${msg}); rebuild it: ${BUILD_HINT}`, {
+      new BpfUnavailableError('addon_incompatible', `native addon failed to load (${msg}); ${rebuildHint('tapio_bpf')}`, {
         path,
       }),
     )
@@ -230,7 +222,7 @@ function loadUncached(path: string): Result.Result<BpfAddon, BpfUnavailableError
     return Result.fail(
       new BpfUnavailableError(
         'addon_incompatible',
-        `native addon at ${path} has an unexpected interface (abi ${String(m.abiVersion)}, want ${ADDON_ABI_VERSION}); rebuild it: ${BUILD_HINT}`,
+        `native addon at ${path} has an unexpected interface (abi ${String(m.abiVersion)}, want ${ADDON_ABI_VERSION}); ${rebuildHint('tapio_bpf')}`,
         { path },
       ),
     )

@@ -3,7 +3,8 @@
  * and the requests we send. Kernel bytes are untrusted: every read is bounds-checked, and a
  * record that does not hold together is counted as malformed instead of thrown.
  */
-import { Result, Schema } from 'effect'
+import * as Result from 'effect/Result'
+import * as Schema from 'effect/Schema'
 
 export const RTNLGRP = { LINK: 1, IPV4_IFADDR: 5, IPV4_ROUTE: 7, IPV6_IFADDR: 9, IPV6_ROUTE: 11, NSID: 28 } as const
 

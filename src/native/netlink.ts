@@ -5,7 +5,7 @@
 import { existsSync } from 'node:fs'
 import { createRequire } from 'node:module'
 import { constants as osConstants } from 'node:os'
-import { fileURLToPath } from 'node:url'
+import { defaultAddonFile, rebuildHint } from './addon-path.js'
 import { type DecodedBatch, decodeBatch } from './netlink-codec.js'
 
 export * from './netlink-codec.js'
@@ -46,15 +46,10 @@ export function errnoName(errno: number): string {
   return `E${errno}`
 }
 
-/** Where the build puts the addon, from src/native (tsx/vitest) and from dist/src/native. */
+/** `native/build/Release/tapio_netlink.node` of this package (from src/ and dist/src/ alike). */
 export function defaultNetlinkAddonPaths(): string[] {
-  return [
-    fileURLToPath(new URL('../../native/build/Release/tapio_netlink.node', import.meta.url)),
-    fileURLToPath(new URL('../../../native/build/Release/tapio_netlink.node', import.meta.url)),
-  ]
+  return [defaultAddonFile('tapio_netlink')]
 }
-
-const BUILD_HINT = 'build it with `bash scripts/build-native.sh` (needs python3, make, g++ and the Node headers in /usr/include/node)'
 
 function isNativeAddon(value: unknown): value is NativeAddon {
   return typeof value === 'object' && value !== null && typeof (value as { open?: unknown }).open === 'function'
@@ -67,7 +62,7 @@ export function loadNetlinkAddon(path?: string): NativeAddon {
   const candidates = path !== undefined ? [path] : defaultNetlinkAddonPaths()
   const found = candidates.find((p) => existsSync(p))
   if (found === undefined) {
-    throw new NetlinkUnavailableError(`native addon tapio_netlink.node not found (looked in ${candidates.join(', ')}); ${BUILD_HINT}`)
+    throw new NetlinkUnavailableError(`native addon tapio_netlink.node not found (looked in ${candidates.join(', ')}); ${rebuildHint('tapio_netlink')}`)
   }
   const cached = loaded.get(found)
   if (cached) return cached
@@ -76,9 +71,9 @@ export function loadNetlinkAddon(path?: string): NativeAddon {
     mod = createRequire(import.meta.url)(found)
   } catch (e) {
     const msg = e instanceof Error ? e.message : String(e)
-    throw new NetlinkUnavailableError(`native addon ${found} failed to load (${msg}); rebuild it: ${BUILD_HINT}`)
+    throw new NetlinkUnavailableError(`native addon ${found} failed to load (${msg}); ${rebuildHint('tapio_netlink')}`)
   }
-  if (!isNativeAddon(mod)) throw new NetlinkUnavailableError(`native addon ${found} has no open() function; ${BUILD_HINT}`)
+  if (!isNativeAddon(mod)) throw new NetlinkUnavailableError(`native addon ${found} has no open() function; ${rebuildHint('tapio_netlink')}`)
   loaded.set(found, mod)
   return mod
 }

@@ -1,4 +1,4 @@
-import { Stream } from 'effect'
+import * as Stream from 'effect/Stream'
 import type { TapioEvent } from '../events/event.js'
 import type { MergeBuffer, Subscription } from './merge-buffer.js'
 

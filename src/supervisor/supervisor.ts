@@ -230,7 +230,7 @@ export class Supervisor {
     if (!entry) throw new Error(`collector "${name}" is not registered`)
     entry.removing = true
     await this.stopOne(name, 'removed')
-    this.actor.send({ type: 'REMOVE', name })
+    if (this.actor.getSnapshot().status === 'active') this.actor.send({ type: 'REMOVE', name })
     this.entries.delete(name)
     this.options.buffer.unregisterSource(name)
   }
@@ -510,9 +510,11 @@ export class Supervisor {
       case 'stop':
         entry.stopCause = 'policy'
         this.command(entry.name, { type: 'STOP' })
+        this.resumeHeldAfter(entry.name)
         return
       case 'give-up':
         this.command(entry.name, { type: 'GIVE_UP', reason: `${decision.reason}; last error: ${error ?? 'none'}` })
+        this.resumeHeldAfter(entry.name)
         return
       case 'escalate': {
         const reason = `collector "${entry.name}": ${decision.reason}`
@@ -532,15 +534,41 @@ export class Supervisor {
   }
 
   private scheduleGroupRestart(group: readonly string[], dueAt: number): void {
-    this.groupQueue = this.groupQueue
-      .then(() => this.groupRestart(group, dueAt))
-      .catch((e: unknown) => this.options.onInternalError?.(e))
+    this.enqueueGroupWork(() => this.groupRestart(group, dueAt))
+  }
+
+  private enqueueGroupWork(work: () => Promise<void>): void {
+    this.groupQueue = this.groupQueue.then(work).catch((e: unknown) => this.options.onInternalError?.(e))
+  }
+
+  /**
+   * A group restart stops at a member that does not come up; if that member is not restarted
+   * (given up on, or not restartable), the members held behind it are started now, in order.
+   */
+  private resumeHeldAfter(name: string): void {
+    if (this.options.strategy === 'one_for_one') return
+    const group = restartGroup(this.options.strategy, this.names(), name).filter((n) => n !== name)
+    this.enqueueGroupWork(() => this.resumeInOrder(group, this.lifetime.signal))
+  }
+
+  /** RESUME the held members in start order, each running before the next; stops at one that fails. */
+  private async resumeInOrder(group: readonly string[], signal: AbortSignal): Promise<void> {
+    for (const name of group) {
+      if (signal.aborted) return
+      const child = this.child(name)
+      if (!child?.getSnapshot().matches({ suspended: 'held' })) continue
+      this.command(name, { type: 'RESUME' })
+      await this.waitChild(name, settled, signal)
+      // Like OTP: a member that fails to start ends this restart; its own exit decides what follows.
+      if (!this.child(name)?.getSnapshot().matches('running')) return
+    }
   }
 
   /**
    * OTP's one_for_all / rest_for_one: stop every member of the group in reverse start order (the
    * failed one is already released), wait out the failed one's backoff, then start them again in
-   * start order, each settling (running or failed) before the next starts. Members in any state
+   * start order, each running before the next starts (a member that fails to start ends the round:
+   * its own exit is decided like any other, and the next round or `resumeHeldAfter` goes on). Members in any state
    * take part; stopped, given-up and never-started ones stay as they are.
    */
   private async groupRestart(group: readonly string[], dueAt: number): Promise<void> {
@@ -555,13 +583,7 @@ export class Supervisor {
     }
     if (signal.aborted) return
     await delay(dueAt - this.clock.now(), signal, this.clock)
-    for (const name of group) {
-      if (signal.aborted) return
-      const child = this.child(name)
-      if (!child?.getSnapshot().matches({ suspended: 'held' })) continue
-      this.command(name, { type: 'RESUME' })
-      await this.waitChild(name, settled, signal)
-    }
+    await this.resumeInOrder(group, signal)
   }
 
   /** Wait until the named actor satisfies `predicate`; also ends when it is removed or replaced. */

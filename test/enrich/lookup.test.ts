@@ -10,7 +10,7 @@ import {
   MetadataHub,
   podContext,
   type PodMetadataSource,
-} from '../../src/index.js'
+} from '../../src/public/kubernetes.js'
 import type { TapioEvent } from '../../src/events/event.js'
 import type { K8sContext } from '../../src/events/schema.js'
 

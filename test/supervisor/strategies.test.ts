@@ -126,6 +126,21 @@ describe('OTP restart strategies on a driven clock', () => {
     expect(starts).toEqual([1000, 2000, 4000])
   })
 
+  it('a member that fails to start ends the round; the next round restarts the rest; give-up releases them', async () => {
+    const { clock, log, c, mgr } = await setup('rest_for_one', ['a', 'b'], { a: (n) => (n >= 2 ? { failStart: true } : {}) }, { maxRestarts: 2 })
+    const t = clock.now()
+    c.a?.current?.crash()
+    await clock.advanceAsync(1000)
+    // a's second instance fails to start: b is not started behind it.
+    expect(steps(log)).toEqual([`${t} stop a`, `${t} stop b`, `${t + 1000} start a`, `${t + 1000} start-failed a`])
+    expect(mgr.statistics().collectors.b?.state).toBe('suspended')
+    await clock.advanceAsync(2000)
+    // Second round (2 s backoff): a fails again; the intensity (2) is used up, a is given up on and b runs again.
+    expect(steps(log).slice(4)).toEqual([`${t + 3000} start a`, `${t + 3000} start-failed a`, `${t + 3000} start b`, `${t + 3000} running b`])
+    const st = mgr.statistics().collectors
+    expect([st.a?.state, st.b?.state]).toEqual(['gaveUp', 'running'])
+  })
+
   it('emits lifecycle events: failure, restart scheduled with its group, recovered', async () => {
     const { clock, lifecycle, c } = await setup('rest_for_one', ['a', 'b', 'c'])
     lifecycle.length = 0

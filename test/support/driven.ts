@@ -18,15 +18,22 @@ export interface Happening {
   readonly at: number
   readonly what: 'start' | 'running' | 'stop' | 'start-failed'
   readonly name: string
+  /** Which registration (a name removed and added again is a new one). */
+  readonly reg: number
   readonly instance: number
 }
+
+let registrations = 0
 
 /**
  * A collector whose instances a test drives on a ManualClock: records when each instance starts,
  * runs and stops, emits on request, crashes on request. `behaviour(n)` chooses instance n's conduct.
  */
 export class Driven {
+  readonly reg = ++registrations
   instances = 0
+  /** Events its instances' sources yielded (handed to the manager). */
+  yielded = 0
   live = 0
   maxLive = 0
   seq = 0
@@ -39,7 +46,7 @@ export class Driven {
   ) {}
   factory = (): Collector => new DrivenInstance(this, ++this.instances)
   record(what: Happening['what'], instance: number): void {
-    this.log.push({ at: this.clock.now(), what, name: this.name, instance })
+    this.log.push({ at: this.clock.now(), what, name: this.name, reg: this.reg, instance })
   }
 }
 
@@ -91,7 +98,7 @@ export class DrivenInstance implements Collector {
   emit(n: number): void {
     if (!this.started || this.ended) return
     const batch: EventInput[] = []
-    for (let i = 0; i < n; i++) batch.push({ type: 'driven.tick', data: { seq: this.d.seq++ } })
+    for (let i = 0; i < n; i++) batch.push({ type: 'driven.tick', data: { seq: this.d.seq++, reg: this.d.reg } })
     this.pending.push(batch)
     this.wake?.()
   }
@@ -103,7 +110,11 @@ export class DrivenInstance implements Collector {
 
   async *events(): AsyncGenerator<EventInput[]> {
     for (;;) {
-      while (this.pending.length > 0) yield this.pending.shift() as EventInput[]
+      while (this.pending.length > 0) {
+        const batch = this.pending.shift() as EventInput[]
+        this.d.yielded += batch.length
+        yield batch
+      }
       if (this.crashed) throw new Error(`driven ${this.d.name}#${this.n}: crashed`)
       if (this.ended) return
       await new Promise<void>((r) => {

@@ -1,5 +1,6 @@
 /** Parsing of CNI configuration files and libcni result-cache files (untrusted JSON). */
-import { Result, Schema } from 'effect'
+import * as Result from 'effect/Result'
+import * as Schema from 'effect/Schema'
 import type { CniAttachmentData, CniConfigData } from './events.js'
 
 const NonEmpty = Schema.String.check(Schema.isMinLength(1))

@@ -1,7 +1,7 @@
 import { createHash } from 'node:crypto'
 import { readFile } from 'node:fs/promises'
 import { basename } from 'node:path'
-import { Result } from 'effect'
+import * as Result from 'effect/Result'
 import type { EventInput } from '../../events/event.js'
 import { nowNs } from '../../events/time.js'
 import { type ParsedAttachment, type ParsedConfig, isCniConfigFile, parseCniConfigFile, parseCniResultFile } from './cni-files.js'

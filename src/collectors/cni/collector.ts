@@ -1,4 +1,4 @@
-import { Result } from 'effect'
+import * as Result from 'effect/Result'
 import { type Collector, type CollectorHealth, type CollectorOutput, CollectorStateError } from '../../core/collector.js'
 import { type HandoffQueue, HandoffTotals } from '../../core/handoff-queue.js'
 import { queueStatistics, type SourceStatistics } from '../../core/statistics.js'

@@ -1,4 +1,5 @@
-import { Result, Schema } from 'effect'
+import * as Result from 'effect/Result'
+import * as Schema from 'effect/Schema'
 
 const PositiveMs = Schema.Number.check(Schema.isInt(), Schema.isGreaterThan(0))
 const Path = Schema.String.check(Schema.isMinLength(1))

@@ -1,4 +1,4 @@
-import { Result } from 'effect'
+import * as Result from 'effect/Result'
 import { loadNetlinkAddon, RouteSocket } from '../../native/netlink.js'
 import { netlinkFailureReason } from './collector.js'
 import { parseCniConfig } from './config.js'

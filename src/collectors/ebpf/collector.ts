@@ -5,7 +5,7 @@
  * overflow is counted in the kernel. generated = delivered + droppedKernel + droppedUser (+ what is
  * still pending in the ring or the queue while running; nothing after stop).
  */
-import { Result } from 'effect'
+import * as Result from 'effect/Result'
 import { type Collector, type CollectorHealth, type CollectorOutput, CollectorStateError } from '../../core/collector.js'
 import { HandoffQueue } from '../../core/handoff-queue.js'
 import { addStatistics, EMPTY_SOURCE_STATISTICS, retire, type SourceStatistics } from '../../core/statistics.js'

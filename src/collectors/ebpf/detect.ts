@@ -1,5 +1,5 @@
 import { existsSync, readFileSync } from 'node:fs'
-import { Result } from 'effect'
+import * as Result from 'effect/Result'
 import { type BpfAddon, BpfSession, BpfUnavailableError, loadBpfAddon } from '../../native/bpf-addon.js'
 import { type EbpfConfig, parseEbpfConfig } from './config.js'
 

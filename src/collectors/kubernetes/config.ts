@@ -1,4 +1,5 @@
-import { Result, Schema } from 'effect'
+import * as Result from 'effect/Result'
+import * as Schema from 'effect/Schema'
 import { RESOURCE_NAMES, type ResourceName } from './resources.js'
 
 const PositiveMs = Schema.Number.check(Schema.isInt(), Schema.isGreaterThan(0))

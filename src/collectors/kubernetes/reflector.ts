@@ -1,4 +1,4 @@
-import { Result } from 'effect'
+import * as Result from 'effect/Result'
 import type { KubeConfig } from '@kubernetes/client-node'
 import { backoffDelay } from '../../core/backoff.js'
 import { type Clock, systemClock } from '../../core/clock.js'

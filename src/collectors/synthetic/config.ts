@@ -1,4 +1,4 @@
-import { Schema } from 'effect'
+import * as Schema from 'effect/Schema'
 
 export const SyntheticConfigSchema = Schema.Struct({
   /** Events per second; 0 = as fast as the consumer takes them. */

@@ -1,5 +1,5 @@
 import { existsSync } from 'node:fs'
-import { Result } from 'effect'
+import * as Result from 'effect/Result'
 import { type Collector, type CollectorFactory, type CollectorHealth, type CollectorOutput, CollectorStateError } from '../../core/collector.js'
 import { type HandoffQueue, HandoffTotals } from '../../core/handoff-queue.js'
 import { queueStatistics, type SourceStatistics } from '../../core/statistics.js'

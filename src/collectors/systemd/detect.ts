@@ -1,5 +1,6 @@
 import { existsSync } from 'node:fs'
-import { Result, Schema } from 'effect'
+import * as Result from 'effect/Result'
+import * as Schema from 'effect/Schema'
 import { connectBus, socketPathOf } from './bus.js'
 import { type SystemdConfigInput, resolveBusAddress, withDefaults } from './config.js'
 import { MANAGER_IFACE, PROPERTIES_IFACE, SYSTEMD_NAME, SYSTEMD_PATH, VariantSchema, decode } from './messages.js'

@@ -1,4 +1,4 @@
-import { Schema } from 'effect'
+import * as Schema from 'effect/Schema'
 import { registerEventData } from '../../events/families.js'
 
 const Int = Schema.Number.check(Schema.isInt())

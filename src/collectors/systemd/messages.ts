@@ -2,7 +2,8 @@
  * Schemas for what systemd and the bus daemon send. Every body is decoded here before use;
  * a body that does not decode is counted as malformed by the caller and skipped.
  */
-import { Result, Schema } from 'effect'
+import * as Result from 'effect/Result'
+import * as Schema from 'effect/Schema'
 
 export const SYSTEMD_NAME = 'org.freedesktop.systemd1'
 export const SYSTEMD_PATH = '/org/freedesktop/systemd1'

@@ -1,5 +1,5 @@
 /** Subscribe and take a snapshot of the followed units, noting where each reply sits in the stream. */
-import { Result } from 'effect'
+import * as Result from 'effect/Result'
 import type { BusConnection } from './bus.js'
 import type { UnitFilter } from './glob.js'
 import { unitTypeOf } from './glob.js'

@@ -1,6 +1,6 @@
 import { AckPolicy, DeliverPolicy, type JsMsg, jetstream, jetstreamManager } from '@nats-io/jetstream'
 import { connect, nanos, type NatsConnection } from '@nats-io/transport-node'
-import { Result } from 'effect'
+import * as Result from 'effect/Result'
 import { type TapioEvent, validateEvent } from '../../events/event.js'
 import { NATS_DEFAULTS } from './config.js'
 import { NODE_HEADER } from './output.js'

@@ -39,7 +39,7 @@ describe('ebpf collector: degradation', () => {
     )
     expect(err).toBeInstanceOf(BpfUnavailableError)
     expect((err as BpfUnavailableError).reason).toBe('addon_missing')
-    expect((err as Error).message).toMatch(/^unavailable: native addon not built .*apt-packages.*build-native\.sh/)
+    expect((err as Error).message).toMatch(/^unavailable: native addon not built .*scripts\/build-native\.sh`, which needs .*clang, bpftool, libbpf-dev/)
     expect(collector.health()).toMatchObject({ status: 'permanent_error', message: (err as Error).message })
     expect(() => collector.events()).toThrow(/before a successful start/)
     await collector.stop()

@@ -1,0 +1,109 @@
+import { spawnSync } from 'node:child_process'
+import { mkdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs'
+import { join } from 'node:path'
+import { fileURLToPath, pathToFileURL } from 'node:url'
+import { describe, expect, it } from 'vitest'
+import { PEER_RANGES, satisfies } from '../../src/peers.js'
+
+const root = fileURLToPath(new URL('../..', import.meta.url))
+const artifacts = join(root, 'test-artifacts')
+const pkg = JSON.parse(readFileSync(join(root, 'package.json'), 'utf8')) as {
+  exports: Record<string, unknown>
+  peerDependencies: Record<string, string>
+  peerDependenciesMeta?: Record<string, { optional?: boolean }>
+  devDependencies: Record<string, string>
+  dependencies: Record<string, string>
+}
+
+/** Runs an ES module file inside the repository, so `tapio-collector-manager` resolves to this package by name. */
+function runModule(code: string): { status: number | null; stdout: string; stderr: string } {
+  mkdirSync(artifacts, { recursive: true })
+  const file = join(artifacts, `entry-${process.pid}-${Math.random().toString(36).slice(2)}.mjs`)
+  writeFileSync(file, code)
+  try {
+    const r = spawnSync(process.execPath, [file], { cwd: root, encoding: 'utf8', timeout: 60_000 })
+    return { status: r.status, stdout: r.stdout, stderr: r.stderr }
+  } finally {
+    rmSync(file, { force: true })
+  }
+}
+
+describe('package entry points', () => {
+  it('the root import loads no NATS, prom-client, Kubernetes client, D-Bus, nor the whole effect barrel', () => {
+    // Resolution hooks run in their own thread: they report every resolved URL on stderr.
+    const hooksFile = join(artifacts, `hooks-${process.pid}.mjs`)
+    mkdirSync(artifacts, { recursive: true })
+    writeFileSync(
+      hooksFile,
+      `import { writeSync } from 'node:fs'\nexport async function resolve(s, c, next) { const r = await next(s, c); writeSync(2, 'RESOLVED ' + r.url + '\\n'); return r }\n`,
+    )
+    const hooks = pathToFileURL(hooksFile).href
+    try {
+      const r = runModule(
+        `import { register } from 'node:module'\nregister(${JSON.stringify(hooks)})\nconst m = await import('tapio-collector-manager')\nconsole.log(JSON.stringify(Object.keys(m)))\n`,
+      )
+      expect(r.stderr.split('\n').filter((l) => !l.startsWith('RESOLVED ')).join('\n').trim()).toBe('')
+      expect(r.status).toBe(0)
+      const urls = r.stderr
+        .split('\n')
+        .filter((l) => l.startsWith('RESOLVED '))
+        .map((l) => l.slice('RESOLVED '.length))
+      expect(urls.some((u) => u.includes('/dist/src/manager/collector-manager.js'))).toBe(true)
+      for (const heavy of ['/node_modules/@nats-io/', '/node_modules/prom-client/', '/node_modules/@kubernetes/', '/node_modules/dbus-next/'])
+        expect(urls.filter((u) => u.includes(heavy))).toEqual([])
+      // `import { X } from 'effect'` would load every module of Effect (about 250, +50 ms, +10 MB).
+      expect(urls.filter((u) => u.endsWith('/node_modules/effect/dist/index.js'))).toEqual([])
+      const names = JSON.parse(r.stdout) as string[]
+      for (const wanted of ['CollectorManager', 'effectCollector', 'SyntheticCollector', 'TapioEventSchema', 'validateEvent', 'DEFAULT_RESTART_POLICY', 'resolvePolicy'])
+        expect(names).toContain(wanted)
+      for (const internal of ['MergeBuffer', 'decide', 'markRunning', 'Supervisor', 'NatsOutput', 'createEnricher'])
+        expect(names).not.toContain(internal)
+    } finally {
+      rmSync(hooksFile, { force: true })
+    }
+  })
+
+  it('every public entry point loads by name; internals are not reachable', () => {
+    const entries = Object.keys(pkg.exports).filter((k) => k !== './package.json')
+    const specifiers = entries.map((k) => (k === '.' ? 'tapio-collector-manager' : `tapio-collector-manager/${k.slice(2)}`))
+    const r = runModule(
+      `const out = {}\n` +
+        `for (const s of ${JSON.stringify(specifiers)}) out[s] = Object.keys(await import(s)).length\n` +
+        `for (const s of ['tapio-collector-manager/dist/src/stream/merge-buffer.js', 'tapio-collector-manager/src/index.js', 'tapio-collector-manager/internal/x']) {\n` +
+        `  try { await import(s); out[s] = 'reachable' } catch (e) { out[s] = e.code }\n}\n` +
+        `console.log(JSON.stringify(out))\n`,
+    )
+    expect(r.stderr).toBe('')
+    const out = JSON.parse(r.stdout) as Record<string, number | string>
+    for (const s of specifiers) expect(out[s], s).toBeGreaterThan(0)
+    expect(out['tapio-collector-manager/dist/src/stream/merge-buffer.js']).toBe('ERR_PACKAGE_PATH_NOT_EXPORTED')
+    expect(out['tapio-collector-manager/src/index.js']).toBe('ERR_PACKAGE_PATH_NOT_EXPORTED')
+    expect(out['tapio-collector-manager/internal/x']).toBe('ERR_PACKAGE_PATH_NOT_EXPORTED')
+  })
+})
+
+describe('peer dependencies', () => {
+  it('effect and xstate are peers with the ranges the import-time check enforces, and dev dependencies of the repository', () => {
+    const { 'fast-check': kitOnly, ...checked } = pkg.peerDependencies
+    expect(checked).toEqual(PEER_RANGES)
+    // Only tapio-collector-manager/testing needs fast-check, so it is an optional peer.
+    expect(kitOnly).toBe('^4.0.0')
+    expect(pkg.peerDependenciesMeta?.['fast-check']?.optional).toBe(true)
+    expect(pkg.dependencies.effect).toBeUndefined()
+    expect(pkg.dependencies.xstate).toBeUndefined()
+    expect(pkg.devDependencies.effect).toBeDefined()
+    expect(pkg.devDependencies.xstate).toBeDefined()
+  })
+
+  it('understands the range forms it uses', () => {
+    expect(satisfies('4.1.0', '~4.1.0')).toBe(true)
+    expect(satisfies('4.1.7', '~4.1.0')).toBe(true)
+    expect(satisfies('4.2.0', '~4.1.0')).toBe(false)
+    expect(satisfies('3.19.2', '~4.1.0')).toBe(false)
+    expect(satisfies('4.0.9', '~4.1.0')).toBe(false)
+    expect(satisfies('5.40.1', '^5.33.0')).toBe(true)
+    expect(satisfies('5.32.9', '^5.33.0')).toBe(false)
+    expect(satisfies('6.0.0', '^5.33.0')).toBe(false)
+    expect(satisfies('garbage', '~4.1.0')).toBe(false)
+  })
+})
