@@ -10,6 +10,7 @@ import type { Logger } from './logger.js'
 import { Readiness, type ReadinessReport } from './readiness.js'
 import { createMetrics } from './metrics.js'
 import { NatsOutput } from '../outputs/nats/output.js'
+import { NdjsonBatch } from '../outputs/ndjson.js'
 import { type Output, type OutputHealth, RotatingFileOutput, StreamOutput } from './outputs.js'
 import type { CollectorKind } from './registry.js'
 import { TailHub } from './tail.js'
@@ -88,7 +89,7 @@ export class Agent {
       stopTimeoutMs: config.supervisor.stopTimeoutMs,
       onError: (e) => options.logger.error('internal error', { error: e instanceof Error ? e.message : String(e) }),
     })
-    this.tail = new TailHub(config.http.tailQueue)
+    this.tail = new TailHub(config.http.tailQueue, config.http.maxTailClients)
     this.readinessPolicy = new Readiness(config.readiness)
     this.manager.on('lifecycle', (e) => this.onLifecycle(e))
   }
@@ -214,11 +215,15 @@ export class Agent {
     }
   }
 
-  /** Merged batches to every output (awaiting them: backpressure) and to the live tail. */
+  /**
+   * Merged batches to every output (awaiting them: backpressure) and to the live tail. Each batch
+   * is wrapped once in its shared serialised form: whoever needs NDJSON first makes it, everyone
+   * else reuses it.
+   */
   private async pump(): Promise<void> {
     const enricher = this.options.enricher
     for await (const merged of this.manager.batches()) {
-      const batch = enricher ? enricher.enrich(merged) : merged
+      const batch = NdjsonBatch.from(enricher ? enricher.enrich(merged) : merged)
       for (const o of this.outputs) {
         const p = o.write(batch)
         if (p) await p

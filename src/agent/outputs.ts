@@ -2,11 +2,15 @@ import { once } from 'node:events'
 import { createWriteStream, existsSync, renameSync, rmSync, statSync, type WriteStream } from 'node:fs'
 import type { Writable } from 'node:stream'
 import type { TapioEvent } from '../events/event.js'
+import { NdjsonBatch } from '../outputs/ndjson.js'
 
-/** Where the agent writes the unified stream. `write` resolves when the sink accepted the batch. */
+/**
+ * Where the agent writes the unified stream. `write` resolves when the sink accepted the batch.
+ * The agent hands every output the same `NdjsonBatch`, so the batch is serialised once for all.
+ */
 export interface Output {
   readonly name: string
-  write(batch: readonly TapioEvent[]): Promise<void> | undefined
+  write(batch: readonly TapioEvent[] | NdjsonBatch): Promise<void> | undefined
   close(): Promise<void>
   readonly written: number
   /** Bytes written (NDJSON), when the output counts them. */
@@ -25,12 +29,6 @@ export interface OutputHealth {
   readonly details: unknown
 }
 
-function ndjson(batch: readonly TapioEvent[]): string {
-  let s = ''
-  for (const e of batch) s += `${JSON.stringify(e)}\n`
-  return s
-}
-
 /** NDJSON to a stream; waits for `drain` so a slow reader backpressures the whole pipeline. */
 export class StreamOutput implements Output {
   written = 0
@@ -46,14 +44,16 @@ export class StreamOutput implements Output {
     private readonly closeStream = false,
   ) {}
 
-  write(batch: readonly TapioEvent[]): Promise<void> | undefined {
+  write(batch: readonly TapioEvent[] | NdjsonBatch): Promise<void> | undefined {
     if (this.failed) {
       this.lost += batch.length
       return undefined
     }
-    this.written += batch.length
-    const text = ndjson(batch)
-    this.bytes += Buffer.byteLength(text)
+    const b = NdjsonBatch.from(batch)
+    this.written += b.length
+    if (b.length === 0) return undefined
+    const text = b.bytes
+    this.bytes += text.length
     if (this.stream.write(text)) return undefined
     return new Promise<void>((resolve) => {
       const done = () => {
@@ -102,15 +102,17 @@ export class RotatingFileOutput implements Output {
     this.stream = createWriteStream(path, { flags: 'a' })
   }
 
-  write(batch: readonly TapioEvent[]): Promise<void> | undefined {
-    const text = ndjson(batch)
-    this.written += batch.length
-    const size = Buffer.byteLength(text)
+  write(batch: readonly TapioEvent[] | NdjsonBatch): Promise<void> | undefined {
+    const b = NdjsonBatch.from(batch)
+    this.written += b.length
+    if (b.length === 0) return undefined
+    const text = b.bytes
+    const size = text.length
     if (this.fileBytes > 0 && this.fileBytes + size > this.maxBytes) return this.rotate().then(() => this.append(text, size))
     return this.append(text, size)
   }
 
-  private append(text: string, size: number): Promise<void> | undefined {
+  private append(text: Buffer, size: number): Promise<void> | undefined {
     this.fileBytes += size
     this.bytes += size
     if (this.stream.write(text)) return undefined
