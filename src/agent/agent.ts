@@ -112,6 +112,12 @@ export class Agent {
     return this.readinessPolicy.evaluate(this.manager.health(), this.manager.state, outputs, Date.now())
   }
 
+  /** An output's sink failed under it (stdout closed by its reader): it stops writing and counts what it loses. */
+  outputFailed(name: string, error: Error): void {
+    for (const o of this.outputs) if (o.name === name && o instanceof StreamOutput) o.fail()
+    this.options.logger.debug(`output ${name} failed`, { output: name, error: error.message })
+  }
+
   /** The last reload's outcome (SIGHUP): for /metrics and /api/status. */
   get reloadStatus(): ReloadStatus {
     return this.reloadState
@@ -301,11 +307,14 @@ export class Agent {
     this.tail.closeAll()
     await this.http?.close()
     const s = this.manager.statistics()
+    const lost = this.outputs.filter((o): o is StreamOutput => o instanceof StreamOutput && o.lost > 0)
     this.options.logger.info('stopped', {
       totalEvents: s.totalEvents,
       delivered: s.deliveredEvents,
       dropped: s.droppedEvents.total,
       drained: summary.drained,
+      // Delivered to an output whose sink had failed (a closed stdout): not written.
+      ...(lost.length > 0 ? { outputs: Object.fromEntries(lost.map((o) => [o.name, { written: o.written, lost: o.lost }])) } : {}),
     })
   }
 
