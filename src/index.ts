@@ -9,7 +9,7 @@
 import './peers.js'
 
 export type { Collector, CollectorFactory, CollectorHealth, CollectorOutput } from './core/collector.js'
-export { isCollector } from './core/collector.js'
+export { CollectorStateError, isCollector } from './core/collector.js'
 export * from './core/status.js'
 export * from './core/handoff-queue.js'
 export * from './core/statistics.js'

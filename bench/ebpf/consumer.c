@@ -1,6 +1,9 @@
-/* Baseline for bench/ebpf.ts: a plain C libbpf consumer of the same BPF object (the probe
- * program, the same ring size and wakeup threshold, the same timed drain as the addon's thread).
- * usage: consumer <events> <ring bytes> <drain ms>; prints one JSON line. */
+/* Baseline for bench/ebpf.ts and bench/agent.ts: a plain C libbpf consumer of the same BPF object
+ * (the probe program, the same ring size and wakeup threshold, the same timed drain as the addon's
+ * thread). With a text path it also writes every record as one JSON line of the agent's shape
+ * (type, timestamp as epoch ns, severity, data, id, source) through a buffered FILE, flushed
+ * and closed before the clock stops.
+ * usage: consumer <events> <ring bytes> <drain ms> <loadgen> [text path]; prints one JSON line. */
 #define _GNU_SOURCE
 #include <bpf/libbpf.h>
 #include <errno.h>
@@ -10,6 +13,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/epoll.h>
+#include <sys/resource.h>
 #include <sys/wait.h>
 #include <time.h>
 #include <unistd.h>
@@ -18,12 +22,36 @@
 #include "tapio_records.h"
 
 static unsigned long long delivered;
+static FILE *text;
+static long long boot_to_epoch_ns;
+
+/* The event id: a fixed prefix and the counter in base 36, like the agent's ids. */
+static const char *base36(unsigned long long v, char *end)
+{
+	*--end = 0;
+	do {
+		*--end = "0123456789abcdefghijklmnopqrstuvwxyz"[v % 36];
+		v /= 36;
+	} while (v);
+	return end;
+}
 
 static int on_sample(void *ctx, void *data, size_t len)
 {
 	const struct tapio_hdr *h = data;
-	if (len >= sizeof(*h) && h->kind == TAPIO_PROBE)
-		delivered++;
+	if (len < sizeof(*h) || h->kind != TAPIO_PROBE)
+		return 0;
+	delivered++;
+	if (text) {
+		char comm[TAPIO_COMM_LEN + 1], id[16];
+		memcpy(comm, h->comm, TAPIO_COMM_LEN);
+		comm[TAPIO_COMM_LEN] = 0;
+		fprintf(text,
+			"{\"type\":\"kernel.probe.hit\",\"timestamp\":\"%lld\",\"severity\":\"debug\",\"data\":{\"pid\":%u,\"tid\":%u,\"uid\":%u,"
+			"\"comm\":\"%s\",\"cgroupId\":\"%llu\"},\"id\":\"c0ffeec0ffee-%s\",\"source\":\"ebpf\"}\n",
+			(long long)h->ts_ns + boot_to_epoch_ns, h->tgid, h->pid, h->uid, comm, (unsigned long long)h->cgroup_id,
+			base36(delivered, id + sizeof id));
+	}
 	return 0;
 }
 
@@ -40,6 +68,7 @@ int main(int argc, char **argv)
 	unsigned ring = argc > 2 ? (unsigned)atol(argv[2]) : 1u << 24;
 	int drain_ms = argc > 3 ? atoi(argv[3]) : 5;
 	const char *loadgen = argc > 4 ? argv[4] : "./loadgen";
+	const char *text_path = argc > 5 ? argv[5] : NULL;
 	int to_child[2], from_child[2];
 	char arg[32], line[128];
 
@@ -76,6 +105,16 @@ int main(int argc, char **argv)
 	struct ring_buffer *rb = ring_buffer__new(bpf_map__fd(skel->maps.events), on_sample, NULL, NULL);
 	int epfd = ring_buffer__epoll_fd(rb);
 
+	if (text_path) {
+		text = fopen(text_path, "w");
+		if (!text)
+			return 1;
+		setvbuf(text, NULL, _IOFBF, 1 << 20);
+		struct timespec rt, bt;
+		clock_gettime(CLOCK_REALTIME, &rt);
+		clock_gettime(CLOCK_BOOTTIME, &bt);
+		boot_to_epoch_ns = (rt.tv_sec - bt.tv_sec) * 1000000000LL + (rt.tv_nsec - bt.tv_nsec);
+	}
 	double t0 = now_s();
 	if (write(to_child[1], "go\n", 3) != 3)
 		return 1;
@@ -91,7 +130,12 @@ int main(int argc, char **argv)
 	bpf_link__destroy(link);
 	usleep(10000);
 	ring_buffer__consume(rb);
+	if (text && fclose(text) != 0)
+		return 1;
 	double t1 = now_s();
+	struct rusage ru;
+	getrusage(RUSAGE_SELF, &ru);
+	double cpu = ru.ru_utime.tv_sec + ru.ru_utime.tv_usec / 1e6 + ru.ru_stime.tv_sec + ru.ru_stime.tv_usec / 1e6;
 
 	int ncpu = libbpf_num_possible_cpus();
 	struct tapio_counters *per = calloc(ncpu, sizeof(*per));
@@ -102,8 +146,9 @@ int main(int argc, char **argv)
 			generated += per[i].attempted[TAPIO_PROBE];
 			dropped += per[i].dropped[TAPIO_PROBE];
 		}
-	printf("{\"events\":%ld,\"generated\":%llu,\"delivered\":%llu,\"droppedKernel\":%llu,\"seconds\":%.6f,\"eventsPerSec\":%.0f}\n",
-	       n, generated, delivered, dropped, t1 - t0, delivered / (t1 - t0));
+	printf("{\"events\":%ld,\"generated\":%llu,\"delivered\":%llu,\"droppedKernel\":%llu,\"seconds\":%.6f,\"eventsPerSec\":%.0f,"
+	       "\"cpuSeconds\":%.3f,\"maxRssKb\":%ld}\n",
+	       n, generated, delivered, dropped, t1 - t0, delivered / (t1 - t0), cpu, ru.ru_maxrss);
 	ring_buffer__free(rb);
 	tapio_bpf__destroy(skel);
 	free(per);

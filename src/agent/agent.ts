@@ -10,6 +10,7 @@ import type { Logger } from './logger.js'
 import { Readiness, type ReadinessReport } from './readiness.js'
 import { createMetrics } from './metrics.js'
 import { NatsOutput } from '../outputs/nats/output.js'
+import { NdjsonBatch } from '../outputs/ndjson.js'
 import { type Output, type OutputHealth, RotatingFileOutput, StreamOutput } from './outputs.js'
 import type { CollectorKind } from './registry.js'
 import { TailHub } from './tail.js'
@@ -92,7 +93,7 @@ export class Agent {
       stopTimeoutMs: config.supervisor.stopTimeoutMs,
       onError: (e) => options.logger.error('internal error', { error: e instanceof Error ? e.message : String(e) }),
     })
-    this.tail = new TailHub(config.http.tailQueue)
+    this.tail = new TailHub(config.http.tailQueue, config.http.maxTailClients)
     this.redactor = (options.redactor ?? new Redactor()).addConfig(config)
     this.readinessPolicy = new Readiness(config.readiness)
     this.manager.on('lifecycle', (e) => this.onLifecycle(e))
@@ -114,6 +115,12 @@ export class Agent {
   readiness(): ReadinessReport {
     const outputs = this.outputsHealth().map((o) => ({ name: o.name, ready: o.health.ready, lastError: o.health.lastError }))
     return this.readinessPolicy.evaluate(this.manager.health(), this.manager.state, outputs, Date.now())
+  }
+
+  /** An output's sink failed under it (stdout closed by its reader): it stops writing and counts what it loses. */
+  outputFailed(name: string, error: Error): void {
+    for (const o of this.outputs) if (o.name === name && o instanceof StreamOutput) o.fail()
+    this.options.logger.debug(`output ${name} failed`, { output: name, error: error.message })
   }
 
   /** The last reload's outcome (SIGHUP): for /metrics and /api/status. */
@@ -213,11 +220,15 @@ export class Agent {
     }
   }
 
-  /** Merged batches to every output (awaiting them: backpressure) and to the live tail. */
+  /**
+   * Merged batches to every output (awaiting them: backpressure) and to the live tail. Each batch
+   * is wrapped once in its shared serialised form: whoever needs NDJSON first makes it, everyone
+   * else reuses it.
+   */
   private async pump(): Promise<void> {
     const enricher = this.options.enricher
     for await (const merged of this.manager.batches()) {
-      const batch = enricher ? enricher.enrich(merged) : merged
+      const batch = NdjsonBatch.from(enricher ? enricher.enrich(merged) : merged)
       for (const o of this.outputs) {
         const p = o.write(batch)
         if (p) await p
@@ -302,11 +313,14 @@ export class Agent {
     this.tail.closeAll()
     await this.http?.close()
     const s = this.manager.statistics()
+    const lost = this.outputs.filter((o): o is StreamOutput => o instanceof StreamOutput && o.lost > 0)
     this.options.logger.info('stopped', {
       totalEvents: s.totalEvents,
       delivered: s.deliveredEvents,
       dropped: s.droppedEvents.total,
       drained: summary.drained,
+      // Delivered to an output whose sink had failed (a closed stdout): not written.
+      ...(lost.length > 0 ? { outputs: Object.fromEntries(lost.map((o) => [o.name, { written: o.written, lost: o.lost }])) } : {}),
     })
   }
 

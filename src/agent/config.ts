@@ -96,6 +96,8 @@ export const AgentConfigSchema = Schema.Struct({
       allowControl: Schema.optional(Schema.Boolean),
       /** Events a slow /events client may fall behind before it loses its own events. */
       tailQueue: Schema.optional(PositiveInt),
+      /** /events clients at once; the next one is answered 503. */
+      maxTailClients: Schema.optional(PositiveInt),
       /** Open connections at most; past it the oldest idle or half-open one is closed. */
       maxConnections: Schema.optional(PositiveInt),
     }),
@@ -176,6 +178,7 @@ export interface AgentConfig {
     readonly token?: string
     readonly allowControl: boolean
     readonly tailQueue: number
+    readonly maxTailClients: number
     readonly maxConnections: number
   }
   readonly readiness: { readonly require: 'all' | 'any' | readonly string[]; readonly graceMs: number }
@@ -367,6 +370,7 @@ export function resolveConfig(
       ...(c.http?.token ? { token: c.http.token } : {}),
       allowControl: c.http?.allowControl ?? false,
       tailQueue: c.http?.tailQueue ?? 1000,
+      maxTailClients: c.http?.maxTailClients ?? 64,
       maxConnections: c.http?.maxConnections ?? 256,
     },
     readiness: { require, graceMs: c.readiness?.graceMs ?? 30_000 },

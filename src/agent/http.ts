@@ -214,6 +214,7 @@ export class AgentHttpServer {
         restarts: stats.restarts,
         tailDropped: this.agent.tail.dropped,
       },
+      streams: { inspect: this.inspector.feedCounts() },
       collectors: Object.fromEntries(
         Object.entries(stats.collectors).map(([name, c]) => [
           name,

@@ -2,11 +2,15 @@ import { once } from 'node:events'
 import { createWriteStream, existsSync, renameSync, rmSync, statSync, type WriteStream } from 'node:fs'
 import type { Writable } from 'node:stream'
 import type { TapioEvent } from '../events/event.js'
+import { NdjsonBatch } from '../outputs/ndjson.js'
 
-/** Where the agent writes the unified stream. `write` resolves when the sink accepted the batch. */
+/**
+ * Where the agent writes the unified stream. `write` resolves when the sink accepted the batch.
+ * The agent hands every output the same `NdjsonBatch`, so the batch is serialised once for all.
+ */
 export interface Output {
   readonly name: string
-  write(batch: readonly TapioEvent[]): Promise<void> | undefined
+  write(batch: readonly TapioEvent[] | NdjsonBatch): Promise<void> | undefined
   close(): Promise<void>
   readonly written: number
   /** Bytes written (NDJSON), when the output counts them. */
@@ -25,28 +29,51 @@ export interface OutputHealth {
   readonly details: unknown
 }
 
-function ndjson(batch: readonly TapioEvent[]): string {
-  let s = ''
-  for (const e of batch) s += `${JSON.stringify(e)}\n`
-  return s
-}
-
 /** NDJSON to a stream; waits for `drain` so a slow reader backpressures the whole pipeline. */
 export class StreamOutput implements Output {
   written = 0
   bytes = 0
+  errors = 0
+  /** Events handed to this output after its stream failed: not written. */
+  lost = 0
+  private failed = false
+  private waiting: (() => void) | undefined
   constructor(
     readonly name: string,
     private readonly stream: Writable,
     private readonly closeStream = false,
   ) {}
 
-  write(batch: readonly TapioEvent[]): Promise<void> | undefined {
-    this.written += batch.length
-    const text = ndjson(batch)
-    this.bytes += Buffer.byteLength(text)
+  write(batch: readonly TapioEvent[] | NdjsonBatch): Promise<void> | undefined {
+    if (this.failed) {
+      this.lost += batch.length
+      return undefined
+    }
+    const b = NdjsonBatch.from(batch)
+    this.written += b.length
+    if (b.length === 0) return undefined
+    const text = b.bytes
+    this.bytes += text.length
     if (this.stream.write(text)) return undefined
-    return once(this.stream, 'drain').then(() => {})
+    return new Promise<void>((resolve) => {
+      const done = () => {
+        this.stream.off('drain', done)
+        this.waiting = undefined
+        resolve()
+      }
+      this.waiting = done
+      this.stream.on('drain', done)
+    })
+  }
+
+  /**
+   * The stream failed (a closed pipe): stop writing, release a write waiting for `drain` (it would
+   * wait forever) and count what comes after as lost.
+   */
+  fail(): void {
+    if (!this.failed) this.errors += 1
+    this.failed = true
+    this.waiting?.()
   }
 
   async close(): Promise<void> {
@@ -75,15 +102,17 @@ export class RotatingFileOutput implements Output {
     this.stream = createWriteStream(path, { flags: 'a' })
   }
 
-  write(batch: readonly TapioEvent[]): Promise<void> | undefined {
-    const text = ndjson(batch)
-    this.written += batch.length
-    const size = Buffer.byteLength(text)
+  write(batch: readonly TapioEvent[] | NdjsonBatch): Promise<void> | undefined {
+    const b = NdjsonBatch.from(batch)
+    this.written += b.length
+    if (b.length === 0) return undefined
+    const text = b.bytes
+    const size = text.length
     if (this.fileBytes > 0 && this.fileBytes + size > this.maxBytes) return this.rotate().then(() => this.append(text, size))
     return this.append(text, size)
   }
 
-  private append(text: string, size: number): Promise<void> | undefined {
+  private append(text: Buffer, size: number): Promise<void> | undefined {
     this.fileBytes += size
     this.bytes += size
     if (this.stream.write(text)) return undefined

@@ -2,6 +2,7 @@ import type { ServerResponse } from 'node:http'
 import type { Severity } from '../events/schema.js'
 import { SEVERITIES } from '../events/schema.js'
 import type { TapioEvent } from '../events/event.js'
+import { type FramedLines, frameLines, NdjsonBatch } from '../outputs/ndjson.js'
 
 export interface TailFilter {
   readonly sources?: ReadonlySet<string>
@@ -38,77 +39,111 @@ function matches(f: TailFilter, e: TapioEvent): boolean {
 interface Client {
   readonly res: ServerResponse
   readonly filter: TailFilter
-  queue: TapioEvent[]
-  writing: boolean
+  readonly all: boolean
+  /** Events written to the response that the socket has not taken yet. */
+  queued: number
+  /** Lost since the last notice to this client. */
   dropped: number
 }
 
+const frames = (lines: readonly string[], pick?: readonly number[]): FramedLines => frameLines(lines, 'data: ', '\n\n', pick)
+
+/** The answer when the global cap is reached. */
+export const TAIL_FULL_STATUS = 503
+
 /**
- * Live tail for `/events` (Server-Sent Events). Publishing never waits: each client has a
- * bounded queue, and a client that falls behind loses its own events (counted), not the stream's.
+ * Live tail for `/events` (Server-Sent Events). Publishing never waits, and memory is bounded:
+ * - per client, at most `queueLimit` events written but not yet taken by its socket; a client
+ *   that falls behind loses its own events (counted, and told with an `event: dropped` frame),
+ *   never the stream's;
+ * - at most `maxClients` clients; the next one is answered 503 with the reason.
+ * Every batch is serialised once (the shared `NdjsonBatch` lines) and its SSE frames are built
+ * once for all unfiltered clients, who are handed the same bytes.
  */
 export class TailHub {
   private readonly clients = new Set<Client>()
   private droppedTotal = 0
-  constructor(private readonly queueLimit: number) {}
+  private refusedTotal = 0
+
+  constructor(
+    private readonly queueLimit: number,
+    readonly maxClients: number = Number.POSITIVE_INFINITY,
+  ) {}
 
   get dropped(): number {
     return this.droppedTotal
+  }
+
+  /** Clients turned away because `maxClients` were connected. */
+  get refused(): number {
+    return this.refusedTotal
   }
 
   get size(): number {
     return this.clients.size
   }
 
-  add(res: ServerResponse, filter: TailFilter): void {
-    const client: Client = { res, filter, queue: [], writing: false, dropped: 0 }
+  /** Starts the stream, or answers 503 (and returns false) when the cap is reached. */
+  add(res: ServerResponse, filter: TailFilter): boolean {
+    if (this.clients.size >= this.maxClients) {
+      this.refusedTotal += 1
+      const body = JSON.stringify({ error: `too many /events clients (limit ${this.maxClients}, http.maxTailClients); try again later` })
+      res.writeHead(TAIL_FULL_STATUS, { 'content-type': 'application/json; charset=utf-8', 'retry-after': '5', 'cache-control': 'no-store' })
+      res.end(`${body}\n`)
+      return false
+    }
+    const all = filter.sources === undefined && filter.types === undefined && filter.minSeverity === undefined
+    const client: Client = { res, filter, all, queued: 0, dropped: 0 }
     res.writeHead(200, { 'content-type': 'text/event-stream', 'cache-control': 'no-cache', connection: 'keep-alive' })
     res.write(': tapio live tail\n\n')
     this.clients.add(client)
     res.on('close', () => this.clients.delete(client))
+    return true
   }
 
-  publish(batch: readonly TapioEvent[]): void {
+  publish(batch: readonly TapioEvent[] | NdjsonBatch): void {
     if (this.clients.size === 0) return
+    const b = NdjsonBatch.from(batch)
+    if (b.length === 0) return
+    let shared: FramedLines | undefined
     for (const c of this.clients) {
-      for (const e of batch) {
-        if (!matches(c.filter, e)) continue
-        if (c.queue.length >= this.queueLimit) {
-          c.dropped += 1
-          this.droppedTotal += 1
-        } else c.queue.push(e)
+      const room = Math.max(0, this.queueLimit - c.queued)
+      if (c.all) {
+        const k = Math.min(room, b.length)
+        this.lose(c, b.length - k)
+        if (k === 0) continue
+        shared ??= frames(b.lines)
+        // A part of the shared frames is copied: a view would keep the whole batch alive.
+        const bytes = k === b.length ? shared.bytes : Buffer.from(shared.bytes.subarray(0, shared.offsets[k]))
+        this.send(c, bytes, k)
+        continue
       }
-      if (!c.writing && c.queue.length > 0) void this.flush(c)
+      const pick: number[] = []
+      for (let i = 0; i < b.length; i++) if (matches(c.filter, b.events[i] as TapioEvent)) pick.push(i)
+      const k = Math.min(room, pick.length)
+      this.lose(c, pick.length - k)
+      if (k === 0) continue
+      pick.length = k
+      this.send(c, frames(b.lines, pick).bytes, k)
     }
   }
 
-  private async flush(c: Client): Promise<void> {
-    c.writing = true
-    try {
-      while (c.queue.length > 0 && this.clients.has(c)) {
-        const items = c.queue
-        c.queue = []
-        let chunk = ''
-        if (c.dropped > 0) {
-          chunk += `event: dropped\ndata: ${JSON.stringify({ dropped: c.dropped })}\n\n`
-          c.dropped = 0
-        }
-        for (const e of items) chunk += `data: ${JSON.stringify(e)}\n\n`
-        if (!c.res.write(chunk)) {
-          await new Promise<void>((resolve) => {
-            const done = () => {
-              c.res.off('drain', done)
-              c.res.off('close', done)
-              resolve()
-            }
-            c.res.on('drain', done)
-            c.res.on('close', done)
-          })
-        }
-      }
-    } finally {
-      c.writing = false
+  private lose(c: Client, n: number): void {
+    if (n <= 0) return
+    c.dropped += n
+    this.droppedTotal += n
+  }
+
+  private send(c: Client, bytes: Buffer, events: number): void {
+    if (c.dropped > 0) {
+      c.res.write(`event: dropped\ndata: ${JSON.stringify({ dropped: c.dropped })}\n\n`)
+      c.dropped = 0
     }
+    c.queued += events
+    // The callback runs once the socket has taken the bytes (or the response is gone).
+    c.res.write(bytes, () => {
+      c.queued -= events
+    })
   }
 
   closeAll(): void {

@@ -27,8 +27,6 @@ export interface EnricherOptions {
 const MISS = Symbol('miss')
 type Memo = K8sContext | typeof MISS
 
-type Mutable<T> = { -readonly [K in keyof T]: T[K] }
-
 function zeros<K extends string>(keys: readonly K[]): Record<K, number> {
   return Object.fromEntries(keys.map((k) => [k, 0])) as Record<K, number>
 }
@@ -56,8 +54,10 @@ export class Enricher {
   }
 
   /**
-   * Sets `k8s` on every event of the batch whose pod is known, in place. Returns the batch, or a
-   * copy when an event was frozen and had to be replaced.
+   * The batch with `k8s` set on every event whose pod is known. Copy-on-enrich: the events it is
+   * given are shared (every subscription of the manager sees the same objects), so an event that
+   * gains pod identity is replaced by a copy in a new array; the input batch and its events are
+   * never changed. A batch with nothing to add is returned as it is.
    */
   enrich(batch: readonly TapioEvent[]): readonly TapioEvent[] {
     const status = this.source.status?.() ?? 'ready'
@@ -86,10 +86,8 @@ export class Enricher {
       }
       const k8s = this.contextFor(e, family, memoise)
       if (k8s === undefined) continue
-      if (!setK8s(e, k8s)) {
-        out ??= batch.slice()
-        out[i] = { ...e, k8s }
-      }
+      out ??= batch.slice()
+      out[i] = { ...e, k8s }
     }
     return out ?? batch
   }
@@ -156,16 +154,6 @@ export class Enricher {
     out.batches = this.batches
     out.memo_entries = this.memo.size
     return out
-  }
-}
-
-function setK8s(e: TapioEvent, k8s: K8sContext): boolean {
-  try {
-    ;(e as Mutable<TapioEvent>).k8s = k8s
-    return true
-  } catch {
-    // Frozen event (module code is strict, so the write throws).
-    return false
   }
 }
 

@@ -127,7 +127,7 @@ function countingSource(inner: MetadataCache): PodMetadataSource & { calls: numb
 }
 
 describe('Enricher', () => {
-  it('sets k8s in place on hits, leaves other families alone and counts every outcome', () => {
+  it('sets k8s on copies of the hits (the input batch and its events stay as they were), leaves other families alone and counts every outcome', () => {
     const enricher = createEnricher(shopCache())
     const shared: K8sContext = { containerId: NGINX_ID }
     const batch = [
@@ -140,17 +140,24 @@ describe('Enricher', () => {
       ev('network.address.added', { address: POD_IP }),
     ]
     const before = [...batch]
+    const snapshot = JSON.stringify(batch)
     const out = enricher.enrich(batch)
-    expect(out).toBe(batch)
-    expect(out.every((e, i) => e === before[i])).toBe(true)
-    expect(batch[0]?.k8s).toEqual({ ...WEB, container: 'nginx', containerId: NGINX_ID })
-    expect(batch[1]?.k8s).toEqual(batch[0]?.k8s)
+    // Copy-on-enrich: other subscriptions share these events, so none of them is changed.
+    expect(out).not.toBe(batch)
+    expect(JSON.stringify(batch)).toBe(snapshot)
+    expect(batch.every((e, i) => e === before[i])).toBe(true)
+    expect(out[0]?.k8s).toEqual({ ...WEB, container: 'nginx', containerId: NGINX_ID })
+    expect(out[0]).not.toBe(batch[0])
+    expect({ ...out[0], k8s: undefined }).toEqual({ ...batch[0], k8s: undefined })
+    expect(out[1]?.k8s).toEqual(out[0]?.k8s)
     // The context the collector shared between events is never mutated.
     expect(shared).toEqual({ containerId: NGINX_ID })
-    expect(batch[2]?.k8s).toBeUndefined()
-    expect(batch[3]?.k8s).toEqual({ containerId: UNKNOWN_ID })
-    expect(batch[4]?.k8s).toBeUndefined()
-    expect(batch[6]?.k8s).toEqual(WEB)
+    // Events without a hit are passed on as they are (no copy).
+    for (const i of [2, 3, 4, 5]) expect(out[i]).toBe(batch[i])
+    expect(out[2]?.k8s).toBeUndefined()
+    expect(out[3]?.k8s).toEqual({ containerId: UNKNOWN_ID })
+    expect(out[6]?.k8s).toEqual(WEB)
+    expect(out[6]).not.toBe(batch[6])
     expect(enricher.counts()).toEqual({
       hit: { container_id: 2, pod_uid: 0, ip: 1 },
       miss: { no_metadata: 0, no_container_id: 1, no_key: 1, container_id_unknown: 1, pod_uid_unknown: 0, ip_unknown: 0 },
@@ -179,8 +186,7 @@ describe('Enricher', () => {
     pod.status.podIPs = [{ ip: '10.244.1.99' }]
     for (const s of pod.status.containerStatuses) s.containerID = `containerd://${UNKNOWN_ID}`
     cache.apply('added', { resource: 'pods', object: pod } as unknown as KubeObject)
-    const b = batch()
-    enricher.enrich(b)
+    const b = enricher.enrich(batch())
     expect(b[1]?.k8s).toMatchObject({ pod: 'web-7d9c5b8f6d-new', podUid: '11111111-2222-3333-4444-555555555555', workload: WEB.workload })
     expect(source.calls).toBeGreaterThan(afterFirst)
   })
@@ -199,10 +205,10 @@ describe('Enricher', () => {
     expect(off.statistics()).toMatchObject({ hits: 0, misses: 0, skipped: 0, batches: 0 })
   })
 
-  it('replaces a frozen event in a copy of the batch instead of failing', () => {
+  it('enriches frozen events and batches (it never writes to its input)', () => {
     const enricher = createEnricher(shopCache())
     const frozen = Object.freeze(exec({ containerId: NGINX_ID }))
-    const batch = [frozen, exec()]
+    const batch = Object.freeze([frozen, exec()])
     const out = enricher.enrich(batch)
     expect(out).not.toBe(batch)
     expect(out[0]).not.toBe(frozen)

@@ -10,6 +10,7 @@ const artifacts = join(root, 'test-artifacts')
 const pkg = JSON.parse(readFileSync(join(root, 'package.json'), 'utf8')) as {
   exports: Record<string, unknown>
   peerDependencies: Record<string, string>
+  peerDependenciesMeta?: Record<string, { optional?: boolean }>
   devDependencies: Record<string, string>
   dependencies: Record<string, string>
 }
@@ -83,7 +84,11 @@ describe('package entry points', () => {
 
 describe('peer dependencies', () => {
   it('effect and xstate are peers with the ranges the import-time check enforces, and dev dependencies of the repository', () => {
-    expect(pkg.peerDependencies).toEqual(PEER_RANGES)
+    const { 'fast-check': kitOnly, ...checked } = pkg.peerDependencies
+    expect(checked).toEqual(PEER_RANGES)
+    // Only tapio-collector-manager/testing needs fast-check, so it is an optional peer.
+    expect(kitOnly).toBe('^4.0.0')
+    expect(pkg.peerDependenciesMeta?.['fast-check']?.optional).toBe(true)
     expect(pkg.dependencies.effect).toBeUndefined()
     expect(pkg.dependencies.xstate).toBeUndefined()
     expect(pkg.devDependencies.effect).toBeDefined()

@@ -93,9 +93,10 @@ export async function getJson(
         clearTimeout(idle)
         signal.removeEventListener('abort', onAbort)
       }
+      // Listening first: destroying a request without an error listener throws in the process.
+      req.on('error', (err) => fail(new KubeApiError(`request failed: ${err.message}`)))
       if (signal.aborted) return onAbort()
       signal.addEventListener('abort', onAbort, { once: true })
-      req.on('error', (err) => fail(new KubeApiError(`request failed: ${err.message}`)))
       req.on('response', (res) => {
         bump()
         const chunks: Buffer[] = []

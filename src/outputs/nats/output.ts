@@ -1,6 +1,7 @@
 import { connect, createInbox, headers, type Msg, type MsgHdrs, type NatsConnection } from '@nats-io/transport-node'
 import { jetstreamManager } from '@nats-io/jetstream'
 import type { TapioEvent } from '../../events/event.js'
+import { NdjsonBatch } from '../ndjson.js'
 import type { NatsOutputConfig } from './config.js'
 import { Deque } from './deque.js'
 import { ensureStream } from './stream.js'
@@ -154,14 +155,16 @@ export class NatsOutput {
     this.tickTimer = setInterval(() => this.tick(), every)
   }
 
-  write(batch: readonly TapioEvent[]): Promise<void> | undefined {
+  /** Takes the events, or the shared serialised form the agent makes once for every output. */
+  write(batch: readonly TapioEvent[] | NdjsonBatch): Promise<void> | undefined {
     if (!this.started) this.start()
+    const b = NdjsonBatch.from(batch)
     if (this.closing) {
       // The agent drains before it closes outputs; a caller writing during close loses these, counted.
-      this.fail(batch.length, 'shutdown')
+      this.fail(b.length, 'shutdown')
       return undefined
     }
-    this.encode(batch)
+    this.encode(b)
     this.flush()
     if (this.pending >= this.config.maxPendingEvents && !this.released) return new Promise((resolve) => this.roomWaiters.push(resolve))
     return undefined
@@ -229,47 +232,74 @@ export class NatsOutput {
 
   // ---- encoding -------------------------------------------------------------------------------
 
-  private encode(batch: readonly TapioEvent[]): void {
+  /**
+   * Packs the batch's shared NDJSON bytes per subject. A run of consecutive events of one subject
+   * (the usual shape: a collector's batch is mostly one kind) becomes a view of those bytes, not a
+   * copy; only events of a subject spread over the batch are gathered.
+   */
+  private encode(batch: NdjsonBatch): void {
+    const events = batch.events
+    const n = events.length
+    if (n === 0) return
     const max = this.config.maxEventsPerMessage
-    if (max === 1 || batch.length === 1) {
-      for (const e of batch) this.emit(this.subjects.subject(e.source, e.type), `${JSON.stringify(e)}\n`, e.id, e.id, 1)
-      return
-    }
-    const groups = new Map<string, TapioEvent[]>()
-    for (const e of batch) {
-      const s = this.subjects.subject(e.source, e.type)
-      const g = groups.get(s)
-      if (g) g.push(e)
-      else groups.set(s, [e])
-    }
     const limit = Math.min(this.config.maxMessageBytes, this.maxPayload - HEADER_ROOM)
-    for (const [subject, events] of groups) {
-      let text = ''
-      let bytes = 0
-      let n = 0
-      let first = ''
-      let last = ''
-      for (const e of events) {
-        const line = `${JSON.stringify(e)}\n`
-        const size = Buffer.byteLength(line)
-        if (n > 0 && (n >= max || bytes + size > limit)) {
-          this.emit(subject, text, first, last, n)
-          text = ''
-          bytes = 0
-          n = 0
-        }
-        if (n === 0) first = e.id
-        last = e.id
-        text += line
-        bytes += size
-        n += 1
+    const subjects = new Array<string>(n)
+    let uniform = true
+    for (let i = 0; i < n; i++) {
+      const e = events[i] as TapioEvent
+      subjects[i] = this.subjects.subject(e.source, e.type)
+      if (uniform && subjects[i] !== subjects[0]) uniform = false
+    }
+    let order: Map<string, number[]> | undefined
+    if (!uniform) {
+      order = new Map()
+      for (let i = 0; i < n; i++) {
+        const s = subjects[i] as string
+        const g = order.get(s)
+        if (g) g.push(i)
+        else order.set(s, [i])
       }
-      if (n > 0) this.emit(subject, text, first, last, n)
+    }
+    const groups: [string, readonly number[] | undefined][] = order ? [...order] : [[subjects[0] as string, undefined]]
+    for (const [subject, members] of groups) {
+      const count = members ? members.length : n
+      const at = (k: number) => (members ? (members[k] as number) : k)
+      let start = 0
+      let bytes = 0
+      for (let k = 0; k < count; k++) {
+        const i = at(k)
+        const size = batch.offset(i + 1) - batch.offset(i)
+        const held = k - start
+        if (held > 0 && (held >= max || bytes + size > limit)) {
+          this.emitRange(batch, subject, members, start, k)
+          start = k
+          bytes = 0
+        }
+        bytes += size
+      }
+      if (count > start) this.emitRange(batch, subject, members, start, count)
     }
   }
 
-  private emit(subject: string, text: string, firstId: string, lastId: string, events: number): void {
-    const payload = Buffer.from(text)
+  /** Events `members[from..to)` (or `from..to` of the batch) as one message. */
+  private emitRange(batch: NdjsonBatch, subject: string, members: readonly number[] | undefined, from: number, to: number): void {
+    const first = members ? (members[from] as number) : from
+    const last = members ? (members[to - 1] as number) : to - 1
+    let payload: Buffer
+    if (last - first === to - from - 1) payload = batch.slice(first, last + 1)
+    else {
+      const parts: Buffer[] = []
+      for (let k = from; k < to; k++) {
+        const i = (members as readonly number[])[k] as number
+        parts.push(batch.slice(i, i + 1))
+      }
+      payload = Buffer.concat(parts)
+    }
+    const events = batch.events
+    this.emit(subject, payload, (events[first] as TapioEvent).id, (events[last] as TapioEvent).id, to - from)
+  }
+
+  private emit(subject: string, payload: Buffer, firstId: string, lastId: string, events: number): void {
     if (payload.length > this.maxPayload - HEADER_ROOM) {
       this.fail(events, 'too_large')
       this.setError(`an event of ${payload.length} bytes exceeds the message size limit (${this.maxPayload - HEADER_ROOM})`)

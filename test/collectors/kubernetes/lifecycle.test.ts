@@ -19,25 +19,24 @@ async function collect(iterable: AsyncIterable<CollectorOutput>): Promise<number
 }
 
 describe('kubernetes collector: lifecycle contract', () => {
-  it('stop() is safe without start and twice; start -> stop -> start -> stop works; events() ends on stop', async () => {
+  it('a stop clears the metadata cache and a new start lists again (the contract itself: conformance.test.ts)', async () => {
     h = await createHarness()
     const s = h.server
     s.create('pods', fresh('pod', 'p', 'shop'))
     const collector = new KubernetesCollector({ kubeconfig: h.kubeconfigPath, context: 'fake', resources: ['pods'] })
-    await collector.stop()
-    await collector.stop()
     for (let round = 1; round <= 2; round++) {
       await collector.start(new AbortController().signal)
       const counted = collect(collector.events())
       await waitFor('synced', () => collector.health().details?.synced === true && s.openWatches === 1)
+      expect(collector.metadata.size.pods).toBe(1)
       await collector.stop()
-      await collector.stop()
-      // The iterable ends (the consumer loop finishes) and the state starts over on the next start.
       expect(await counted).toBe(1)
       await waitFor('server sees the watch closed', () => s.openWatches === 0)
       expect(collector.metadata.size.pods).toBe(0)
     }
     expect(s.listRequests('pods')).toHaveLength(2)
+    // Counters are kept across stop and restart.
+    expect(collector.statistics().counters.lists).toBe(2)
   })
 
   it('stop() during a stalled list or watch returns promptly and leaves no request open', async () => {

@@ -1,0 +1,103 @@
+import type { TapioEvent } from '../events/event.js'
+
+/**
+ * One batch of events in its plain wire form (NDJSON: one `JSON.stringify(event)` per line), made
+ * at most once and shared by every output and live-tail client that wants it. Everything is lazy:
+ * a batch nobody serialises costs nothing, one serialised for the file output is reused by NATS
+ * and by every `/events` client.
+ *
+ * The events are read, never changed (see "Ownership" in docs/architecture.md): the lines stay
+ * true to the events for as long as the batch lives.
+ */
+export class NdjsonBatch {
+  private lineCache: string[] | undefined
+  private byteCache: Buffer | undefined
+  private offsetCache: Uint32Array | undefined
+
+  private constructor(readonly events: readonly TapioEvent[]) {}
+
+  /** A batch of events, or the shared form already made for it. */
+  static from(batch: readonly TapioEvent[] | NdjsonBatch): NdjsonBatch {
+    return batch instanceof NdjsonBatch ? batch : new NdjsonBatch(batch)
+  }
+
+  get length(): number {
+    return this.events.length
+  }
+
+  /** One JSON text per event, without the newline. */
+  get lines(): readonly string[] {
+    if (this.lineCache === undefined) {
+      const events = this.events
+      const lines = new Array<string>(events.length)
+      for (let i = 0; i < events.length; i++) lines[i] = JSON.stringify(events[i])
+      this.lineCache = lines
+    }
+    return this.lineCache
+  }
+
+  /** The whole batch as NDJSON bytes (UTF-8, a newline after every event). */
+  get bytes(): Buffer {
+    if (this.byteCache === undefined) this.encode()
+    return this.byteCache as Buffer
+  }
+
+  /** Byte offset where event `i`'s line starts; `offset(length)` is the end of the bytes. */
+  offset(i: number): number {
+    if (this.offsetCache === undefined) this.encode()
+    return (this.offsetCache as Uint32Array)[i] as number
+  }
+
+  /** NDJSON bytes of events `from` (inclusive) to `to` (exclusive): a view, not a copy. */
+  slice(from: number, to: number): Buffer {
+    return this.bytes.subarray(this.offset(from), this.offset(to))
+  }
+
+  private encode(): void {
+    const f = frameLines(this.lines, '', '\n')
+    this.byteCache = f.bytes
+    this.offsetCache = f.offsets
+  }
+}
+
+/** Lines written into one buffer, each between `prefix` and `suffix` (ASCII), with their offsets. */
+export interface FramedLines {
+  readonly bytes: Buffer
+  /** Where frame `k` starts; `offsets[count]` is the end. */
+  readonly offsets: Uint32Array
+}
+
+/**
+ * One pass: every line (or the picked ones) written straight into one buffer, no joined
+ * intermediate string, recording where each frame starts so callers can take runs as views.
+ */
+export function frameLines(lines: readonly string[], prefix: string, suffix: string, pick?: readonly number[]): FramedLines {
+  const n = pick ? pick.length : lines.length
+  const extra = prefix.length + suffix.length
+  let chars = 0
+  for (let k = 0; k < n; k++) chars += (lines[pick ? (pick[k] as number) : k] as string).length + extra
+  // Room for ASCII text, the usual case; a line with wider characters grows the buffer.
+  let buf = Buffer.allocUnsafe(chars)
+  const offsets = new Uint32Array(n + 1)
+  let at = 0
+  let done = 0
+  for (let k = 0; k < n; k++) {
+    const line = lines[pick ? (pick[k] as number) : k] as string
+    offsets[k] = at
+    if (at + line.length * 3 + extra > buf.length) {
+      const need = at + Buffer.byteLength(line) + extra
+      if (need > buf.length) {
+        // The rest may widen too: its characters at 3 bytes each is a bound.
+        const grown = Buffer.allocUnsafe(need + (chars - done) * 3)
+        buf.copy(grown, 0, 0, at)
+        buf = grown
+      }
+    }
+    if (prefix.length > 0) at += buf.write(prefix, at, 'latin1')
+    at += buf.write(line, at)
+    at += buf.write(suffix, at, 'latin1')
+    done += line.length + extra
+  }
+  offsets[n] = at
+  return { bytes: at === buf.length ? buf : buf.subarray(0, at), offsets }
+}
