@@ -2,6 +2,7 @@ import { createServer, type IncomingMessage, type Server, type ServerResponse } 
 import type { AddressInfo } from 'node:net'
 import type { Registry } from 'prom-client'
 import { createInspector, type Inspector } from '../inspector/serve.js'
+import type { TapioEvent } from '../events/event.js'
 import type { Agent } from './agent.js'
 import type { AgentConfig } from './config.js'
 import { bearerOk, type Refusal, requestGuard, sameSecret, TOKEN_COOKIE, tokenCookie } from './http-guard.js'
@@ -85,6 +86,11 @@ export class AgentHttpServer {
       })
     })
     this.address = this.server.address() as AddressInfo
+  }
+
+  /** Batches the agent consumed, for the inspector's live event samples (never waits). */
+  observe(batch: readonly TapioEvent[]): void {
+    this.inspector.observe(batch)
   }
 
   async close(): Promise<void> {
@@ -198,7 +204,7 @@ export class AgentHttpServer {
         restarts: stats.restarts,
         tailDropped: this.agent.tail.dropped,
       },
-      streams: { inspect: this.inspector.feedCounts() },
+      streams: { inspect: this.inspector.feedCounts(), inspectSample: this.inspector.sampleCounts() },
       collectors: Object.fromEntries(
         Object.entries(stats.collectors).map(([name, c]) => [
           name,

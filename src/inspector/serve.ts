@@ -3,7 +3,9 @@ import type { AddressInfo } from 'node:net'
 import { requestGuard } from '../agent/http-guard.js'
 import type { CollectorManager } from '../manager/collector-manager.js'
 import { serveInspectorAsset } from './assets.js'
+import type { TapioEvent } from '../events/event.js'
 import { InspectorFeed } from './feed.js'
+import { SampleFeed } from './sample-feed.js'
 import type { SseCounts } from './sse-clients.js'
 
 export interface InspectorOptions {
@@ -26,8 +28,15 @@ export interface Inspector {
    * stays untouched for the host's own routes.
    */
   handle(req: IncomingMessage, res: ServerResponse): Promise<boolean>
+  /**
+   * Hand the inspector the batches you consume (after you have them; it never waits and keeps
+   * only references to a few) so a card can show a live sample of its collector's events.
+   */
+  observe(batch: readonly TapioEvent[]): void
   /** The feed's clients: connected, accepted, turned away at the cap, dropped (slow or stuck). */
   feedCounts(): SseCounts
+  /** The same for the event-sample streams. */
+  sampleCounts(): SseCounts
   /** Ends every open feed and stops observing the manager. */
   close(): void
 }
@@ -78,12 +87,20 @@ export function createInspector(manager: InspectedManager, options: InspectorOpt
   const sampler = options.eventRates ? undefined : rateSampler(manager)
   const eventRates = options.eventRates ?? (sampler as NonNullable<typeof sampler>).rates
   const feed = new InspectorFeed({ manager, eventRates }, allowControl)
+  const samples = new SampleFeed()
   return {
     async handle(req, res) {
       const method = req.method ?? 'GET'
-      const path = new URL(req.url ?? '/', 'http://inspector').pathname
+      const url = new URL(req.url ?? '/', 'http://inspector')
+      const path = url.pathname
       if (method === 'GET' && path === '/api/inspect/stream') {
         feed.add(res)
+        return true
+      }
+      if (method === 'GET' && path === '/api/inspect/sample') {
+        const collector = url.searchParams.get('collector') ?? ''
+        if (!manager.collectorNames().includes(collector)) json(res, 404, { error: `no collector named ${JSON.stringify(collector)}` })
+        else samples.add(res, collector)
         return true
       }
       if (method === 'GET' && (path === '/inspect' || path.startsWith('/inspect/'))) return serveInspectorAsset(path, res)
@@ -111,10 +128,13 @@ export function createInspector(manager: InspectedManager, options: InspectorOpt
       json(res, error ? 409 : 200, error ? { error } : { ok: true })
       return true
     },
+    observe: (batch) => samples.observe(batch),
     feedCounts: () => feed.counts(),
+    sampleCounts: () => samples.counts(),
     close() {
       sampler?.stop()
       feed.close()
+      samples.close()
     },
   }
 }
