@@ -14,6 +14,8 @@ export interface InspectorSource {
     health?(): InspectorHealth
   }
   eventRates(): Readonly<Record<string, number>>
+  /** Masks secrets in every frame (errors in contexts and transitions can quote URLs with passwords). */
+  readonly redact?: (text: string) => string
 }
 
 export interface InspectorHealth {
@@ -115,7 +117,7 @@ export class InspectorFeed {
   ) {
     this.clients = new SseClients(limits)
     // A client that skipped stats while behind gets the current ones as soon as it catches up.
-    this.clients.onDrain = (c) => c.send(sseFrame('stats', this.stats()), 'latest')
+    this.clients.onDrain = (c) => c.send(this.frame('stats', this.stats()), 'latest')
     this.unsubscribe = source.manager.addInspector((e) => this.onInspection(e))
     this.timer = setInterval(() => {
       this.clients.sweep()
@@ -124,8 +126,13 @@ export class InspectorFeed {
     this.timer.unref()
   }
 
+  private frame(event: string, data: unknown): string {
+    const text = sseFrame(event, data)
+    return this.source.redact ? this.source.redact(text) : text
+  }
+
   private broadcastStats(): void {
-    if (this.clients.size > 0) this.clients.broadcast(sseFrame('stats', this.stats()), 'latest')
+    if (this.clients.size > 0) this.clients.broadcast(this.frame('stats', this.stats()), 'latest')
   }
 
   private stats(): unknown {
@@ -164,7 +171,7 @@ export class InspectorFeed {
     this.recent.push(rec)
     if (this.recent.length > 500) this.recent.shift()
     if (this.clients.size === 0) return
-    this.clients.broadcast(sseFrame('transition', rec), 'essential')
+    this.clients.broadcast(this.frame('transition', rec), 'essential')
     this.snapshotSoon ??= setTimeout(() => {
       this.snapshotSoon = undefined
       this.broadcastStats()
@@ -176,7 +183,7 @@ export class InspectorFeed {
     // Browsers wait 3 s before reconnecting by default; an agent restart should show within a second.
     const client = this.clients.open(res, 'retry: 1000\n\n')
     client?.send(
-      sseFrame('hello', {
+      this.frame('hello', {
         machines: machineGraphs(),
         actors: this.source.manager.actors(),
         recent: this.recent,

@@ -19,7 +19,7 @@ export class SampleFeed {
   private readonly latest = new Map<string, string>()
   private readonly timer: ReturnType<typeof setInterval>
 
-  constructor() {
+  constructor(private readonly redact?: (text: string) => string) {
     this.clients.onDrain = (c) => {
       const frame = this.latest.get(this.sourceOf.get(c) ?? '')
       if (frame) c.send(frame, 'latest')
@@ -57,7 +57,8 @@ export class SampleFeed {
 
   private frame(collector: string): string {
     const { events, fresh } = this.sampler.take(collector)
-    const frame = sseFrame('sample', { collector, time: new Date().toISOString(), fresh, events })
+    let frame = sseFrame('sample', { collector, time: new Date().toISOString(), fresh, events })
+    if (this.redact) frame = this.redact(frame)
     this.latest.set(collector, frame)
     return frame
   }

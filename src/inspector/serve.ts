@@ -16,6 +16,11 @@ export interface InspectorOptions {
   readonly allowControl?: boolean
   /** Events per second per collector; measured from `statistics()` once a second when absent. */
   readonly eventRates?: () => Readonly<Record<string, number>>
+  /**
+   * Masks secrets in everything the feeds send (errors in contexts and transitions, event
+   * previews can quote URLs with passwords). Identity when absent.
+   */
+  readonly redact?: (text: string) => string
   /** Told about every control action before it runs (logging). */
   readonly onControl?: (action: 'restart' | 'stop', collector: string) => void
 }
@@ -86,8 +91,8 @@ export function createInspector(manager: InspectedManager, options: InspectorOpt
   const allowControl = options.allowControl ?? false
   const sampler = options.eventRates ? undefined : rateSampler(manager)
   const eventRates = options.eventRates ?? (sampler as NonNullable<typeof sampler>).rates
-  const feed = new InspectorFeed({ manager, eventRates }, allowControl)
-  const samples = new SampleFeed()
+  const feed = new InspectorFeed({ manager, eventRates, ...(options.redact ? { redact: options.redact } : {}) }, allowControl)
+  const samples = new SampleFeed(options.redact)
   return {
     async handle(req, res) {
       const method = req.method ?? 'GET'
@@ -149,6 +154,8 @@ export interface ServeInspectorOptions extends InspectorOptions {
 export interface InspectorServer {
   /** `http://host:port`; the page is at `${url}/inspect`. */
   readonly url: string
+  /** See {@link Inspector.observe}: the batches you consume, for the cards' live event samples. */
+  observe(batch: readonly TapioEvent[]): void
   close(): Promise<void>
 }
 
@@ -189,6 +196,7 @@ export async function serveInspector(manager: InspectedManager, options: ServeIn
   const url = `http://${a.family === 'IPv6' ? `[${a.address}]` : a.address}:${a.port}`
   return {
     url,
+    observe: (batch) => inspector.observe(batch),
     async close() {
       inspector.close()
       server.closeAllConnections()
