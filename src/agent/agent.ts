@@ -235,6 +235,7 @@ export class Agent {
         if (p) await p
       }
       this.tail.publish(batch)
+      this.http?.observe(batch.events)
     }
   }
 
