@@ -1,0 +1,8 @@
+#!/usr/bin/env bash
+# npm run mutate [-- <stryker options, e.g. --mutate src/supervisor/policy.ts --concurrency 1>]
+# StrykerJS over the supervisor, the stream, the machines and the collectors' pure parts with the
+# tests that exercise them (stryker.config.mjs), then the score per file; JSON summary last.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+npx --no-install stryker run "$@" >&2
+node scripts/mutation-summary.mjs reports/mutation/mutation.json
