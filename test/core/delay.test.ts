@@ -46,7 +46,7 @@ describe('delay', () => {
     const remove = ac.signal.removeEventListener.bind(ac.signal)
     ac.signal.addEventListener = ((type: string, fn: unknown, opts?: unknown) => {
       added.push(fn)
-      return add(type as 'abort', fn as () => void, opts as AddEventListenerOptions)
+      return add(type as 'abort', fn as () => void, opts as never)
     }) as typeof add
     ac.signal.removeEventListener = ((type: string, fn: unknown) => {
       removed.push([type, fn])
