@@ -26,8 +26,9 @@ export default {
   timeoutMS: 30_000,
   timeoutFactor: 2,
   reporters: ['json', 'clear-text', 'progress'],
-  jsonReporter: { fileName: 'reports/mutation/mutation.json' },
+  // Two scoped runs can go side by side with their own report and sandbox (MUTATION_REPORT, MUTATION_TMP).
+  jsonReporter: { fileName: process.env.MUTATION_REPORT ?? 'reports/mutation/mutation.json' },
   htmlReporter: { fileName: 'reports/mutation/mutation.html' },
-  tempDirName: '.stryker-tmp',
+  tempDirName: process.env.MUTATION_TMP ?? '.stryker-tmp',
   cleanTempDir: 'always',
 }

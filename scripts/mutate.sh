@@ -5,4 +5,4 @@
 set -euo pipefail
 cd "$(dirname "$0")/.."
 npx --no-install stryker run "$@" >&2
-node scripts/mutation-summary.mjs reports/mutation/mutation.json
+node scripts/mutation-summary.mjs "${MUTATION_REPORT:-reports/mutation/mutation.json}"
