@@ -67,7 +67,8 @@ describe('supervision runtime (driven clock)', () => {
     expect(err).toBeInstanceOf(CollectorStartError)
     const failures = (err as CollectorStartError).failures
     expect(failures).toEqual({ bad: 'start failed: driven bad#3: start failure', slow: 'start timed out after 500 ms' })
-    expect(bad.instances).toBe(3)
+    // The third failed start settled it; the policy goes on restarting it afterwards.
+    expect(bad.instances).toBeGreaterThanOrEqual(3)
     expect(mgr.state).toBe('running')
     expect(mgr.statistics().collectors.ok?.state).toBe('running')
     expect(mgr.health().status).toBe('permanent_error')
