@@ -2,7 +2,8 @@ import type { ServerResponse } from 'node:http'
 import type { InspectionEvent } from 'xstate'
 import { collectorLifecycleMachine } from '../../machines/collector-lifecycle.js'
 import { supervisorMachine } from '../../machines/supervisor.js'
-import { machineGraph } from './machine-graph.js'
+import { type MachineGraph, machineGraph } from './machine-graph.js'
+import { type SseCounts, type SseLimits, SseClients, sseFrame } from './sse-clients.js'
 
 /** What the feed needs from the agent (kept small so the page can be tested with any source). */
 export interface InspectorSource {
@@ -44,13 +45,22 @@ function summarizeHealth(h: InspectorHealth): { status: string; collectors: Reco
   return { status: h.status, collectors }
 }
 
+let graphs: { collector: MachineGraph; supervisor: MachineGraph } | undefined
+/** The shipped machines as data; they never change while the process runs. */
+function machineGraphs(): { collector: MachineGraph; supervisor: MachineGraph } {
+  graphs ??= { collector: machineGraph(collectorLifecycleMachine), supervisor: machineGraph(supervisorMachine) }
+  return graphs
+}
+
 /**
  * The inspector page's live feed (Server-Sent Events), built from XState's inspection API:
  * `hello` (machine graphs, every actor's state, recent transitions), then `transition` for every
  * state change of any actor and `stats` once a second (rates, restarts, last errors).
+ * Every frame is serialised once for all clients; clients are bounded in number and in what each
+ * can hold (`SseClients`): a tab that stops reading is dropped, never buffered without end.
  */
 export class InspectorFeed {
-  private readonly clients = new Set<ServerResponse>()
+  private readonly clients: SseClients
   private readonly last = new Map<string, string>()
   private readonly recent: TransitionRecord[] = []
   private seq = 0
@@ -61,10 +71,15 @@ export class InspectorFeed {
     private readonly source: InspectorSource,
     private readonly allowControl: boolean,
     private readonly statsProvider?: () => unknown,
+    limits?: SseLimits,
   ) {
+    this.clients = new SseClients(limits)
+    // A client that skipped stats while behind gets the current ones as soon as it catches up.
+    this.clients.onDrain = (c) => c.send(sseFrame('stats', this.stats()), 'latest')
     this.unsubscribe = source.manager.addInspector((e) => this.onInspection(e))
     this.timer = setInterval(() => {
-      if (this.clients.size > 0) this.broadcast('stats', this.stats())
+      this.clients.sweep()
+      if (this.clients.size > 0) this.clients.broadcast(sseFrame('stats', this.stats()), 'latest')
     }, 1000)
     this.timer.unref()
   }
@@ -94,36 +109,33 @@ export class InspectorFeed {
     const rec: TransitionRecord = { seq: ++this.seq, time: new Date().toISOString(), actor, from, to, event: e.event.type }
     this.recent.push(rec)
     if (this.recent.length > 500) this.recent.shift()
-    this.broadcast('transition', rec)
+    if (this.clients.size > 0) this.clients.broadcast(sseFrame('transition', rec), 'essential')
   }
 
+  /** Starts a client's stream (or answers 503 when the client cap is reached). */
   add(res: ServerResponse): void {
-    res.writeHead(200, { 'content-type': 'text/event-stream', 'cache-control': 'no-cache', connection: 'keep-alive' })
     // Browsers wait 3 s before reconnecting by default; an agent restart should show within a second.
-    res.write('retry: 1000\n\n')
-    this.clients.add(res)
-    res.on('close', () => this.clients.delete(res))
-    this.send(res, 'hello', {
-      machines: { collector: machineGraph(collectorLifecycleMachine), supervisor: machineGraph(supervisorMachine) },
-      actors: this.source.manager.actors(),
-      recent: this.recent,
-      control: this.allowControl,
-      ...(this.stats() as object),
-    })
+    const client = this.clients.open(res, 'retry: 1000\n\n')
+    client?.send(
+      sseFrame('hello', {
+        machines: machineGraphs(),
+        actors: this.source.manager.actors(),
+        recent: this.recent,
+        control: this.allowControl,
+        ...(this.stats() as object),
+      }),
+      'essential',
+    )
   }
 
-  private send(res: ServerResponse, event: string, data: unknown): void {
-    res.write(`event: ${event}\ndata: ${JSON.stringify(data)}\n\n`)
-  }
-
-  private broadcast(event: string, data: unknown): void {
-    for (const c of this.clients) this.send(c, event, data)
+  /** Clients now, accepted, turned away (cap) and dropped (slow or stuck). */
+  counts(): SseCounts {
+    return this.clients.counts()
   }
 
   close(): void {
     this.unsubscribe()
     clearInterval(this.timer)
-    for (const c of this.clients) c.end()
-    this.clients.clear()
+    this.clients.closeAll()
   }
 }

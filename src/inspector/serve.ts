@@ -4,6 +4,7 @@ import { requestGuard } from '../agent/http-guard.js'
 import type { CollectorManager } from '../manager/collector-manager.js'
 import { serveInspectorAsset } from './assets.js'
 import { InspectorFeed } from './feed.js'
+import type { SseCounts } from './sse-clients.js'
 
 export interface InspectorOptions {
   /**
@@ -25,6 +26,8 @@ export interface Inspector {
    * stays untouched for the host's own routes.
    */
   handle(req: IncomingMessage, res: ServerResponse): Promise<boolean>
+  /** The feed's clients: connected, accepted, turned away at the cap, dropped (slow or stuck). */
+  feedCounts(): SseCounts
   /** Ends every open feed and stops observing the manager. */
   close(): void
 }
@@ -108,6 +111,7 @@ export function createInspector(manager: InspectedManager, options: InspectorOpt
       json(res, error ? 409 : 200, error ? { error } : { ok: true })
       return true
     },
+    feedCounts: () => feed.counts(),
     close() {
       sampler?.stop()
       feed.close()
