@@ -218,6 +218,37 @@ describe('collector lifecycle machine (driven clock)', () => {
     expect(h.actor.getSnapshot().status).toBe('done')
   })
 
+  it('says what a start rejected with, whatever it is', async () => {
+    for (const [reason, text] of [
+      ['plain words', 'start failed: plain words'],
+      [{ code: 7 }, 'start failed: {"code":7}'],
+      [undefined, 'start failed: undefined'],
+    ] as const) {
+      const h = harness()
+      h.send({ type: 'START' })
+      h.starts.at(-1)?.reject(reason)
+      await h.settle()
+      expect(h.ctx().lastError).toBe(text)
+    }
+    const h = harness()
+    await h.run()
+    h.send({ type: 'STOP' })
+    h.stops.at(-1)?.reject('no bus')
+    await h.settle()
+    expect(h.ctx().lastError).toBe('stop failed: no bus')
+  })
+
+  it('a manual restart taken over by a group restart counts as automatic', async () => {
+    const h = harness()
+    await h.run()
+    h.send({ type: 'RESTART' })
+    h.send({ type: 'SUSPEND' })
+    h.stops.at(-1)?.resolve()
+    await h.settle()
+    h.send({ type: 'RESUME' })
+    expect(h.ctx()).toMatchObject({ restarts: 1, manualRestarts: 0, manualPending: false })
+  })
+
   it('ignores reports from an older instance', async () => {
     const h = harness()
     await h.run()

@@ -177,6 +177,34 @@ describe('supervision runtime (driven clock)', () => {
     await stop(mgr, clock)
   })
 
+  it('transient: a normal end is not restarted, a failure is; give-up says why', async () => {
+    const { clock, mgr, log, lifecycle } = setup()
+    const d = new Driven('tr', clock, log)
+    mgr.addCollector('tr', d.factory, { ...policy, restart: 'transient', maxRestarts: 1 })
+    const started = mgr.start()
+    await clock.advanceAsync(0)
+    await started
+    d.current?.crash()
+    await clock.advanceAsync(100)
+    expect(d.instances).toBe(2)
+    d.current?.finish()
+    await clock.advanceAsync(1000)
+    expect(d.instances).toBe(2)
+    expect(lifecycle.filter((e) => e.type === 'failed').map((e) => e.type === 'failed' && e.exit)).toEqual(['failure', 'normal'])
+    expect(mgr.statistics().collectors.tr?.state).toBe('stopped')
+    expect(lifecycle.find((e) => e.type === 'stopped')).toMatchObject({ by: 'policy', forced: false })
+    // A permanent one that keeps failing is given up on, with the reason and the last error.
+    const p = new Driven('p', clock, log)
+    mgr.addCollector('p', p.factory, { ...policy, maxRestarts: 0 })
+    await clock.advanceAsync(0)
+    p.current?.crash()
+    await clock.advanceAsync(0)
+    const reason = 'restart intensity exceeded: 0 restarts within 60000 ms (max 0); last error: event source failed: driven p#1: crashed'
+    expect(lifecycle.find((e) => e.type === 'gave-up')).toEqual({ type: 'gave-up', collector: 'p', at: clock.now(), reason })
+    expect(mgr.health().collectors.p).toMatchObject({ status: 'permanent_error', lastError: reason })
+    await stop(mgr, clock)
+  })
+
   it('an Effect Stream and several consumers see the same events; the inspector sees every actor', async () => {
     const seen = new Set<string>()
     const { clock, mgr, log } = setup({ inspect: (e) => seen.add((e.actorRef as unknown as { id: string }).id) })
