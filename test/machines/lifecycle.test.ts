@@ -124,6 +124,16 @@ describe('collector lifecycle machine (driven clock)', () => {
     h.send({ type: 'RESTART' })
     expect(h.state()).toBe('starting')
     expect(h.ctx()).toMatchObject({ restarts: 2, manualRestarts: 2 })
+    // After an automatic restart with a backoff, a manual one from failed.released still goes at once.
+    h.starts.at(-1)?.resolve()
+    await h.settle()
+    h.send({ type: 'SOURCE_FAILED', generation: 3, error: 'z' })
+    h.stops.at(-1)?.resolve()
+    await h.settle()
+    h.send({ type: 'RESTART' })
+    await h.settle()
+    expect(h.state()).toBe('starting')
+    expect(h.ctx().restartDelayMs).toBe(0)
   })
 
   it('a stopped collector can start again (START) or be restarted (RESTART, counted manual)', async () => {
@@ -209,7 +219,7 @@ describe('collector lifecycle machine (driven clock)', () => {
     expect(h.state()).toBe('starting')
     await h.clock.advanceAsync(1)
     expect(h.state()).toBe('failed.releasing')
-    expect(h.ctx().lastError).toBe('start timed out after 300 ms')
+    expect(h.ctx()).toMatchObject({ lastError: 'start timed out after 300 ms', exit: 'failure' })
     h.stops.at(-1)?.resolve()
     await h.settle()
     h.send({ type: 'GIVE_UP', reason: 'too many' })
@@ -286,6 +296,7 @@ describe('collector lifecycle machine (driven clock)', () => {
     h.stops.at(-1)?.resolve()
     await h.settle()
     h.send({ type: 'RESTART' })
+    expect(h.state()).toBe('starting')
     expect(h.ctx()).toMatchObject({ restarts: 6, manualRestarts: 2 })
     h.starts.at(-1)?.resolve()
     await h.settle()
