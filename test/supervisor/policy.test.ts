@@ -187,6 +187,15 @@ describe('restart policy', () => {
       expect(() => mgr.addCollector('c', new SyntheticCollector(), policy)).toThrow(why)
       expect(() => new CollectorManager({ defaultPolicy: policy })).toThrow(why)
     }
+    const err = (() => {
+      try {
+        resolvePolicy({ maxRestarts: -1 })
+      } catch (e) {
+        return e
+      }
+    })()
+    expect(err).toBeInstanceOf(InvalidPolicyError)
+    expect((err as Error).name).toBe('InvalidPolicyError')
     // Several problems at once are all named.
     expect(() => resolvePolicy({ maxRestarts: -1, stopTimeoutMs: 0 })).toThrow(/invalid restart policy: maxRestarts.*; stopTimeoutMs/)
     // Edge values that are allowed.
