@@ -14,8 +14,11 @@ import { NdjsonBatch } from '../outputs/ndjson.js'
 import { type Output, type OutputHealth, RotatingFileOutput, StreamOutput } from './outputs.js'
 import type { CollectorKind } from './registry.js'
 import { TailHub } from './tail.js'
+import { Redactor } from './redact.js'
 
 export interface AgentOptions {
+  /** Masks secrets in HTTP bodies (the CLI shares it with its logger); one from the config when absent. */
+  readonly redactor?: Redactor
   readonly kinds: ReadonlyMap<string, CollectorKind>
   readonly logger: Logger
   readonly stdout?: Writable
@@ -62,6 +65,7 @@ function fingerprint(c: ResolvedCollector): string {
  */
 export class Agent {
   readonly manager: CollectorManager
+  readonly redactor: Redactor
   readonly tail: TailHub
   private outputs: Output[] = []
   private http: AgentHttpServer | undefined
@@ -90,6 +94,7 @@ export class Agent {
       onError: (e) => options.logger.error('internal error', { error: e instanceof Error ? e.message : String(e) }),
     })
     this.tail = new TailHub(config.http.tailQueue, config.http.maxTailClients)
+    this.redactor = (options.redactor ?? new Redactor()).addConfig(config)
     this.readinessPolicy = new Readiness(config.readiness)
     this.manager.on('lifecycle', (e) => this.onLifecycle(e))
   }
@@ -257,6 +262,7 @@ export class Agent {
 
   private async applyReload(next: AgentConfig): Promise<ReloadResult> {
     const log = this.options.logger
+    this.redactor.addConfig(next)
     const needsRestart: string[] = []
     for (const key of ['buffer', 'http', 'outputs', 'supervisor'] as const) {
       if (JSON.stringify(this.config[key]) !== JSON.stringify(next[key])) needsRestart.push(key)

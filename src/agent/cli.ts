@@ -13,6 +13,7 @@ import { configJsonSchema } from './config-schema.js'
 import { consumeEvents } from '../outputs/nats/consumer.js'
 import { loadConfigFileOffThread } from './config-load.js'
 import { Reloader } from './reloader.js'
+import { Redactor, redactShapes } from './redact.js'
 import { createLogger, LOG_FORMATS, type LogFormat } from './logger.js'
 import { probeMain } from './probe.js'
 import { createEnricher } from '../enrich/enricher.js'
@@ -26,7 +27,7 @@ const byKind = kindMap(kinds)
 const checks = validators(kinds)
 
 function fail(message: string, code = 2): never {
-  process.stderr.write(`${message}\n`)
+  process.stderr.write(`${redactShapes(message)}\n`)
   process.exit(code)
 }
 
@@ -85,8 +86,10 @@ async function run(values: { config?: string; 'http-port'?: string; output?: str
   const configPath = values.config
   const config = withOverrides(loadOrExit(configPath), values['http-port'], values.output, values['log-format'])
   if (config.outputs.file) prepareFileOutput(config.outputs.file.path, values.output !== undefined ? '--output' : 'outputs.file.path')
-  const logger = createLogger(config.log.level, undefined, config.log.format)
-  const agent = new Agent(config, { kinds: byKind, logger, enricher: createEnricher(metadataHub) })
+  // One redactor for stderr and HTTP bodies; it learns the secrets of every config it sees.
+  const redactor = new Redactor().addConfig(config)
+  const logger = createLogger(config.log.level, undefined, config.log.format, redactor.redact)
+  const agent = new Agent(config, { kinds: byKind, logger, redactor, enricher: createEnricher(metadataHub) })
   let stopping = false
   const stop = (signal: string, why = `${signal}: stopping (drain, then exit)`) => {
     if (stopping) {

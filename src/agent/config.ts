@@ -5,6 +5,7 @@ import * as Schema from 'effect/Schema'
 import * as SchemaIssue from 'effect/SchemaIssue'
 import { type Document, isScalar, LineCounter, parseDocument, visit } from 'yaml'
 import { closest, knownKeysAt } from './config-suggest.js'
+import { MASK, redactShapes, SECRET_KEY } from './redact.js'
 import { type NatsOutputConfig, NatsOutputConfigSchema, resolveNatsOutputConfig } from '../outputs/nats/config.js'
 
 /**
@@ -235,12 +236,13 @@ export function decodeWithPaths<S extends Schema.Top>(
   return Result.fail(
     issues.map((i) => {
       const path = (i.path ?? []).map((p) => (typeof p === 'object' && p !== null && 'key' in p ? (p as { key: PropertyKey }).key : p)) as PropertyKey[]
-      const got = valueAt(input, path)
+      const last = path.at(-1)
+      // A config error must not echo a secret (a too-short token, a URL with a password).
+      const got = typeof last === 'string' && SECRET_KEY.test(last) ? MASK : valueAt(input, path)
       const msg = i.message.replace(/^Expected /, 'expected ')
       const excess = /excess property/.test(msg)
-      if (!excess) return `${formatPath([...prefix, ...path])}: ${msg}, got ${describeValue(got)}`
-      const key = path.at(-1)
-      const meant = typeof key === 'string' ? closest(key, knownKeysAt(schema.ast, path.slice(0, -1))) : undefined
+      if (!excess) return `${formatPath([...prefix, ...path])}: ${msg}, got ${got === MASK ? MASK : redactShapes(describeValue(got))}`
+      const meant = typeof last === 'string' ? closest(last, knownKeysAt(schema.ast, path.slice(0, -1))) : undefined
       return `${formatPath([...prefix, ...path])}: ${unknownKey(meant)}`
     }),
   )

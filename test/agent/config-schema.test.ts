@@ -7,7 +7,7 @@ import fc from 'fast-check'
 import { describe, expect, it } from 'vitest'
 import { parse } from 'yaml'
 import { configJsonSchema, undescribed } from '../../src/agent/config-schema.js'
-import { ConfigError, defaultConfigYaml, loadConfigText, resolveConfig } from '../../src/agent/config.js'
+import { ConfigError, defaultConfigYaml, expandEnv, loadConfigText, resolveConfig } from '../../src/agent/config.js'
 import { builtinKinds, validators } from '../../src/agent/registry.js'
 import { CLI, ROOT } from './support.js'
 
@@ -97,8 +97,10 @@ describe('the configuration JSON Schema', () => {
   })
 
   it('gives the same verdict as check-config on good and bad configs', () => {
+    // `${NAME}` references are expanded before validation (the DaemonSet's ConfigMap uses them).
+    const env = { NODE_NAME: 'node-1', POD_NAMESPACE: 'tapio-system', POD_NAME: 'tapio-agent-x1' }
     for (const text of GOOD) {
-      const doc = parse(text) ?? {}
+      const doc = expandEnv(parse(text) ?? {}, env, 'parity')
       expect([agentAccepts(doc), schemaAccepts(doc), text]).toEqual([true, true, text])
     }
     for (const text of BAD) {

@@ -1,5 +1,6 @@
 import * as Result from 'effect/Result'
 import * as Schema from 'effect/Schema'
+import { type LeaderElectionConfig, LeaderElectionSchema, resolveLeaderElection, type Scope, ScopesSchema } from './election-config.js'
 import { RESOURCE_NAMES, type ResourceName } from './resources.js'
 
 const PositiveMs = Schema.Finite.check(Schema.isInt(), Schema.isGreaterThan(0))
@@ -39,6 +40,8 @@ export const KubernetesConfigSchema = Schema.Struct({
   minHealthyWatchMs: Schema.optional(PositiveMs).annotate({ description: 'A watch that ends sooner than this without delivering anything counts as a failure (backoff applies).' }),
   listPageSize: Schema.optional(PositiveMs).annotate({ description: 'Page size of list calls.' }),
   maxQueuedEvents: Schema.optional(PositiveMs).annotate({ description: 'Events queued for a slow consumer beyond this are dropped and counted.' }),
+  scopes: Schema.optional(ScopesSchema).annotate({ description: "Per resource: `node` (every agent, its node's objects) or `cluster` (once per cluster, with leaderElection)." }),
+  leaderElection: Schema.optional(LeaderElectionSchema).annotate({ description: "Cluster-wide resources collected only by the holder of a Lease (see docs/deploy.md)." }),
 })
 export type KubernetesConfigInput = typeof KubernetesConfigSchema.Type
 
@@ -59,6 +62,8 @@ export interface KubernetesConfig {
   readonly minHealthyWatchMs: number
   readonly listPageSize: number
   readonly maxQueuedEvents: number
+  readonly scopes: Partial<Record<ResourceName, Scope>>
+  readonly leaderElection: LeaderElectionConfig
 }
 
 export const KUBERNETES_DEFAULTS = {
@@ -75,7 +80,7 @@ export const KUBERNETES_DEFAULTS = {
   minHealthyWatchMs: 1_000,
   listPageSize: 500,
   maxQueuedEvents: 100_000,
-} as const satisfies Omit<KubernetesConfig, 'kubeconfig' | 'context' | 'labelSelector' | 'fieldSelector'>
+} as const satisfies Omit<KubernetesConfig, 'kubeconfig' | 'context' | 'labelSelector' | 'fieldSelector' | 'scopes' | 'leaderElection'>
 
 export class KubernetesConfigError extends Error {
   override readonly name = 'KubernetesConfigError'
@@ -102,6 +107,9 @@ export function parseKubernetesConfig(input: unknown): KubernetesConfig {
     )
   }
   const resources = c.resources && c.resources.length > 0 ? [...new Set(c.resources)] : [...RESOURCE_NAMES]
+  const scopes = { ...c.scopes }
+  const leaderElection = resolveLeaderElection(c.leaderElection, scopes)
+  if (typeof leaderElection === 'string') throw new KubernetesConfigError(`invalid kubernetes collector config: ${leaderElection}`)
   return {
     ...(c.kubeconfig !== undefined ? { kubeconfig: c.kubeconfig } : {}),
     ...(c.context !== undefined ? { context: c.context } : {}),
@@ -119,5 +127,7 @@ export function parseKubernetesConfig(input: unknown): KubernetesConfig {
     minHealthyWatchMs: c.minHealthyWatchMs ?? KUBERNETES_DEFAULTS.minHealthyWatchMs,
     listPageSize: c.listPageSize ?? KUBERNETES_DEFAULTS.listPageSize,
     maxQueuedEvents: c.maxQueuedEvents ?? KUBERNETES_DEFAULTS.maxQueuedEvents,
+    scopes,
+    leaderElection,
   }
 }
