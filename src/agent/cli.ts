@@ -10,7 +10,6 @@ import { buildInfo } from './version.js'
 import { Agent } from './agent.js'
 import { type AgentConfig, ConfigError, loadConfigFile } from './config.js'
 import { configJsonSchema } from './config-schema.js'
-import { consumeEvents } from '../outputs/nats/consumer.js'
 import { loadConfigFileOffThread } from './config-load.js'
 import { Reloader } from './reloader.js'
 import { Redactor, redactShapes } from './redact.js'
@@ -172,6 +171,7 @@ async function consume(values: { durable?: string; servers?: string; filter?: st
   process.on('SIGTERM', stop)
   // A closed stdout ends it like Ctrl-C: what was not written is not acknowledged (it comes again).
   process.stdout.on('error', stop)
+  const { consumeEvents } = await import('../outputs/nats/consumer.js')
   const consumer = consumeEvents({
     servers,
     durable: values.durable,
