@@ -1,2 +1,3 @@
 export * from './collector-lifecycle.js'
 export * from './supervisor.js'
+export * from './leader-election.js'

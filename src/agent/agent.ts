@@ -9,13 +9,15 @@ import { logLifecycle } from './lifecycle-log.js'
 import type { Logger } from './logger.js'
 import { Readiness, type ReadinessReport } from './readiness.js'
 import { createMetrics } from './metrics.js'
-import { NatsOutput } from '../outputs/nats/output.js'
 import { NdjsonBatch } from '../outputs/ndjson.js'
 import { type Output, type OutputHealth, RotatingFileOutput, StreamOutput } from './outputs.js'
 import type { CollectorKind } from './registry.js'
 import { TailHub } from './tail.js'
+import { Redactor } from './redact.js'
 
 export interface AgentOptions {
+  /** Masks secrets in HTTP bodies (the CLI shares it with its logger); one from the config when absent. */
+  readonly redactor?: Redactor
   readonly kinds: ReadonlyMap<string, CollectorKind>
   readonly logger: Logger
   readonly stdout?: Writable
@@ -62,6 +64,7 @@ function fingerprint(c: ResolvedCollector): string {
  */
 export class Agent {
   readonly manager: CollectorManager
+  readonly redactor: Redactor
   readonly tail: TailHub
   private outputs: Output[] = []
   private http: AgentHttpServer | undefined
@@ -90,6 +93,7 @@ export class Agent {
       onError: (e) => options.logger.error('internal error', { error: e instanceof Error ? e.message : String(e) }),
     })
     this.tail = new TailHub(config.http.tailQueue, config.http.maxTailClients)
+    this.redactor = (options.redactor ?? new Redactor()).addConfig(config)
     this.readinessPolicy = new Readiness(config.readiness)
     this.manager.on('lifecycle', (e) => this.onLifecycle(e))
   }
@@ -110,6 +114,12 @@ export class Agent {
   readiness(): ReadinessReport {
     const outputs = this.outputsHealth().map((o) => ({ name: o.name, ready: o.health.ready, lastError: o.health.lastError }))
     return this.readinessPolicy.evaluate(this.manager.health(), this.manager.state, outputs, Date.now())
+  }
+
+  /** An output's sink failed under it (stdout closed by its reader): it stops writing and counts what it loses. */
+  outputFailed(name: string, error: Error): void {
+    for (const o of this.outputs) if (o.name === name && o instanceof StreamOutput) o.fail()
+    this.options.logger.debug(`output ${name} failed`, { output: name, error: error.message })
   }
 
   /** The last reload's outcome (SIGHUP): for /metrics and /api/status. */
@@ -142,6 +152,8 @@ export class Agent {
     const file = this.config.outputs.file
     if (file) this.outputs.push(new RotatingFileOutput(file.path, file.maxBytes, file.maxFiles))
     if (this.config.outputs.nats) {
+      // Loaded only when configured: the NATS client costs about 13 MB of RSS.
+      const { NatsOutput } = await import('../outputs/nats/output.js')
       const nats = new NatsOutput(this.config.outputs.nats, { node: this.config.node, logger: log })
       // Connects in the background: NATS being down must not keep the agent (and /readyz) from starting.
       nats.start()
@@ -190,7 +202,7 @@ export class Agent {
         return
       }
     }
-    this.manager.addCollector(c.name, kind.create(c.config), toPolicy(c.policy))
+    this.manager.addCollector(c.name, await kind.create(c.config), toPolicy(c.policy))
     this.active.set(c.name, c)
   }
 
@@ -223,6 +235,7 @@ export class Agent {
         if (p) await p
       }
       this.tail.publish(batch)
+      this.http?.observe(batch.events)
     }
   }
 
@@ -251,6 +264,7 @@ export class Agent {
 
   private async applyReload(next: AgentConfig): Promise<ReloadResult> {
     const log = this.options.logger
+    this.redactor.addConfig(next)
     const needsRestart: string[] = []
     for (const key of ['buffer', 'http', 'outputs', 'supervisor'] as const) {
       if (JSON.stringify(this.config[key]) !== JSON.stringify(next[key])) needsRestart.push(key)
@@ -301,11 +315,14 @@ export class Agent {
     this.tail.closeAll()
     await this.http?.close()
     const s = this.manager.statistics()
+    const lost = this.outputs.filter((o): o is StreamOutput => o instanceof StreamOutput && o.lost > 0)
     this.options.logger.info('stopped', {
       totalEvents: s.totalEvents,
       delivered: s.deliveredEvents,
       dropped: s.droppedEvents.total,
       drained: summary.drained,
+      // Delivered to an output whose sink had failed (a closed stdout): not written.
+      ...(lost.length > 0 ? { outputs: Object.fromEntries(lost.map((o) => [o.name, { written: o.written, lost: o.lost }])) } : {}),
     })
   }
 

@@ -1,41 +1,22 @@
 #!/usr/bin/env node
 import { once } from 'node:events'
-import { writeFileSync } from 'node:fs'
+import { accessSync, constants, mkdirSync, statSync, writeFileSync } from 'node:fs'
+import { dirname, resolve } from 'node:path'
 import { parseArgs } from 'node:util'
+import { commandHelp, COMMANDS, commandSpec, GLOBAL_OPTIONS, usage } from './cli-help.js'
+import { EVENT_FORMATS, type EventFormat } from './event-format.js'
+import { statusCommand, tailCommand, type Terminal } from './remote.js'
+import { buildInfo } from './version.js'
 import { Agent } from './agent.js'
 import { type AgentConfig, ConfigError, configJsonSchema, loadConfigFile } from './config.js'
-import { consumeEvents } from '../outputs/nats/consumer.js'
 import { loadConfigFileOffThread } from './config-load.js'
 import { Reloader } from './reloader.js'
+import { Redactor, redactShapes } from './redact.js'
 import { createLogger, LOG_FORMATS, type LogFormat } from './logger.js'
 import { probeMain } from './probe.js'
 import { createEnricher } from '../enrich/enricher.js'
 import { MetadataHub } from '../enrich/hub.js'
 import { builtinKinds, kindMap, validators } from './registry.js'
-
-const USAGE = `tapio-agent: supervised observability collectors, one unified event stream
-
-usage:
-  tapio-agent [run] [--config agent.yaml] [--http-port N] [--output FILE] [--log-format json|text]
-  tapio-agent status [--url URL] [--token T] [--json]
-  tapio-agent tail [--url URL] [--token T] [--source S] [--type T] [--severity LEVEL]
-  tapio-agent probe ready|live [--url URL] [--token T]
-  tapio-agent consume --durable NAME [--servers URL,URL] [--filter SUBJECT] [--stream NAME] [--ack-wait-ms N] [--config agent.yaml]
-  tapio-agent check-config --config agent.yaml
-  tapio-agent config-schema [--out FILE]
-
-run            start every collector this machine supports; events as NDJSON on stdout (or --output)
-status         ask a running agent and print its collectors, states, rates, restarts and drops
-tail           follow a running agent's live events (/events)
-probe          exit 0 when a running agent answers /readyz (ready) or /healthz (live) with 200, else 1
-               (Kubernetes exec probes; \`node dist/src/agent/probe.js ready\` is the same, cheaper)
-consume        read the events every agent published to NATS JetStream through a durable consumer,
-               as NDJSON on stdout; a restart with the same --durable resumes where it stopped
-check-config   validate a config file and exit (0 valid, 2 invalid)
-config-schema  print the JSON Schema of the config file (for editors)
-
-signals: SIGTERM/SIGINT stop gracefully (a second one forces), SIGHUP reloads the config file.
-`
 
 // Kubernetes collectors publish their caches here; the enricher reads them for node events.
 const metadataHub = new MetadataHub()
@@ -44,7 +25,7 @@ const byKind = kindMap(kinds)
 const checks = validators(kinds)
 
 function fail(message: string, code = 2): never {
-  process.stderr.write(`${message}\n`)
+  process.stderr.write(`${redactShapes(message)}\n`)
   process.exit(code)
 }
 
@@ -74,19 +55,47 @@ function withOverrides(config: AgentConfig, httpPort: string | undefined, output
   return c
 }
 
+/**
+ * The file output's directory: created when missing; otherwise a clear reason why events cannot
+ * go there (named after the flag or config key the path came from).
+ */
+function prepareFileOutput(path: string, origin: string): void {
+  const dir = dirname(resolve(path))
+  try {
+    mkdirSync(dir, { recursive: true })
+  } catch (e) {
+    fail(`tapio-agent: ${origin} ${path}: cannot create the directory ${dir}: ${(e as Error).message}`)
+  }
+  try {
+    accessSync(dir, constants.W_OK)
+  } catch {
+    fail(`tapio-agent: ${origin} ${path}: the directory ${dir} is not writable by this user`)
+  }
+  let isDir = false
+  try {
+    isDir = statSync(path).isDirectory()
+  } catch {
+    // Not there yet: it will be created.
+  }
+  if (isDir) fail(`tapio-agent: ${origin} ${path}: is a directory; give a file path (events go to FILE, rotated to FILE.1, FILE.2 ...)`)
+}
+
 async function run(values: { config?: string; 'http-port'?: string; output?: string; 'log-format'?: string }): Promise<void> {
   const configPath = values.config
   const config = withOverrides(loadOrExit(configPath), values['http-port'], values.output, values['log-format'])
-  const logger = createLogger(config.log.level, undefined, config.log.format)
-  const agent = new Agent(config, { kinds: byKind, logger, enricher: createEnricher(metadataHub) })
+  if (config.outputs.file) prepareFileOutput(config.outputs.file.path, values.output !== undefined ? '--output' : 'outputs.file.path')
+  // One redactor for stderr and HTTP bodies; it learns the secrets of every config it sees.
+  const redactor = new Redactor().addConfig(config)
+  const logger = createLogger(config.log.level, undefined, config.log.format, redactor.redact)
+  const agent = new Agent(config, { kinds: byKind, logger, redactor, enricher: createEnricher(metadataHub) })
   let stopping = false
-  const stop = (signal: string) => {
+  const stop = (signal: string, why = `${signal}: stopping (drain, then exit)`) => {
     if (stopping) {
       logger.warn(`${signal} again: forcing exit`)
       process.exit(1)
     }
     stopping = true
-    logger.info(`${signal}: stopping (drain, then exit)`)
+    logger.info(why)
     agent.stop().then(
       () => process.exit(0),
       (e: unknown) => {
@@ -97,6 +106,14 @@ async function run(values: { config?: string; 'http-port'?: string; output?: str
   }
   process.on('SIGTERM', () => stop('SIGTERM'))
   process.on('SIGINT', () => stop('SIGINT'))
+  // The reader of stdout went away (`tapio-agent | head`): stop as on SIGTERM, with one line
+  // saying why; what could not be written is counted in the final line.
+  process.stdout.on('error', (e: NodeJS.ErrnoException) => {
+    agent.outputFailed('stdout', e)
+    if (stopping) return
+    if (e.code === 'EPIPE' || e.code === 'ERR_STREAM_DESTROYED') stop('stdout', 'stdout closed by its reader: stopping (drain, then exit)')
+    else stop('stdout', `stdout failed (${e.message}): stopping (drain, then exit)`)
+  })
   // Reloads run one at a time; SIGHUPs during one coalesce into one more run that reads the file
   // then. The file is parsed on a worker thread: the event loop keeps serving probes meanwhile.
   const reloader = new Reloader(async () => {
@@ -125,12 +142,24 @@ async function run(values: { config?: string; 'http-port'?: string; output?: str
     }
     void reloader.request()
   })
-  await agent.start()
+  try {
+    await agent.start()
+  } catch (e) {
+    const err = e as NodeJS.ErrnoException
+    const where = `${config.http.host}:${config.http.port}`
+    const flag = values['http-port'] !== undefined ? '--http-port' : 'http.port in the config (or --http-port)'
+    if (err.code === 'EADDRINUSE')
+      fail(`tapio-agent: cannot listen on ${where}: the address is already in use (another agent?); choose another port with ${flag} (0 picks a free one)`, 1)
+    if (err.code === 'EACCES')
+      fail(`tapio-agent: cannot listen on ${where}: permission denied (ports below 1024 need privileges); choose another port with ${flag}`, 1)
+    if (err.code === 'EADDRNOTAVAIL') fail(`tapio-agent: cannot listen on ${where}: no such address on this machine; check http.host`, 1)
+    throw e
+  }
   logger.info('agent running', { node: config.node, http: agent.httpUrl ?? 'disabled', collectors: [...agent.dispositions.values()] })
 }
 
 async function consume(values: { durable?: string; servers?: string; filter?: string; stream?: string; config?: string; 'ack-wait-ms'?: string }): Promise<void> {
-  if (!values.durable) fail(`tapio-agent consume: --durable NAME is required (the consumer's name on the server)\n\n${USAGE}`)
+  if (!values.durable) fail(`tapio-agent consume: --durable NAME is required (the consumer's name on the server); see \`tapio-agent consume --help\``)
   const nats = values.config ? loadOrExit(values.config).outputs.nats : undefined
   const servers = values.servers ? values.servers.split(',').filter(Boolean) : (nats?.servers ?? ['nats://127.0.0.1:4222'])
   const ackWait = values['ack-wait-ms'] === undefined ? undefined : Number(values['ack-wait-ms'])
@@ -139,6 +168,9 @@ async function consume(values: { durable?: string; servers?: string; filter?: st
   const stop = () => ac.abort()
   process.on('SIGINT', stop)
   process.on('SIGTERM', stop)
+  // A closed stdout ends it like Ctrl-C: what was not written is not acknowledged (it comes again).
+  process.stdout.on('error', stop)
+  const { consumeEvents } = await import('../outputs/nats/consumer.js')
   const consumer = consumeEvents({
     servers,
     durable: values.durable,
@@ -158,7 +190,7 @@ async function consume(values: { durable?: string; servers?: string; filter?: st
     // are awaited in groups, not one round trip per event.
     let confirming: Promise<void>[] = []
     for await (const c of consumer) {
-      if (!process.stdout.write(`${JSON.stringify(c.event)}\n`)) await once(process.stdout, 'drain')
+      if (!process.stdout.write(`${JSON.stringify(c.event)}\n`)) await once(process.stdout, 'drain', { signal: ac.signal })
       confirming.push(c.ack())
       if (confirming.length >= 1000) {
         await Promise.all(confirming)
@@ -167,162 +199,133 @@ async function consume(values: { durable?: string; servers?: string; filter?: st
     }
     await Promise.all(confirming)
   } catch (e) {
+    if (ac.signal.aborted) return void log.info('consume: stopped', { ...consumer.statistics() })
     log.error('consume failed', { error: e instanceof Error ? e.message : String(e), ...consumer.statistics() })
     process.exit(1)
   }
   log.info('consume: stopped', { ...consumer.statistics() })
 }
 
-interface StatusCollector {
-  state: string
-  status: string
-  eventsPerSec: number
-  accepted: number
-  delivered: number
-  dropped: number
-  restarts: number
-  lastError: string | null
-  message?: string | null
+/** stdout/stderr for the commands that talk to a running agent. */
+function terminal(): Terminal {
+  return {
+    out: (t) => void process.stdout.write(t),
+    err: (t) => void process.stderr.write(t),
+    isTTY: process.stdout.isTTY === true,
+  }
 }
 
-async function fetchJson(url: string, token: string | undefined): Promise<unknown> {
-  const res = await fetch(url, { headers: token ? { authorization: `Bearer ${token}` } : {} }).catch((e: unknown) =>
-    fail(`tapio-agent: cannot reach ${url}: ${(e as Error).cause instanceof Error ? ((e as Error).cause as Error).message : String(e)}`, 1),
-  )
-  if (!res.ok) fail(`tapio-agent: ${url}: HTTP ${res.status} ${await res.text()}`, 1)
-  return res.json()
+/** Ctrl-C, SIGTERM or a closed stdout (`tapio-agent tail | head -1`) end a client command quietly. */
+function clientSignal(): AbortSignal {
+  const ac = new AbortController()
+  process.once('SIGINT', () => ac.abort())
+  process.once('SIGTERM', () => ac.abort())
+  process.stdout.on('error', () => ac.abort())
+  return ac.signal
 }
 
-async function status(values: { url?: string; token?: string; json?: boolean }): Promise<void> {
-  const base = values.url ?? 'http://127.0.0.1:9464'
-  const s = (await fetchJson(`${base}/api/status`, values.token)) as {
-    status: string
-    buffer: { size: number; capacity: number; policy: string }
-    totals: { accepted: number; delivered: number; dropped: { total: number }; restarts: number }
-    collectors: Record<string, StatusCollector>
-    skipped: { name: string; outcome: string; reason?: string }[]
-    outputs?: Record<string, { ready: boolean; lastError: string | null; written: number; details?: { pendingEvents?: number } }>
-  }
-  if (values.json) {
-    process.stdout.write(`${JSON.stringify(s, null, 2)}\n`)
-    return
-  }
-  const rows = [['COLLECTOR', 'STATE', 'STATUS', 'EVENTS/S', 'ACCEPTED', 'DELIVERED', 'DROPPED', 'RESTARTS', 'REASON / LAST ERROR']]
-  for (const [name, c] of Object.entries(s.collectors)) {
-    // The collector's own health message says why it is degraded while running; lastError why it failed.
-    const reason = c.status !== 'ok' && c.message ? c.message : (c.lastError ?? '')
-    rows.push([name, c.state, c.status, String(c.eventsPerSec), String(c.accepted), String(c.delivered), String(c.dropped), String(c.restarts), reason])
-  }
-  for (const k of s.skipped) rows.push([k.name, k.outcome, '-', '-', '-', '-', '-', '-', k.reason ?? ''])
-  const widths = rows[0]?.map((_, i) => Math.max(...rows.map((r) => (r[i] ?? '').length))) ?? []
-  const out = rows.map((r) => r.map((cell, i) => (i === r.length - 1 ? cell : cell.padEnd(widths[i] ?? 0))).join('  ')).join('\n')
-  process.stdout.write(
-    `status: ${s.status}   buffer: ${s.buffer.size}/${s.buffer.capacity} (${s.buffer.policy})   accepted: ${s.totals.accepted}   delivered: ${s.totals.delivered}   dropped: ${s.totals.dropped.total}   restarts: ${s.totals.restarts}\n${outputLines(s.outputs)}\n${out}\n`,
-  )
+function positiveInt(flag: string, v: string | undefined): number | undefined {
+  if (v === undefined) return undefined
+  const n = Number(v)
+  if (!Number.isInteger(n) || n < 1) fail(`tapio-agent: ${flag}: expected a positive integer, got ${JSON.stringify(v)}`)
+  return n
 }
 
-function outputLines(outputs: Record<string, { ready: boolean; lastError: string | null; written: number; details?: { pendingEvents?: number } }> | undefined): string {
-  return Object.entries(outputs ?? {})
-    .map(([name, o]) => `output ${name}: ${o.ready ? 'ready' : 'NOT READY'}   written: ${o.written}   pending: ${o.details?.pendingEvents ?? 0}${o.lastError && !o.ready ? `   last error: ${o.lastError}` : ''}\n`)
-    .join('')
+const DEFAULT_URL = 'http://127.0.0.1:9464'
+
+async function status(values: { url?: string; token?: string; json?: boolean; watch?: boolean; interval?: string }): Promise<void> {
+  const interval = values.interval === undefined ? 2 : Number(values.interval)
+  if (!(interval > 0)) fail(`tapio-agent status: --interval: expected a number of seconds > 0, got ${JSON.stringify(values.interval)}`)
+  process.exitCode = await statusCommand({
+    url: values.url ?? DEFAULT_URL,
+    ...(values.token ? { token: values.token } : {}),
+    signal: clientSignal(),
+    term: terminal(),
+    json: values.json === true,
+    watch: values.watch === true,
+    intervalMs: interval * 1000,
+  })
 }
 
-async function tail(values: { url?: string; token?: string; source?: string; type?: string; severity?: string }): Promise<void> {
-  const base = values.url ?? 'http://127.0.0.1:9464'
-  const q = new URLSearchParams()
-  if (values.source) q.set('source', values.source)
-  if (values.type) q.set('type', values.type)
-  if (values.severity) q.set('severity', values.severity)
-  const url = `${base}/events${q.size ? `?${q}` : ''}`
-  const res = await fetch(url, { headers: values.token ? { authorization: `Bearer ${values.token}` } : {} }).catch((e: unknown) =>
-    fail(`tapio-agent: cannot reach ${url}: ${String(e)}`, 1),
-  )
-  if (!res.ok || !res.body) fail(`tapio-agent: ${url}: HTTP ${res.status} ${await res.text()}`, 1)
-  const decoder = new TextDecoder()
-  let buf = ''
-  for await (const chunk of res.body as unknown as AsyncIterable<Uint8Array>) {
-    buf += decoder.decode(chunk, { stream: true })
-    let i = buf.indexOf('\n\n')
-    while (i >= 0) {
-      const frame = buf.slice(0, i)
-      buf = buf.slice(i + 2)
-      const event = /^event: (.*)$/m.exec(frame)?.[1] ?? 'message'
-      const data = frame
-        .split('\n')
-        .filter((l) => l.startsWith('data: '))
-        .map((l) => l.slice(6))
-        .join('\n')
-      if (event === 'message' && data) process.stdout.write(`${data}\n`)
-      else if (event === 'dropped') process.stderr.write(`tail: this client fell behind and lost events: ${data}\n`)
-      i = buf.indexOf('\n\n')
-    }
-  }
+async function tail(values: { url?: string; token?: string; source?: string[]; type?: string[]; severity?: string; format?: string; limit?: string }): Promise<void> {
+  const format = values.format ?? 'json'
+  if (!(EVENT_FORMATS as readonly string[]).includes(format)) fail(`tapio-agent tail: --format: expected ${EVENT_FORMATS.join(', ')}, got ${JSON.stringify(format)}`)
+  const list = (v: string[] | undefined) => (v ?? []).flatMap((x) => x.split(',')).map((x) => x.trim()).filter(Boolean)
+  const limit = positiveInt('--limit', values.limit)
+  process.exitCode = await tailCommand({
+    url: values.url ?? DEFAULT_URL,
+    ...(values.token ? { token: values.token } : {}),
+    signal: clientSignal(),
+    term: terminal(),
+    sources: list(values.source),
+    types: list(values.type),
+    ...(values.severity ? { severity: values.severity } : {}),
+    format: format as EventFormat,
+    ...(limit !== undefined ? { limit } : {}),
+  })
+}
+
+function version(): string {
+  const b = buildInfo()
+  return `tapio-agent ${b.version} (${b.name}, Node.js ${b.node})\n`
 }
 
 async function main(argv: string[]): Promise<void> {
   const first = argv[0]
-  const command = first && !first.startsWith('-') ? first : 'run'
-  const rest = command === first ? argv.slice(1) : argv
-  if (command === 'probe') {
+  const named = first !== undefined && !first.startsWith('-')
+  const command = named ? first : 'run'
+  const rest = named ? argv.slice(1) : argv
+  if (command === 'help') {
+    const about = rest[0] === undefined ? undefined : commandSpec(rest[0])
+    if (rest[0] !== undefined && !about) fail(`tapio-agent: no command ${JSON.stringify(rest[0])}; the commands are ${COMMANDS.map((c) => c.name).join(', ')}`)
+    process.stdout.write(about ? commandHelp(about) : usage())
+    return
+  }
+  const spec = commandSpec(command)
+  if (!spec) fail(`tapio-agent: unknown command ${JSON.stringify(command)}; the commands are ${COMMANDS.map((c) => c.name).join(', ')} (\`tapio-agent --help\`)`)
+  if (command === 'probe' && !rest.some((a) => a === '--help' || a === '-h' || a === '--version' || a === '-V')) {
     process.exitCode = await probeMain(rest)
     return
   }
   let parsed
   try {
-    parsed = parseArgs({
-      args: rest,
-      options: {
-        config: { type: 'string', short: 'c' },
-        'http-port': { type: 'string' },
-        'log-format': { type: 'string' },
-        output: { type: 'string', short: 'o' },
-        url: { type: 'string' },
-        token: { type: 'string' },
-        json: { type: 'boolean' },
-        source: { type: 'string' },
-        type: { type: 'string' },
-        severity: { type: 'string' },
-        out: { type: 'string' },
-        durable: { type: 'string' },
-        servers: { type: 'string' },
-        filter: { type: 'string' },
-        stream: { type: 'string' },
-        'ack-wait-ms': { type: 'string' },
-        help: { type: 'boolean', short: 'h' },
-      },
-      strict: true,
-    })
+    parsed = parseArgs({ args: rest, options: { ...spec.options, ...GLOBAL_OPTIONS }, strict: true, allowPositionals: command === 'probe' })
   } catch (e) {
-    fail(`tapio-agent: ${(e as Error).message}\n\n${USAGE}`)
+    fail(`tapio-agent ${command}: ${(e as Error).message}\nusage: ${spec.usage}\n(\`tapio-agent ${command} --help\` for the details)`)
   }
-  const values = parsed.values
-  if (values.help || command === 'help') {
-    process.stdout.write(USAGE)
+  const values = parsed.values as Record<string, string | string[] | boolean | undefined>
+  if (values.version) {
+    process.stdout.write(version())
+    return
+  }
+  if (values.help) {
+    // `tapio-agent --help` (no command named) is the overview; `tapio-agent status --help` the command's own.
+    process.stdout.write(named ? commandHelp(spec) : usage())
     return
   }
   switch (command) {
     case 'run':
-      return run(values)
+      return run(values as Parameters<typeof run>[0])
     case 'status':
-      return status(values)
+      return status(values as Parameters<typeof status>[0])
     case 'tail':
-      return tail(values)
+      return tail(values as Parameters<typeof tail>[0])
     case 'consume':
-      return consume(values)
+      return consume(values as Parameters<typeof consume>[0])
     case 'check-config': {
-      const c = loadOrExit(values.config)
-      process.stdout.write(`${values.config ?? 'embedded default'}: valid (${c.collectors.length} collectors)\n`)
+      const path = values.config as string | undefined
+      const c = loadOrExit(path)
+      process.stdout.write(`${path ?? 'embedded default'}: valid (${c.collectors.length} collectors)\n`)
       return
     }
     case 'config-schema': {
       const schemas = new Map(kinds.map((k) => [k.kind, k.configSchema]))
       const text = `${JSON.stringify(configJsonSchema(schemas), null, 2)}\n`
-      if (values.out) writeFileSync(values.out, text)
+      const out = values.out as string | undefined
+      if (out) writeFileSync(out, text)
       else process.stdout.write(text)
       return
     }
-    default:
-      fail(`tapio-agent: unknown command ${JSON.stringify(command)}\n\n${USAGE}`)
   }
 }
 

@@ -4,6 +4,7 @@ import * as Result from 'effect/Result'
 import * as Schema from 'effect/Schema'
 import * as SchemaIssue from 'effect/SchemaIssue'
 import { type Document, isScalar, LineCounter, parseDocument, visit } from 'yaml'
+import { MASK, redactShapes, SECRET_KEY } from './redact.js'
 import { type NatsOutputConfig, NatsOutputConfigSchema, resolveNatsOutputConfig } from '../outputs/nats/config.js'
 
 /**
@@ -237,10 +238,12 @@ export function decodeWithPaths<S extends Schema.Top>(
   return Result.fail(
     issues.map((i) => {
       const path = (i.path ?? []).map((p) => (typeof p === 'object' && p !== null && 'key' in p ? (p as { key: PropertyKey }).key : p)) as PropertyKey[]
-      const got = valueAt(input, path)
+      const last = path.at(-1)
+      // A config error must not echo a secret (a too-short token, a URL with a password).
+      const got = typeof last === 'string' && SECRET_KEY.test(last) ? MASK : valueAt(input, path)
       const msg = i.message.replace(/^Expected /, 'expected ')
       const excess = /excess property/.test(msg)
-      return `${formatPath([...prefix, ...path])}: ${excess ? 'unknown key (not part of the configuration)' : `${msg}, got ${describeValue(got)}`}`
+      return `${formatPath([...prefix, ...path])}: ${excess ? 'unknown key (not part of the configuration)' : `${msg}, got ${got === MASK ? MASK : redactShapes(describeValue(got))}`}`
     }),
   )
 }

@@ -1,18 +1,33 @@
 import { createServer, type IncomingMessage, type Server, type ServerResponse } from 'node:http'
 import type { AddressInfo } from 'node:net'
 import type { Registry } from 'prom-client'
-import { createInspector, type Inspector } from '../inspector/serve.js'
+import type { TapioEvent } from '../events/event.js'
+import { createInspector, type InspectedManager, type Inspector } from '../inspector/serve.js'
 import type { Agent } from './agent.js'
 import type { AgentConfig } from './config.js'
 import { bearerOk, type Refusal, requestGuard, sameSecret, TOKEN_COOKIE, tokenCookie } from './http-guard.js'
 import { capConnections, SERVER_TIMEOUTS } from './http-limits.js'
 import type { Logger } from './logger.js'
+import type { Redactor } from './redact.js'
 import { parseTailFilter } from './tail.js'
 
-function json(res: ServerResponse, status: number, body: unknown): void {
-  const text = JSON.stringify(body, null, 2)
+function json(res: ServerResponse, status: number, body: unknown, redact: (text: string) => string = (t) => t): void {
+  const text = redact(JSON.stringify(body, null, 2))
   res.writeHead(status, { 'content-type': 'application/json; charset=utf-8', 'cache-control': 'no-store' })
   res.end(`${text}\n`)
+}
+
+/** The manager as the inspector feed sees it: states and health with secrets masked. */
+function redactingManager(m: InspectedManager, r: Redactor): InspectedManager {
+  return {
+    addInspector: (fn) => m.addInspector(fn),
+    actors: () => r.redactValue(m.actors()),
+    health: () => r.redactValue(m.health()),
+    statistics: () => m.statistics(),
+    collectorNames: () => m.collectorNames(),
+    restartCollector: (name) => m.restartCollector(name),
+    stopCollector: (name) => m.stopCollector(name),
+  }
 }
 
 /** A bearer header (API clients, probes) or the cookie set by `/inspect?token=...`: a browser's
@@ -42,6 +57,8 @@ export class AgentHttpServer {
   private readonly inspector: Inspector
   private address: AddressInfo | undefined
   private readonly limits: ReturnType<typeof capConnections>
+  /** Every JSON body passes the agent's redactor (a NATS URL's password in a last error, ...). */
+  private readonly json = (res: ServerResponse, status: number, body: unknown) => json(res, status, body, this.agent.redactor.redact)
 
   constructor(
     private readonly agent: Agent,
@@ -50,7 +67,11 @@ export class AgentHttpServer {
     private readonly log: Logger,
   ) {
     // The same inspector an embedding program mounts; control stays with the agent's routes below.
-    this.inspector = createInspector(agent.manager, { allowControl: config.allowControl, eventRates: () => agent.eventRates() })
+    this.inspector = createInspector(redactingManager(agent.manager, agent.redactor), {
+      allowControl: config.allowControl,
+      eventRates: () => agent.eventRates(),
+      redact: agent.redactor.redact,
+    })
     const guard = requestGuard(config)
     this.server = createServer(SERVER_TIMEOUTS, (req, res) => {
       // Before any handler: every endpoint, mounted here or later, sits behind the same checks.
@@ -58,7 +79,7 @@ export class AgentHttpServer {
       if (refused) return refuse(res, refused)
       this.handle(req, res).catch((e: unknown) => {
         log.error('http handler failed', { url: req.url, error: e instanceof Error ? e.message : String(e) })
-        if (!res.headersSent) json(res, 500, { error: 'internal error' })
+        if (!res.headersSent) this.json(res, 500, { error: 'internal error' })
         else res.end()
       })
     })
@@ -87,6 +108,11 @@ export class AgentHttpServer {
     this.address = this.server.address() as AddressInfo
   }
 
+  /** Batches the agent consumed, for the inspector's live event samples (never waits). */
+  observe(batch: readonly TapioEvent[]): void {
+    this.inspector.observe(batch)
+  }
+
   async close(): Promise<void> {
     this.inspector.close()
     this.server.closeAllConnections()
@@ -98,11 +124,11 @@ export class AgentHttpServer {
     try {
       url = new URL(req.url ?? '/', 'http://agent')
     } catch {
-      return json(res, 400, { error: 'malformed request target' })
+      return this.json(res, 400, { error: 'malformed request target' })
     }
     const path = url.pathname
     // Liveness stays open and green while collectors are down: never restart-loop the node agent.
-    if (path === '/healthz') return json(res, 200, { status: 'alive' })
+    if (path === '/healthz') return this.json(res, 200, { status: 'alive' })
     const token = this.config.token
     if (token && path === '/inspect' && url.searchParams.has('token')) {
       if (!sameSecret(url.searchParams.get('token') ?? '', token)) {
@@ -134,14 +160,14 @@ export class AgentHttpServer {
         }
         case '/events': {
           const filter = parseTailFilter(url.searchParams)
-          if (typeof filter === 'string') return json(res, 400, { error: filter })
+          if (typeof filter === 'string') return this.json(res, 400, { error: filter })
           this.agent.tail.add(res, filter)
           return
         }
         case '/api/status':
-          return json(res, 200, this.status())
+          return this.json(res, 200, this.status())
         case '/api/actors':
-          return json(res, 200, this.agent.manager.actors())
+          return this.json(res, 200, this.agent.manager.actors())
         case '/':
           res.writeHead(302, { location: '/inspect' })
           res.end()
@@ -151,32 +177,32 @@ export class AgentHttpServer {
     }
     const control = /^\/api\/collectors\/([^/]+)\/(restart|stop)$/.exec(path)
     if (control && method === 'POST') {
-      if (!this.config.allowControl) return json(res, 403, { error: 'control is disabled (http.allowControl: false)' })
+      if (!this.config.allowControl) return this.json(res, 403, { error: 'control is disabled (http.allowControl: false)' })
       let name: string
       try {
         name = decodeURIComponent(control[1] as string)
       } catch {
-        return json(res, 400, { error: 'malformed percent-encoding in the collector name' })
+        return this.json(res, 400, { error: 'malformed percent-encoding in the collector name' })
       }
       const action = control[2] as 'restart' | 'stop'
-      if (!this.agent.manager.collectorNames().includes(name)) return json(res, 404, { error: `no collector named ${name}` })
+      if (!this.agent.manager.collectorNames().includes(name)) return this.json(res, 404, { error: `no collector named ${name}` })
       this.log.info(`control: ${action} ${name}`, { collector: name, action })
       if (action === 'restart') {
         const err = await this.agent.manager.restartCollector(name).then(
           () => undefined,
           (e: unknown) => (e instanceof Error ? e.message : String(e)),
         )
-        return json(res, err ? 409 : 200, err ? { error: err } : { ok: true })
+        return this.json(res, err ? 409 : 200, err ? { error: err } : { ok: true })
       }
       await this.agent.manager.stopCollector(name)
-      return json(res, 200, { ok: true })
+      return this.json(res, 200, { ok: true })
     }
-    json(res, 404, { error: `no route for ${method} ${path}` })
+    this.json(res, 404, { error: `no route for ${method} ${path}` })
   }
 
   private readyz(res: ServerResponse): void {
     const r = this.agent.readiness()
-    json(res, r.ready ? 200 : 503, r)
+    this.json(res, r.ready ? 200 : 503, r)
   }
 
   status(): unknown {
@@ -198,6 +224,7 @@ export class AgentHttpServer {
         restarts: stats.restarts,
         tailDropped: this.agent.tail.dropped,
       },
+      streams: { inspect: this.inspector.feedCounts(), inspectSample: this.inspector.sampleCounts() },
       collectors: Object.fromEntries(
         Object.entries(stats.collectors).map(([name, c]) => [
           name,

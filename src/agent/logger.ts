@@ -3,6 +3,8 @@
  * readable `time LEVEL message key=value ...` line (`--log-format text`). No event data unless a
  * caller puts it there.
  */
+import { redactShapes } from './redact.js'
+
 export type LogLevel = 'debug' | 'info' | 'warn' | 'error'
 export type LogFormat = 'json' | 'text'
 export const LOG_FORMATS: readonly LogFormat[] = ['json', 'text']
@@ -29,15 +31,38 @@ export function formatLogLine(format: LogFormat, time: string, level: LogLevel, 
   return `${line}\n`
 }
 
+/**
+ * Lines to stderr. A stderr that fails (its reader closed it: EPIPE) must not crash the agent
+ * through an unhandled 'error': logging stops, the agent goes on (its outputs and HTTP still work).
+ */
+export function stderrWriter(stream: NodeJS.WritableStream & { destroyed?: boolean } = process.stderr): (line: string) => void {
+  let failed = false
+  stream.on('error', () => {
+    failed = true
+  })
+  return (line) => {
+    if (failed || stream.destroyed) return
+    try {
+      stream.write(line)
+    } catch {
+      failed = true
+    }
+  }
+}
+
+let defaultWriter: ((line: string) => void) | undefined
+
 export function createLogger(
   level: LogLevel = 'info',
-  write: (line: string) => void = (l) => process.stderr.write(l),
+  write: (line: string) => void = (defaultWriter ??= stderrWriter()),
   format: LogFormat = 'json',
+  /** Applied to every line before it is written (the agent masks secrets here). */
+  redact: (line: string) => string = redactShapes,
 ): Logger {
   let min = ORDER[level]
   const log = (lvl: LogLevel, msg: string, fields?: Record<string, unknown>) => {
     if (ORDER[lvl] < min) return
-    write(formatLogLine(format, new Date().toISOString(), lvl, msg, fields))
+    write(redact(formatLogLine(format, new Date().toISOString(), lvl, msg, fields)))
   }
   return {
     debug: (m, f) => log('debug', m, f),

@@ -8,6 +8,7 @@ import type { EnrichmentCounts } from '../enrich/enricher.js'
 import { registerNatsMetrics } from '../outputs/nats/metrics.js'
 import { NatsOutput } from '../outputs/nats/output.js'
 import { DROP_REASONS } from '../stream/counters.js'
+import { registerElectionMetrics } from './election-metrics.js'
 
 /**
  * Prometheus metrics read from the manager at scrape time. Counters advance by the difference
@@ -98,6 +99,19 @@ export function createMetrics(src: AgentMetricsSources): Registry {
       }
     },
   })
+  const ownGauges: Gauge<string> = new Gauge({
+    name: 'tapio_collector_value',
+    help: "A collector's own current values (pods cached, whether it leads the cluster-wide watches, ms since its lease renewal...)",
+    labelNames: ['collector', 'gauge'],
+    registers: [registry],
+    collect() {
+      ownGauges.reset()
+      for (const [name, c] of Object.entries(src.manager().statistics().collectors)) {
+        for (const [gauge, n] of Object.entries(c.source?.gauges ?? {})) ownGauges.set({ collector: name, gauge }, n)
+      }
+    },
+  })
+  registerElectionMetrics(registry, () => src.manager().health().collectors)
   const state: Gauge<string> = new Gauge({
     name: 'tapio_collector_state',
     help: 'Lifecycle state of each collector (1 for the current state)',

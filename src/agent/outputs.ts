@@ -33,6 +33,11 @@ export interface OutputHealth {
 export class StreamOutput implements Output {
   written = 0
   bytes = 0
+  errors = 0
+  /** Events handed to this output after its stream failed: not written. */
+  lost = 0
+  private failed = false
+  private waiting: (() => void) | undefined
   constructor(
     readonly name: string,
     private readonly stream: Writable,
@@ -40,13 +45,35 @@ export class StreamOutput implements Output {
   ) {}
 
   write(batch: readonly TapioEvent[] | NdjsonBatch): Promise<void> | undefined {
+    if (this.failed) {
+      this.lost += batch.length
+      return undefined
+    }
     const b = NdjsonBatch.from(batch)
     this.written += b.length
     if (b.length === 0) return undefined
     const text = b.bytes
     this.bytes += text.length
     if (this.stream.write(text)) return undefined
-    return once(this.stream, 'drain').then(() => {})
+    return new Promise<void>((resolve) => {
+      const done = () => {
+        this.stream.off('drain', done)
+        this.waiting = undefined
+        resolve()
+      }
+      this.waiting = done
+      this.stream.on('drain', done)
+    })
+  }
+
+  /**
+   * The stream failed (a closed pipe): stop writing, release a write waiting for `drain` (it would
+   * wait forever) and count what comes after as lost.
+   */
+  fail(): void {
+    if (!this.failed) this.errors += 1
+    this.failed = true
+    this.waiting?.()
   }
 
   async close(): Promise<void> {

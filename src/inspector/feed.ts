@@ -2,7 +2,8 @@ import type { ServerResponse } from 'node:http'
 import type { InspectionEvent } from 'xstate'
 import { collectorLifecycleMachine } from '../../machines/collector-lifecycle.js'
 import { supervisorMachine } from '../../machines/supervisor.js'
-import { machineGraph } from './machine-graph.js'
+import { eventLabel, type MachineGraph, machineGraph } from './machine-graph.js'
+import { type SseCounts, type SseLimits, SseClients, sseFrame } from './sse-clients.js'
 
 /** What the feed needs from the agent (kept small so the page can be tested with any source). */
 export interface InspectorSource {
@@ -13,11 +14,19 @@ export interface InspectorSource {
     health?(): InspectorHealth
   }
   eventRates(): Readonly<Record<string, number>>
+  /** Masks secrets in every frame (errors in contexts and transitions can quote URLs with passwords). */
+  readonly redact?: (text: string) => string
 }
 
 export interface InspectorHealth {
   readonly status: string
-  readonly collectors: Readonly<Record<string, { readonly status: string; readonly message?: string }>>
+  readonly collectors: Readonly<Record<string, InspectorCollectorHealth>>
+}
+
+interface InspectorCollectorHealth {
+  readonly status: string
+  readonly message?: string
+  readonly restartBudget?: { readonly maxRestarts: number; readonly withinMs: number; readonly used: number; readonly remaining: number }
 }
 
 export interface TransitionRecord {
@@ -27,7 +36,29 @@ export interface TransitionRecord {
   readonly actor: string
   readonly from: string | null
   readonly to: string
+  /** XState's event type, as the diagram's edges carry it. */
   readonly event: string
+  /** The event as a person reads it (`backoff elapsed`, not `xstate.after.restartDelay.…`). */
+  readonly label: string
+  /** What the event carried that explains the step: an error, a delay, a reason. */
+  readonly detail?: string
+}
+
+const DETAIL_MAX = 300
+
+function clip(text: string): string {
+  return text.length > DETAIL_MAX ? `${text.slice(0, DETAIL_MAX - 1)}…` : text
+}
+
+function eventDetail(event: Record<string, unknown>): string | undefined {
+  const { type } = event
+  if (type === 'RESTART_AFTER' && typeof event.delayMs === 'number') return `restart in ${event.delayMs} ms`
+  for (const key of ['error', 'reason'] as const) {
+    const v = event[key]
+    if (typeof v === 'string' && v) return clip(v)
+    if (v instanceof Error) return clip(v.message)
+  }
+  return undefined
 }
 
 function stateString(value: unknown): string {
@@ -38,35 +69,70 @@ function stateString(value: unknown): string {
 }
 
 /** Only what the page shows: collector health `details` can be large and change every second. */
-function summarizeHealth(h: InspectorHealth): { status: string; collectors: Record<string, { status: string; message?: string }> } {
-  const collectors: Record<string, { status: string; message?: string }> = {}
-  for (const [name, c] of Object.entries(h.collectors)) collectors[name] = c.message ? { status: c.status, message: c.message } : { status: c.status }
+function summarizeHealth(h: InspectorHealth): { status: string; collectors: Record<string, InspectorCollectorHealth> } {
+  const collectors: Record<string, InspectorCollectorHealth> = {}
+  for (const [name, c] of Object.entries(h.collectors)) {
+    collectors[name] = {
+      status: c.status,
+      ...(c.message ? { message: c.message } : {}),
+      ...(c.restartBudget ? { restartBudget: c.restartBudget } : {}),
+    }
+  }
   return { status: h.status, collectors }
+}
+
+/** After a transition the page gets a fresh snapshot within this time (bursts give one). */
+const SNAPSHOT_AFTER_TRANSITION_MS = 50
+
+let graphs: { collector: MachineGraph; supervisor: MachineGraph } | undefined
+/** The shipped machines as data; they never change while the process runs. */
+function machineGraphs(): { collector: MachineGraph; supervisor: MachineGraph } {
+  graphs ??= { collector: machineGraph(collectorLifecycleMachine), supervisor: machineGraph(supervisorMachine) }
+  return graphs
 }
 
 /**
  * The inspector page's live feed (Server-Sent Events), built from XState's inspection API:
  * `hello` (machine graphs, every actor's state, recent transitions), then `transition` for every
- * state change of any actor and `stats` once a second (rates, restarts, last errors).
+ * state change of any actor and `stats`: one snapshot of actors, health and rates read at one
+ * instant (the page draws its header and cards from the same one), once a second and shortly
+ * after transitions.
+ * Every frame is serialised once for all clients; clients are bounded in number and in what each
+ * can hold (`SseClients`): a tab that stops reading is dropped, never buffered without end.
  */
 export class InspectorFeed {
-  private readonly clients = new Set<ServerResponse>()
+  private readonly clients: SseClients
   private readonly last = new Map<string, string>()
   private readonly recent: TransitionRecord[] = []
   private seq = 0
   private readonly unsubscribe: () => void
   private readonly timer: ReturnType<typeof setInterval>
+  private snapshotSoon: ReturnType<typeof setTimeout> | undefined
 
   constructor(
     private readonly source: InspectorSource,
     private readonly allowControl: boolean,
     private readonly statsProvider?: () => unknown,
+    limits?: SseLimits,
   ) {
+    this.clients = new SseClients(limits)
+    // A client that skipped stats while behind gets the current ones as soon as it catches up.
+    this.clients.onDrain = (c) => c.send(this.frame('stats', this.stats()), 'latest')
     this.unsubscribe = source.manager.addInspector((e) => this.onInspection(e))
     this.timer = setInterval(() => {
-      if (this.clients.size > 0) this.broadcast('stats', this.stats())
+      this.clients.sweep()
+      this.broadcastStats()
     }, 1000)
     this.timer.unref()
+  }
+
+  private frame(event: string, data: unknown): string {
+    const text = sseFrame(event, data)
+    return this.source.redact ? this.source.redact(text) : text
+  }
+
+  private broadcastStats(): void {
+    if (this.clients.size > 0) this.clients.broadcast(this.frame('stats', this.stats()), 'latest')
   }
 
   private stats(): unknown {
@@ -91,39 +157,52 @@ export class InspectorFeed {
     const from = this.last.get(key) ?? null
     if (from === to) return
     this.last.set(key, to)
-    const rec: TransitionRecord = { seq: ++this.seq, time: new Date().toISOString(), actor, from, to, event: e.event.type }
+    const detail = eventDetail(e.event as Record<string, unknown>)
+    const rec: TransitionRecord = {
+      seq: ++this.seq,
+      time: new Date().toISOString(),
+      actor,
+      from,
+      to,
+      event: e.event.type,
+      label: eventLabel(e.event.type),
+      ...(detail ? { detail } : {}),
+    }
     this.recent.push(rec)
     if (this.recent.length > 500) this.recent.shift()
-    this.broadcast('transition', rec)
+    if (this.clients.size === 0) return
+    this.clients.broadcast(this.frame('transition', rec), 'essential')
+    this.snapshotSoon ??= setTimeout(() => {
+      this.snapshotSoon = undefined
+      this.broadcastStats()
+    }, SNAPSHOT_AFTER_TRANSITION_MS)
   }
 
+  /** Starts a client's stream (or answers 503 when the client cap is reached). */
   add(res: ServerResponse): void {
-    res.writeHead(200, { 'content-type': 'text/event-stream', 'cache-control': 'no-cache', connection: 'keep-alive' })
     // Browsers wait 3 s before reconnecting by default; an agent restart should show within a second.
-    res.write('retry: 1000\n\n')
-    this.clients.add(res)
-    res.on('close', () => this.clients.delete(res))
-    this.send(res, 'hello', {
-      machines: { collector: machineGraph(collectorLifecycleMachine), supervisor: machineGraph(supervisorMachine) },
-      actors: this.source.manager.actors(),
-      recent: this.recent,
-      control: this.allowControl,
-      ...(this.stats() as object),
-    })
+    const client = this.clients.open(res, 'retry: 1000\n\n')
+    client?.send(
+      this.frame('hello', {
+        machines: machineGraphs(),
+        actors: this.source.manager.actors(),
+        recent: this.recent,
+        control: this.allowControl,
+        ...(this.stats() as object),
+      }),
+      'essential',
+    )
   }
 
-  private send(res: ServerResponse, event: string, data: unknown): void {
-    res.write(`event: ${event}\ndata: ${JSON.stringify(data)}\n\n`)
-  }
-
-  private broadcast(event: string, data: unknown): void {
-    for (const c of this.clients) this.send(c, event, data)
+  /** Clients now, accepted, turned away (cap) and dropped (slow or stuck). */
+  counts(): SseCounts {
+    return this.clients.counts()
   }
 
   close(): void {
     this.unsubscribe()
     clearInterval(this.timer)
-    for (const c of this.clients) c.end()
-    this.clients.clear()
+    clearTimeout(this.snapshotSoon)
+    this.clients.closeAll()
   }
 }

@@ -1,6 +1,8 @@
 import { type Clock, systemClock } from '../core/clock.js'
 import type { TapioEvent } from '../events/event.js'
-import { type DropCounts, type DropReason, emptyDropCounts, emptySourceCounters, type SourceCounters } from './counters.js'
+import { type DropCounts, type DropReason, emptyDropCounts, type SourceCounters } from './counters.js'
+import { type Batch, type Lane, Lanes } from './lanes.js'
+import { type Subscription, SubscriptionLog } from './subscription-log.js'
 
 /**
  * What happens when the buffer is full.
@@ -34,36 +36,15 @@ export const DEFAULT_BUFFER_OPTIONS: MergeBufferOptions = Object.freeze({
   maxBatch: 4096,
 })
 
-type Batch = readonly TapioEvent[]
-
-/** One collector's queue of batches inside the buffer. */
-interface Lane {
-  readonly source: string
-  queue: Batch[]
-  head: number
-  offset: number
-  size: number
-  sampleTick: number
-  registered: boolean
-  readonly counters: SourceCounters
-}
-
 interface PendingOffer {
   readonly lane: Lane
   readonly events: Batch
+  /** Events of `events` admitted so far (a batch larger than the capacity goes in pieces). */
+  admitted: number
   readonly resolve: () => void
 }
 
-/** A consumer's position; every subscription receives every event delivered after it joined. */
-export interface Subscription {
-  readonly id: number
-  /** Events handed to this subscription. */
-  received: number
-}
-
-interface SubscriptionState extends Subscription {
-  cursor: number
-}
+export type { Subscription } from './subscription-log.js'
 
 export interface BufferTotals {
   readonly accepted: number
@@ -92,19 +73,12 @@ const EMPTY: Batch = Object.freeze([]) as Batch
  */
 export class MergeBuffer {
   readonly options: MergeBufferOptions
-  private readonly lanes = new Map<string, Lane>()
-  private laneList: Lane[] = []
-  private rr = 0
-  private queued = 0
+  private readonly lanes = new Lanes()
+  private readonly subs = new SubscriptionLog()
+  /** Blocked offers (policy `block`), admitted in FIFO order. */
   private waiting: PendingOffer[] = []
   private dataWaiters: (() => void)[] = []
   private drainWaiters: (() => void)[] = []
-  private readonly subs = new Map<number, SubscriptionState>()
-  private nextSubId = 1
-  /** Batches delivered to one subscription that others have not read yet (only with >1 subscription). */
-  private log: Batch[] = []
-  private logBase = 0
-  private logEvents = 0
   private closedFlag = false
   private readonly totals = { accepted: 0, delivered: 0, dropped: emptyDropCounts() }
 
@@ -130,38 +104,21 @@ export class MergeBuffer {
 
   /** Capacity in use (queued + unread by some subscription). */
   get size(): number {
-    return this.queued + this.logEvents
+    return this.lanes.queued + this.subs.unread
   }
 
   // ---- sources -------------------------------------------------------------------------
 
   registerSource(source: string): void {
-    const existing = this.lanes.get(source)
-    if (existing) {
-      existing.registered = true
-      return
-    }
-    const lane: Lane = {
-      source,
-      queue: [],
-      head: 0,
-      offset: 0,
-      size: 0,
-      sampleTick: 0,
-      registered: true,
-      counters: emptySourceCounters(),
-    }
-    this.lanes.set(source, lane)
-    this.laneList.push(lane)
+    this.lanes.register(source)
   }
 
   /** The source's queued events are still delivered; its lane goes once it is empty. */
   unregisterSource(source: string): void {
     const lane = this.lanes.get(source)
     if (!lane) return
-    lane.registered = false
     this.cancelPending(source)
-    if (lane.size === 0) this.dropLane(lane)
+    this.lanes.unregister(lane)
   }
 
   sourceCounters(source: string): Readonly<SourceCounters> | undefined {
@@ -171,24 +128,15 @@ export class MergeBuffer {
   }
 
   sources(): string[] {
-    return this.laneList.map((l) => l.source)
-  }
-
-  private dropLane(lane: Lane): void {
-    this.lanes.delete(lane.source)
-    const i = this.laneList.indexOf(lane)
-    if (i >= 0) {
-      this.laneList.splice(i, 1)
-      if (this.rr > i) this.rr -= 1
-      if (this.rr >= this.laneList.length) this.rr = 0
-    }
+    return this.lanes.sources()
   }
 
   // ---- producers -----------------------------------------------------------------------
 
   /**
    * Offer a batch from `source`. Returns undefined when handled at once, or a promise that
-   * resolves when a blocked batch has been admitted (policy `block`).
+   * resolves when a blocked batch has been admitted (policy `block`), or counted dropped
+   * (`shutdown`) because the buffer closed or the source's pump was interrupted.
    */
   offer(source: string, events: Batch): Promise<void> | undefined {
     const n = events.length
@@ -227,54 +175,56 @@ export class MergeBuffer {
     this.drop(lane, 'invalid', n)
   }
 
-  /** Forget blocked offers of a source (its pump was interrupted); they count as dropped. */
+  /** Forget blocked offers of a source (its pump was interrupted); what was not admitted counts dropped. */
   cancelPending(source: string): void {
     if (!this.waiting.some((w) => w.lane.source === source)) return
     const keep: PendingOffer[] = []
     for (const w of this.waiting) {
-      if (w.lane.source === source) {
-        this.count(w.lane, w.events.length)
-        this.drop(w.lane, 'shutdown', w.events.length)
-        w.resolve()
-      } else keep.push(w)
+      if (w.lane.source === source) this.refuse(w)
+      else keep.push(w)
     }
     this.waiting = keep
+    // The head of the queue may have changed: those behind a cancelled offer may fit now.
+    this.admitWaiters()
+  }
+
+  /** A blocked offer that will not be admitted: its remaining events count `shutdown`; the offerer goes on. */
+  private refuse(w: PendingOffer): void {
+    const rest = w.events.length - w.admitted
+    this.count(w.lane, rest)
+    this.drop(w.lane, 'shutdown', rest)
+    w.resolve()
   }
 
   private offerBlocking(lane: Lane, events: Batch): Promise<void> | undefined {
-    if (this.closedFlag) {
-      this.count(lane, events.length)
-      this.drop(lane, 'shutdown', events.length)
-      return undefined
-    }
-    const cap = this.options.capacity
-    if (events.length > cap) {
-      // Larger than the whole buffer: admit it in capacity-sized pieces, in order.
-      return (async () => {
-        for (let i = 0; i < events.length; i += cap) {
-          const p = this.offerBlocking(lane, events.slice(i, i + cap))
-          if (p) await p
-        }
-      })()
-    }
-    if (this.waiting.length === 0 && this.size + events.length <= cap) {
+    if (this.waiting.length === 0 && this.size + events.length <= this.options.capacity) {
       this.count(lane, events.length)
       this.push(lane, events)
       return undefined
     }
     return new Promise<void>((resolve) => {
-      this.waiting.push({ lane, events, resolve })
+      this.waiting.push({ lane, events, admitted: 0, resolve })
+      // A batch larger than the capacity may start at once with its first piece.
+      this.admitWaiters()
     })
   }
 
+  /**
+   * Admit blocked offers in FIFO order while they fit. A batch that fits the capacity goes in
+   * whole; a larger one goes in capacity-sized pieces, each as soon as the buffer has room for it.
+   */
   private admitWaiters(): void {
     const cap = this.options.capacity
     while (this.waiting.length > 0) {
       const w = this.waiting[0] as PendingOffer
-      if (this.size + w.events.length > cap) return
+      const piece = Math.min(cap, w.events.length - w.admitted)
+      if (this.size + piece > cap) return
+      const part = piece === w.events.length ? w.events : w.events.slice(w.admitted, w.admitted + piece)
+      w.admitted += piece
+      this.count(w.lane, piece)
+      this.push(w.lane, part)
+      if (w.admitted < w.events.length) continue
       this.waiting.shift()
-      this.count(w.lane, w.events.length)
-      this.push(w.lane, w.events)
       w.resolve()
     }
   }
@@ -285,14 +235,14 @@ export class MergeBuffer {
     if (events.length > free) {
       // A collector below its fair share takes room from the largest lane's newest events,
       // so one flooding collector cannot lock the others out.
-      const share = Math.floor(cap / Math.max(1, this.activeLaneCount()))
-      const claim = Math.min(events.length - free, Math.max(0, share - lane.size))
-      if (claim > 0) this.evictNewestFromLargest(lane, claim)
+      const share = Math.floor(cap / Math.max(1, this.lanes.activeCount()))
+      const claim = Math.min(events.length - free, share - lane.size)
+      if (claim > 0) this.lanes.evictNewestFromLargest(lane, claim, (victim, k) => this.drop(victim, 'buffer_full', k))
       free = cap - this.size
     }
     const take = Math.max(0, Math.min(events.length, free))
     if (take > 0) this.push(lane, take === events.length ? events : events.slice(0, take))
-    if (take < events.length) this.drop(lane, 'buffer_full', events.length - take)
+    this.drop(lane, 'buffer_full', events.length - take)
   }
 
   private admitEvictingOldest(lane: Lane, events: Batch): void {
@@ -304,9 +254,11 @@ export class MergeBuffer {
     }
     let need = this.size + batch.length - cap
     while (need > 0) {
-      const victim = this.largestLane()
+      const victim = this.lanes.largest()
       if (!victim) break
-      need -= this.evictOldest(victim, need)
+      const n = this.lanes.evictOldest(victim, need)
+      this.drop(victim, 'evicted', n)
+      need -= n
     }
     if (need > 0) {
       // Only unread delivered batches remain (slow subscription): those cannot be evicted.
@@ -331,58 +283,6 @@ export class MergeBuffer {
     if (kept.length > 0) this.admitOrDropNewest(lane, kept)
   }
 
-  private activeLaneCount(): number {
-    let n = 0
-    for (const l of this.laneList) if (l.registered || l.size > 0) n += 1
-    return n
-  }
-
-  private largestLane(exclude?: Lane): Lane | undefined {
-    let best: Lane | undefined
-    for (const l of this.laneList) if (l !== exclude && l.size > 0 && (!best || l.size > best.size)) best = l
-    return best
-  }
-
-  private evictNewestFromLargest(claimer: Lane, count: number): void {
-    let left = count
-    while (left > 0) {
-      const victim = this.largestLane(claimer)
-      if (!victim || victim.size <= claimer.size) return
-      const tailIndex = victim.queue.length - 1
-      const tail = victim.queue[tailIndex] as Batch
-      const available = tailIndex === victim.head ? tail.length - victim.offset : tail.length
-      const k = Math.min(left, available, victim.size - claimer.size)
-      if (k <= 0) return
-      if (k === tail.length) victim.queue.pop()
-      else victim.queue[tailIndex] = tail.slice(0, tail.length - k)
-      if (victim.head >= victim.queue.length) {
-        victim.queue = []
-        victim.head = 0
-        victim.offset = 0
-      }
-      victim.size -= k
-      this.queued -= k
-      this.drop(victim, 'buffer_full', k)
-      left -= k
-    }
-  }
-
-  private evictOldest(lane: Lane, count: number): number {
-    let left = count
-    while (left > 0 && lane.size > 0) {
-      const b = lane.queue[lane.head] as Batch
-      const k = Math.min(left, b.length - lane.offset)
-      lane.offset += k
-      if (lane.offset >= b.length) this.advanceHead(lane)
-      lane.size -= k
-      this.queued -= k
-      this.drop(lane, 'evicted', k)
-      left -= k
-    }
-    if (lane.size === 0 && !lane.registered) this.dropLane(lane)
-    return count - left
-  }
-
   private count(lane: Lane, n: number): void {
     lane.counters.accepted += n
     this.totals.accepted += n
@@ -395,64 +295,41 @@ export class MergeBuffer {
   }
 
   private push(lane: Lane, events: Batch): void {
-    lane.queue.push(events)
-    lane.size += events.length
-    this.queued += events.length
+    this.lanes.push(lane, events)
     if (this.dataWaiters.length > 0) this.wakeConsumers()
-  }
-
-  private advanceHead(lane: Lane): void {
-    lane.head += 1
-    lane.offset = 0
-    if (lane.head === lane.queue.length) {
-      lane.queue = []
-      lane.head = 0
-    } else if (lane.head >= 64 && lane.head * 2 >= lane.queue.length) {
-      lane.queue = lane.queue.slice(lane.head)
-      lane.head = 0
-    }
   }
 
   // ---- consumers -----------------------------------------------------------------------
 
   subscribe(): Subscription {
-    const sub: SubscriptionState = { id: this.nextSubId++, received: 0, cursor: this.logBase + this.log.length }
-    this.subs.set(sub.id, sub)
-    return sub
+    return this.subs.subscribe()
   }
 
   unsubscribe(sub: Subscription): void {
-    if (!this.subs.delete(sub.id)) return
-    this.trimLog()
-    if (this.subs.size === 0) this.wakeConsumers()
+    if (!this.subs.unsubscribe(sub)) return
+    // What only it had left to read is forgotten: room for blocked offers.
+    this.admitWaiters()
+    if (this.subs.count === 0) this.wakeConsumers()
     this.checkDrained()
   }
 
   /** The next batch for `sub`, or undefined when nothing is available right now. */
   take(sub: Subscription): Batch | undefined {
-    const s = this.subs.get(sub.id)
-    if (!s) return undefined
-    const idx = s.cursor - this.logBase
-    if (idx < this.log.length) {
-      const b = this.log[idx] as Batch
-      s.cursor += 1
-      s.received += b.length
-      this.trimLog()
-      if (this.drainWaiters.length > 0) this.checkDrained()
-      return b
+    if (!this.subs.has(sub)) return undefined
+    const logged = this.subs.readLogged(sub)
+    if (logged !== undefined) {
+      if (this.subs.trim()) this.admitWaiters()
+      this.checkDrained()
+      return logged
     }
-    const b = this.pullFromLanes()
-    if (b === undefined) return undefined
-    s.received += b.length
-    if (this.subs.size > 1) {
-      this.log.push(b)
-      this.logEvents += b.length
-      s.cursor += 1
-      this.trimLog()
-    }
+    const pulled = this.lanes.pull(this.options.maxBatch)
+    if (pulled === undefined) return undefined
+    this.totals.delivered += pulled.batch.length
+    this.subs.delivered(sub, pulled.batch)
+    this.subs.trim()
     this.admitWaiters()
-    if (this.drainWaiters.length > 0) this.checkDrained()
-    return b
+    this.checkDrained()
+    return pulled.batch
   }
 
   /**
@@ -467,7 +344,7 @@ export class MergeBuffer {
   }
 
   private checkDrained(): void {
-    if (!(this.drained() || this.subs.size === 0)) return
+    if (this.drainWaiters.length === 0 || !(this.drained() || this.subs.count === 0)) return
     const ws = this.drainWaiters
     this.drainWaiters = []
     for (const w of ws) w()
@@ -475,9 +352,8 @@ export class MergeBuffer {
 
   /** True when `sub` will never get another batch (closed and drained for it). */
   exhausted(sub: Subscription): boolean {
-    const s = this.subs.get(sub.id)
-    if (!s) return true
-    return this.closedFlag && this.queued === 0 && s.cursor - this.logBase >= this.log.length
+    if (!this.subs.has(sub)) return true
+    return this.closedFlag && this.lanes.queued === 0 && this.subs.caughtUp(sub)
   }
 
   /** Resolves on the next admission, close or abandon. */
@@ -491,64 +367,13 @@ export class MergeBuffer {
     for (const w of ws) w()
   }
 
-  private pullFromLanes(): Batch | undefined {
-    const lanes = this.laneList
-    const n = lanes.length
-    for (let k = 0; k < n; k++) {
-      const i = (this.rr + k) % n
-      const lane = lanes[i] as Lane
-      if (lane.size === 0) continue
-      this.rr = (i + 1) % n
-      const b = lane.queue[lane.head] as Batch
-      const max = this.options.maxBatch
-      let out: Batch
-      if (lane.offset === 0 && b.length <= max) {
-        out = b
-        this.advanceHead(lane)
-      } else {
-        const end = Math.min(b.length, lane.offset + max)
-        out = b.slice(lane.offset, end)
-        lane.offset = end
-        if (end >= b.length) this.advanceHead(lane)
-      }
-      lane.size -= out.length
-      this.queued -= out.length
-      lane.counters.delivered += out.length
-      this.totals.delivered += out.length
-      if (lane.size === 0 && !lane.registered) this.dropLane(lane)
-      return out
-    }
-    return undefined
-  }
-
-  private trimLog(): void {
-    if (this.log.length === 0) return
-    let min = Number.POSITIVE_INFINITY
-    for (const s of this.subs.values()) if (s.cursor < min) min = s.cursor
-    if (min === Number.POSITIVE_INFINITY) min = this.logBase + this.log.length
-    let dropCount = 0
-    while (this.logBase + dropCount < min && dropCount < this.log.length) {
-      this.logEvents -= (this.log[dropCount] as Batch).length
-      dropCount += 1
-    }
-    if (dropCount > 0) {
-      this.log = this.log.slice(dropCount)
-      this.logBase += dropCount
-      this.admitWaiters()
-    }
-  }
-
   // ---- shutdown ------------------------------------------------------------------------
 
-  /** No more offers; consumers drain what is queued, then complete. */
+  /** No more offers (blocked ones count `shutdown`); consumers drain what is queued, then complete. */
   close(): void {
     if (this.closedFlag) return
     this.closedFlag = true
-    for (const w of this.waiting) {
-      this.count(w.lane, w.events.length)
-      this.drop(w.lane, 'shutdown', w.events.length)
-      w.resolve()
-    }
+    for (const w of this.waiting) this.refuse(w)
     this.waiting = []
     this.wakeConsumers()
   }
@@ -557,22 +382,11 @@ export class MergeBuffer {
   abandon(): number {
     this.close()
     let n = 0
-    for (const lane of [...this.laneList]) {
-      if (lane.size > 0) {
-        n += lane.size
-        this.drop(lane, 'shutdown', lane.size)
-        this.queued -= lane.size
-        lane.size = 0
-        lane.queue = []
-        lane.head = 0
-        lane.offset = 0
-      }
-      if (!lane.registered) this.dropLane(lane)
+    for (const { lane, n: k } of this.lanes.clear()) {
+      n += k
+      this.drop(lane, 'shutdown', k)
     }
-    this.logBase += this.log.length
-    this.log = []
-    this.logEvents = 0
-    for (const s of this.subs.values()) s.cursor = this.logBase
+    this.subs.discard()
     this.wakeConsumers()
     this.checkDrained()
     return n
@@ -580,7 +394,7 @@ export class MergeBuffer {
 
   /** Whether everything accepted has left the lanes and every subscription has read it. */
   drained(): boolean {
-    return this.queued === 0 && this.logEvents === 0 && this.waiting.length === 0
+    return this.lanes.queued === 0 && this.subs.unread === 0 && this.waiting.length === 0
   }
 
   stats(): BufferTotals {
@@ -588,11 +402,11 @@ export class MergeBuffer {
       accepted: this.totals.accepted,
       delivered: this.totals.delivered,
       dropped: { ...this.totals.dropped },
-      queued: this.queued,
+      queued: this.lanes.queued,
       size: this.size,
       capacity: this.options.capacity,
       policy: this.options.policy,
-      subscriptions: this.subs.size,
+      subscriptions: this.subs.count,
       pendingOffers: this.waiting.length,
     }
   }

@@ -13,9 +13,12 @@ export class AgentProcess {
   exitCode: number | null | undefined
   readonly exited: Promise<number | null>
 
-  /** `prefix`: a command that execs the agent (e.g. `prlimit --nofile=200`). */
-  constructor(args: string[], env: NodeJS.ProcessEnv = {}, prefix: readonly string[] = []) {
-    const [cmd, ...rest] = [...prefix, process.execPath, CLI, ...args] as [string, ...string[]]
+  /**
+   * `prefix`: a command that execs the agent (e.g. `prlimit --nofile=200`); `nodeArgs` go to node
+   * itself, before the CLI (e.g. `--expose-gc`).
+   */
+  constructor(args: string[], env: NodeJS.ProcessEnv = {}, prefix: readonly string[] = [], nodeArgs: readonly string[] = []) {
+    const [cmd, ...rest] = [...prefix, process.execPath, ...nodeArgs, CLI, ...args] as [string, ...string[]]
     this.child = spawn(cmd, rest, { cwd: ROOT, env: { ...process.env, ...env } })
     this.child.stdout.on('data', (d: Buffer) => (this.stdout += d.toString()))
     this.child.stderr.on('data', (d: Buffer) => (this.stderr += d.toString()))

@@ -70,10 +70,12 @@ interface DaemonSet extends Doc {
 describe('deploy/kubernetes manifests', () => {
   it('hold exactly the expected objects, all in tapio-system when namespaced', () => {
     expect(docs.map((d) => d.doc.kind).sort()).toEqual(
-      ['ClusterRole', 'ClusterRoleBinding', 'ConfigMap', 'DaemonSet', 'Kustomization', 'Namespace', 'ServiceAccount'].sort(),
+      ['ClusterRole', 'ClusterRoleBinding', 'ConfigMap', 'DaemonSet', 'Kustomization', 'Namespace', 'Role', 'RoleBinding', 'ServiceAccount'].sort(),
     )
     for (const { doc } of docs) {
-      if (['ServiceAccount', 'ConfigMap', 'DaemonSet'].includes(doc.kind)) expect(doc.metadata.namespace, doc.kind).toBe('tapio-system')
+      if (['ServiceAccount', 'ConfigMap', 'DaemonSet', 'Role', 'RoleBinding'].includes(doc.kind)) {
+        expect(doc.metadata.namespace, doc.kind).toBe('tapio-system')
+      }
     }
     const k = one<{ resources: string[] }>('Kustomization')
     expect(k.resources.sort()).toEqual(readdirSync(DIR).filter((f) => f.endsWith('.yaml') && f !== 'kustomization.yaml').sort())
@@ -120,6 +122,37 @@ describe('deploy/kubernetes manifests', () => {
     expect(binding.subjects).toEqual([{ kind: 'ServiceAccount', name: sa.metadata.name, namespace: sa.metadata.namespace }])
   })
 
+  it('grant leader election exactly get/update on its one Lease by name and create of Leases, in its own namespace only', () => {
+    const role = one<Doc & { rules: Rule[] }>('Role')
+    expect(role.metadata.namespace).toBe('tapio-system')
+    const lease = 'tapio-agent-cluster'
+    expect(role.rules).toEqual([
+      { apiGroups: ['coordination.k8s.io'], resources: ['leases'], resourceNames: [lease], verbs: ['get', 'update'] },
+      // RBAC cannot restrict create by name; a namespaced Role keeps it to this namespace.
+      { apiGroups: ['coordination.k8s.io'], resources: ['leases'], verbs: ['create'] },
+    ])
+    const binding = one<Doc & { roleRef: { kind: string; name: string }; subjects: { kind: string; name: string; namespace: string }[] }>('RoleBinding')
+    expect(binding.metadata.namespace).toBe('tapio-system')
+    expect(binding.roleRef).toMatchObject({ kind: 'Role', name: role.metadata.name })
+    const sa = one('ServiceAccount')
+    expect(binding.subjects).toEqual([{ kind: 'ServiceAccount', name: sa.metadata.name, namespace: sa.metadata.namespace }])
+    // The config elects on exactly that Lease, in the pod's namespace, as the pod.
+    const cm = one<Doc & { data: Record<string, string> }>('ConfigMap')
+    const config = loadConfigText(cm.data['agent.yaml'] as string, 'configmap agent.yaml', validators(builtinKinds()), {
+      NODE_NAME: 'node-1',
+      POD_NAME: 'tapio-agent-x7k2p',
+      POD_NAMESPACE: 'tapio-system',
+    })
+    expect(config.collectors.find((x) => x.kind === 'kubernetes')?.config).toMatchObject({
+      leaderElection: { enabled: true, leaseName: lease, namespace: 'tapio-system', identity: 'tapio-agent-x7k2p' },
+    })
+    const env = one<DaemonSet & { spec: { template: { spec: { containers: { env?: { name: string; valueFrom?: { fieldRef?: { fieldPath: string } } }[] }[] } } } }>(
+      'DaemonSet',
+    ).spec.template.spec.containers[0]?.env
+    expect(env?.find((e) => e.name === 'POD_NAME')?.valueFrom?.fieldRef?.fieldPath).toBe('metadata.name')
+    expect(env?.find((e) => e.name === 'POD_NAMESPACE')?.valueFrom?.fieldRef?.fieldPath).toBe('metadata.namespace')
+  })
+
   it('run the DaemonSet unprivileged with exactly the needed capabilities, host namespaces and mounts', () => {
     const ds = one<DaemonSet>('DaemonSet')
     const pod = ds.spec.template.spec
@@ -161,7 +194,11 @@ describe('deploy/kubernetes manifests', () => {
     const cm = one<Doc & { data: Record<string, string> }>('ConfigMap')
     const text = cm.data['agent.yaml']
     expect(text).toBeDefined()
-    const config = loadConfigText(text as string, 'configmap agent.yaml', validators(builtinKinds()), { NODE_NAME: 'node-1' })
+    const config = loadConfigText(text as string, 'configmap agent.yaml', validators(builtinKinds()), {
+      NODE_NAME: 'node-1',
+      POD_NAME: 'tapio-agent-x7k2p',
+      POD_NAMESPACE: 'tapio-system',
+    })
     expect(config.node).toBe('node-1')
     expect(config.collectors.map((x) => `${x.name}:${x.kind}:${String(x.enabled)}`)).toEqual([
       'ebpf:ebpf:auto',

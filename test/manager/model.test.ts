@@ -5,6 +5,7 @@ import { getAdjacencyMap } from 'xstate/graph'
 import { collectorLifecycleMachine } from '../../machines/collector-lifecycle.js'
 import { backoffDelay } from '../../src/core/backoff.js'
 import { ManualClock } from '../../src/core/clock.js'
+import { sumValues } from '../../src/core/statistics.js'
 import { delay } from '../../src/core/delay.js'
 import {
   CollectorManager,
@@ -490,6 +491,14 @@ describe('CollectorManager model (virtual time)', () => {
           expect(st.totalEvents).toBe(st.deliveredEvents + st.droppedEvents.total + st.buffer.queued)
           expect(st.buffer.queued).toBe(0)
           expect(received.length).toBe(st.deliveredEvents)
+          // Accounting from the source, per registration still registered (the collector contract):
+          // produced = delivered + dropped in the collector + dropped in the buffer + queued in both.
+          for (const [name, c] of Object.entries(st.collectors)) {
+            const src = c.source
+            if ((real.drivens.get(name)?.instances ?? 0) > 0) expect(src, `${name}: source statistics`).toBeDefined()
+            if (!src) continue
+            expect(src.produced, `${name}: produced`).toBe(c.delivered + sumValues(src.dropped) + c.droppedTotal + src.queued + c.queued)
+          }
           expect(sumDrops(st.droppedEvents)).toBe(st.droppedEvents.total)
           // Per-collector order is kept.
           const last = new Map<string, number>()

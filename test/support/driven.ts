@@ -1,5 +1,6 @@
 import type { Clock } from '../../src/core/clock.js'
 import { delay } from '../../src/core/delay.js'
+import type { SourceStatistics } from '../../src/core/statistics.js'
 import type { Collector, EventInput } from '../../src/index.js'
 
 /** What a driven collector does when started or stopped; times are on the test's clock. */
@@ -56,6 +57,7 @@ export class DrivenInstance implements Collector {
   private crashed = false
   private wake: (() => void) | undefined
   private pending: EventInput[][] = []
+  private produced = 0
   constructor(
     private readonly d: Driven,
     readonly n: number,
@@ -99,8 +101,16 @@ export class DrivenInstance implements Collector {
     if (!this.started || this.ended) return
     const batch: EventInput[] = []
     for (let i = 0; i < n; i++) batch.push({ type: 'driven.tick', data: { seq: this.d.seq++, reg: this.d.reg } })
+    this.produced += n
     this.pending.push(batch)
     this.wake?.()
+  }
+
+  /** Source accounting (the collector contract): produced = handed out + queued here. */
+  statistics(): SourceStatistics {
+    let queued = 0
+    for (const b of this.pending) queued += b.length
+    return { produced: this.produced, dropped: {}, queued, counters: {} }
   }
 
   crash(): void {

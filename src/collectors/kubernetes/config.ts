@@ -1,5 +1,6 @@
 import * as Result from 'effect/Result'
 import * as Schema from 'effect/Schema'
+import { type LeaderElectionConfig, LeaderElectionSchema, resolveLeaderElection, type Scope, ScopesSchema } from './election-config.js'
 import { RESOURCE_NAMES, type ResourceName } from './resources.js'
 
 const PositiveMs = Schema.Number.check(Schema.isInt(), Schema.isGreaterThan(0))
@@ -52,6 +53,10 @@ export const KubernetesConfigSchema = Schema.Struct({
   listPageSize: Schema.optional(PositiveMs),
   /** Events queued for a slow consumer beyond this are dropped and counted. */
   maxQueuedEvents: Schema.optional(PositiveMs),
+  /** Per resource: `node` (every agent, its node's objects) or `cluster` (once per cluster, with leaderElection). */
+  scopes: Schema.optional(ScopesSchema),
+  /** Cluster-wide resources collected only by the holder of a Lease (see docs/deploy.md). */
+  leaderElection: Schema.optional(LeaderElectionSchema),
 })
 export type KubernetesConfigInput = typeof KubernetesConfigSchema.Type
 
@@ -72,6 +77,8 @@ export interface KubernetesConfig {
   readonly minHealthyWatchMs: number
   readonly listPageSize: number
   readonly maxQueuedEvents: number
+  readonly scopes: Partial<Record<ResourceName, Scope>>
+  readonly leaderElection: LeaderElectionConfig
 }
 
 export const KUBERNETES_DEFAULTS = {
@@ -88,7 +95,7 @@ export const KUBERNETES_DEFAULTS = {
   minHealthyWatchMs: 1_000,
   listPageSize: 500,
   maxQueuedEvents: 100_000,
-} as const satisfies Omit<KubernetesConfig, 'kubeconfig' | 'context' | 'labelSelector' | 'fieldSelector'>
+} as const satisfies Omit<KubernetesConfig, 'kubeconfig' | 'context' | 'labelSelector' | 'fieldSelector' | 'scopes' | 'leaderElection'>
 
 export class KubernetesConfigError extends Error {
   override readonly name = 'KubernetesConfigError'
@@ -115,6 +122,9 @@ export function parseKubernetesConfig(input: unknown): KubernetesConfig {
     )
   }
   const resources = c.resources && c.resources.length > 0 ? [...new Set(c.resources)] : [...RESOURCE_NAMES]
+  const scopes = { ...c.scopes }
+  const leaderElection = resolveLeaderElection(c.leaderElection, scopes)
+  if (typeof leaderElection === 'string') throw new KubernetesConfigError(`invalid kubernetes collector config: ${leaderElection}`)
   return {
     ...(c.kubeconfig !== undefined ? { kubeconfig: c.kubeconfig } : {}),
     ...(c.context !== undefined ? { context: c.context } : {}),
@@ -132,5 +142,7 @@ export function parseKubernetesConfig(input: unknown): KubernetesConfig {
     minHealthyWatchMs: c.minHealthyWatchMs ?? KUBERNETES_DEFAULTS.minHealthyWatchMs,
     listPageSize: c.listPageSize ?? KUBERNETES_DEFAULTS.listPageSize,
     maxQueuedEvents: c.maxQueuedEvents ?? KUBERNETES_DEFAULTS.maxQueuedEvents,
+    scopes,
+    leaderElection,
   }
 }

@@ -42,8 +42,12 @@ export interface ReflectorOptions {
   readonly info: ResourceInfo
   readonly namespace?: string
   readonly config: KubernetesConfig
-  /** Receives each batch of changes in order (a relist yields one batch). */
-  readonly onChanges: (changes: readonly Change[]) => void
+  /**
+   * Receives each batch of changes in order (a relist yields one batch). `baseline`: the state
+   * at the resumed version (already reported by the previous holder: apply, do not report);
+   * `resync`: the resume point was gone, so this is a fresh list reported as a resync.
+   */
+  readonly onChanges: (changes: readonly Change[], mode?: ChangeMode) => void
   /** Whether an object is reported at all (namespace ignore list). */
   readonly accept: (object: KubeObject) => boolean
   readonly random?: () => number
@@ -51,7 +55,15 @@ export interface ReflectorOptions {
   readonly after?: Promise<void>
   /** Time for backoff, relist pacing and the inactivity timeout (tests drive a ManualClock). */
   readonly clock?: Clock
+  /**
+   * Resume where a previous holder stopped: list the state at this resourceVersion (exactly),
+   * silently, then watch from it, so only what changed since is reported. If that version is
+   * gone (410), list afresh and report it as a resync.
+   */
+  readonly resumeFrom?: string
 }
+
+export type ChangeMode = 'report' | 'baseline' | 'resync'
 
 type Signal = { kind: 'expired' } | { kind: 'inactive' }
 
@@ -88,9 +100,17 @@ export class Reflector {
   })
 
   private readonly clock: Clock
+  private resumeFrom: string | undefined
+  private resyncNext = false
 
   constructor(private readonly opts: ReflectorOptions) {
     this.clock = opts.clock ?? systemClock
+    this.resumeFrom = opts.resumeFrom
+  }
+
+  /** The version this loop has seen everything up to (undefined before the first list). */
+  get version(): string | undefined {
+    return this.resourceVersion
   }
 
   get key(): string {
@@ -193,8 +213,14 @@ export class Reflector {
           needList = false
           this.settleFirstAttempt()
         } catch (err) {
-          this.settleFirstAttempt()
           if (signal.aborted) return
+          if (this.resumeFrom !== undefined && err instanceof KubeApiError && err.statusCode === 410) {
+            // The resume point fell out of the server's history: list afresh, reported as a resync.
+            this.resumeFrom = undefined
+            this.resyncNext = true
+            continue
+          }
+          this.settleFirstAttempt()
           await this.failed(err instanceof Error ? err.message : String(err), signal)
           continue
         }
@@ -246,11 +272,13 @@ export class Reflector {
     const seen = new Map<string, KubeObject>()
     let cont: string | undefined
     let version = ''
+    const resume = this.resumeFrom
+    const at = resume !== undefined ? { resourceVersion: resume, resourceVersionMatch: 'Exact' } : {}
     do {
       const raw = await getJson(
         this.opts.kc,
         path,
-        { ...this.selectors(), limit: String(this.opts.config.listPageSize), continue: cont },
+        { ...this.selectors(), limit: String(this.opts.config.listPageSize), continue: cont, ...(cont ? {} : at) },
         this.opts.config.inactivityTimeoutMs,
         signal,
       )
@@ -285,7 +313,10 @@ export class Reflector {
     this.lastSyncAt = this.clock.now()
     this.consecutiveFailures = 0
     this.lastError = undefined
-    if (changes.length > 0) this.opts.onChanges(changes)
+    const mode: ChangeMode = resume !== undefined ? 'baseline' : this.resyncNext ? 'resync' : 'report'
+    this.resumeFrom = undefined
+    this.resyncNext = false
+    if (changes.length > 0) this.opts.onChanges(changes, mode)
   }
 
   private watchOnce(signal: AbortSignal, onDelivered: () => void): Promise<WatchOutcome | Signal> {

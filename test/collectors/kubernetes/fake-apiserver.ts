@@ -7,6 +7,11 @@ import type { AddressInfo, Socket } from 'node:net'
  * list/watch protocol (resourceVersion, limit/continue, `watch=true` with chunked JSON lines,
  * BOOKMARK, ERROR with a 410 Status after compaction, timeoutSeconds), with an API to change
  * objects and to inject the faults real API servers and networks produce.
+ *
+ * Also: `coordination.k8s.io/v1` Leases (get, create, update by name) with the API server's
+ * optimistic concurrency (an update carrying a stale `metadata.resourceVersion` gets 409
+ * Conflict), and lists at an exact past resourceVersion (`resourceVersionMatch=Exact`, 410 once
+ * compacted), which a new leader uses to resume where the previous one stopped.
  */
 
 interface ResourceDef {
@@ -64,8 +69,10 @@ export interface RequestRecord {
   readonly namespace?: string
   readonly watch: boolean
   readonly query: Readonly<Record<string, string>>
+  /** HTTP method (GET for lists and watches; leases also POST and PUT). */
+  readonly method?: string
   /** What the server did: ok, or the fault kind. */
-  readonly outcome: 'ok' | FaultKind | 'bad-request' | 'not-found'
+  readonly outcome: 'ok' | FaultKind | 'bad-request' | 'not-found' | 'conflict' | 'exists'
 }
 
 interface HistoryEntry {
@@ -166,6 +173,11 @@ export class FakeApiServer {
   private rv = 1000
   /** Watches from a resourceVersion below this get 410 (the history before it is gone). */
   private compactedBelow = 0
+  /** Every object at the last compaction: with the history after it, the state at any later version. */
+  private compactedState = new Map<string, Map<string, JsonObject>>()
+  private readonly leases = new Map<string, JsonObject>()
+  /** Successful lease writes (create and update), in order. */
+  readonly leaseWrites: { readonly at: number; readonly name: string; readonly holder: string | undefined }[] = []
   private shape: StreamShape = { splitBytes: 0, delayMs: 0 }
   private port = 0
   private listening = false
@@ -195,6 +207,13 @@ export class FakeApiServer {
 
   get openWatches(): number {
     return this.watchers.size + this.stalled.size
+  }
+
+  /** Open watch streams per resource (`{ pods: 3, services: 1 }`). */
+  openWatchesByResource(): Record<string, number> {
+    const out: Record<string, number> = {}
+    for (const w of this.watchers) out[w.resource] = (out[w.resource] ?? 0) + 1
+    return out
   }
 
   async start(): Promise<void> {
@@ -313,6 +332,111 @@ export class FakeApiServer {
   compact(): void {
     this.compactedBelow = this.rv
     this.history.length = 0
+    this.compactedState = new Map([...this.objects].map(([r, m]) => [r, new Map([...m].map(([k, o]) => [k, structuredClone(o)]))]))
+  }
+
+  /** Objects of `resource` as they were at resourceVersion `at` (at >= the last compaction). */
+  private stateAt(resource: string, at: number): JsonObject[] {
+    const state = new Map([...(this.compactedState.get(resource) ?? new Map<string, JsonObject>())])
+    for (const h of this.history) {
+      if (h.rv > at) break
+      if (h.resource !== resource) continue
+      const key = keyOf(structuredClone(h.object))
+      if (h.type === 'DELETED') state.delete(key)
+      else state.set(key, h.object)
+    }
+    return [...state.entries()].sort(([a], [b]) => (a < b ? -1 : a > b ? 1 : 0)).map(([, o]) => structuredClone(o))
+  }
+
+  // ---- leases ----------------------------------------------------------------------------
+
+  /** The stored Lease, if any (a copy). */
+  lease(namespace: string, name: string): JsonObject | undefined {
+    const l = this.leases.get(`${namespace}/${name}`)
+    return l && structuredClone(l)
+  }
+
+  private handleLease(
+    req: http.IncomingMessage,
+    res: http.ServerResponse,
+    namespace: string,
+    name: string | undefined,
+    log: (outcome: RequestRecord['outcome']) => void,
+  ): void {
+    const chunks: Buffer[] = []
+    req.on('data', (c: Buffer) => chunks.push(c))
+    req.on('end', () => {
+      let body: JsonObject = {}
+      if (chunks.length > 0) {
+        try {
+          body = JSON.parse(Buffer.concat(chunks).toString('utf8')) as JsonObject
+        } catch {
+          log('bad-request')
+          return this.sendJson(res, 400, this.status(400, 'BadRequest', 'request body is not JSON'))
+        }
+      }
+      const key = (n: string) => `${namespace}/${n}`
+      const write = (code: number, lease: JsonObject) => {
+        this.rv += 1
+        const m = meta(lease)
+        m.namespace = namespace
+        m.resourceVersion = String(this.rv)
+        lease.kind = 'Lease'
+        lease.apiVersion = 'coordination.k8s.io/v1'
+        this.leases.set(key(str(m.name) ?? ''), lease)
+        const spec = (lease.spec ?? {}) as JsonObject
+        this.leaseWrites.push({ at: Date.now(), name: str(m.name) ?? '', holder: str(spec.holderIdentity) })
+        log('ok')
+        this.sendJson(res, code, lease)
+      }
+      if (req.method === 'GET' && name !== undefined) {
+        const l = this.leases.get(key(name))
+        if (!l) {
+          log('not-found')
+          return this.sendJson(res, 404, this.status(404, 'NotFound', `leases.coordination.k8s.io "${name}" not found`))
+        }
+        log('ok')
+        return this.sendJson(res, 200, l)
+      }
+      if (req.method === 'POST' && name === undefined) {
+        const n = str(meta(body).name)
+        if (!n) {
+          log('bad-request')
+          return this.sendJson(res, 422, this.status(422, 'Invalid', 'metadata.name: Required value'))
+        }
+        if (this.leases.has(key(n))) {
+          log('exists')
+          return this.sendJson(res, 409, this.status(409, 'AlreadyExists', `leases.coordination.k8s.io "${n}" already exists`))
+        }
+        const m = meta(body)
+        m.uid = randomUUID()
+        m.creationTimestamp = new Date().toISOString()
+        return write(201, body)
+      }
+      if (req.method === 'PUT' && name !== undefined) {
+        const current = this.leases.get(key(name))
+        if (!current) {
+          log('not-found')
+          return this.sendJson(res, 404, this.status(404, 'NotFound', `leases.coordination.k8s.io "${name}" not found`))
+        }
+        const sent = str(meta(body).resourceVersion)
+        if (sent !== undefined && sent !== str(meta(current).resourceVersion)) {
+          log('conflict')
+          return this.sendJson(
+            res,
+            409,
+            this.status(409, 'Conflict', `Operation cannot be fulfilled on leases.coordination.k8s.io "${name}": the object has been modified; please apply your changes to the latest version and try again`),
+          )
+        }
+        const m = meta(body)
+        m.uid = meta(current).uid
+        m.creationTimestamp = meta(current).creationTimestamp
+        m.name = name
+        return write(200, body)
+      }
+      log('not-found')
+      this.sendJson(res, 405, this.status(405, 'MethodNotAllowed', `${req.method ?? ''} not allowed here`))
+    })
   }
 
   // ---- stream control --------------------------------------------------------------------
@@ -405,39 +529,50 @@ export class FakeApiServer {
     return f
   }
 
-  private parsePath(pathname: string): { resource: string; namespace?: string } | undefined {
+  private parsePath(pathname: string): { resource: string; namespace?: string; name?: string } | undefined {
     const m = pathname.match(/^\/(?:api\/v1|apis\/([\w.-]+)\/(v\w+))\/(.*)$/)
     if (!m) return undefined
     const group = m[1] ?? ''
     const segs = (m[3] ?? '').split('/').filter(Boolean).map(decodeURIComponent)
     let resource: string | undefined
     let namespace: string | undefined
-    if (segs.length === 1) resource = segs[0]
-    else if (segs.length === 3 && segs[0] === 'namespaces') {
+    let name: string | undefined
+    if (segs.length === 1 || segs.length === 2) {
+      resource = segs[0]
+      name = segs[1]
+    } else if ((segs.length === 3 || segs.length === 4) && segs[0] === 'namespaces') {
       namespace = segs[1]
       resource = segs[2]
+      name = segs[3]
     }
     const def = resource ? RESOURCES[resource] : undefined
     if (!resource || !def || def.group !== group) return undefined
     if (namespace !== undefined && !def.namespaced) return undefined
-    return { resource, ...(namespace !== undefined ? { namespace } : {}) }
+    return { resource, ...(namespace !== undefined ? { namespace } : {}), ...(name !== undefined ? { name } : {}) }
   }
 
   private handle(req: http.IncomingMessage, res: http.ServerResponse): void {
     const url = new URL(req.url ?? '/', 'http://x')
     const query = Object.fromEntries(url.searchParams)
     const watch = query.watch === 'true' || query.watch === '1'
-    const target = this.parsePath(url.pathname)
+    const lease = url.pathname.match(/^\/apis\/coordination\.k8s\.io\/v1\/namespaces\/([^/]+)\/leases(?:\/([^/]+))?$/)
+    const target = lease ? undefined : this.parsePath(url.pathname)
     const log = (outcome: RequestRecord['outcome']) =>
       this.requests.push({
         at: Date.now(),
         path: url.pathname,
-        resource: target?.resource ?? '',
+        resource: lease ? 'leases' : (target?.resource ?? ''),
+        ...(lease?.[1] !== undefined ? { namespace: decodeURIComponent(lease[1]) } : {}),
         ...(target?.namespace !== undefined ? { namespace: target.namespace } : {}),
         watch,
         query,
+        method: req.method ?? 'GET',
         outcome,
       })
+    if (lease) {
+      const ns = decodeURIComponent(lease[1] as string)
+      return this.handleLease(req, res, ns, lease[2] !== undefined ? decodeURIComponent(lease[2]) : undefined, log)
+    }
     if (req.method !== 'GET' || !target) {
       log('not-found')
       return this.sendJson(res, 404, this.status(404, 'NotFound', `the server could not find ${url.pathname}`))
@@ -451,6 +586,13 @@ export class FakeApiServer {
     const inNs = (o: JsonObject) => target.namespace === undefined || str(meta(o).namespace) === target.namespace
     const match = (o: JsonObject) => inNs(o) && labels(o) && fields(o)
 
+    if (target.name !== undefined) {
+      // GET of one object by name.
+      const o = this.store(target.resource).get(`${target.namespace ?? ''}/${target.name}`)
+      log(o ? 'ok' : 'not-found')
+      if (!o) return this.sendJson(res, 404, this.status(404, 'NotFound', `${target.resource} "${target.name}" not found`))
+      return this.sendJson(res, 200, o)
+    }
     const fault = this.takeFault(target.resource, watch)
     log(fault?.kind ?? 'ok')
     switch (fault?.kind) {
@@ -497,6 +639,13 @@ export class FakeApiServer {
       this.continueTokens.delete(query.continue)
       items = snap.items
       rv = snap.rv
+    } else if (query.resourceVersion && query.resourceVersionMatch === 'Exact') {
+      const at = Number(query.resourceVersion)
+      if (!(at >= this.compactedBelow) || at > this.rv) {
+        return this.sendJson(res, 410, this.status(410, 'Expired', `too old resource version: ${query.resourceVersion} (${this.compactedBelow})`))
+      }
+      items = this.stateAt(resource, at).filter(match)
+      rv = at
     } else {
       items = [...this.store(resource).entries()]
         .sort(([a], [b]) => (a < b ? -1 : a > b ? 1 : 0))

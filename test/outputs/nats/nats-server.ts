@@ -24,6 +24,8 @@ export interface NatsServerOptions {
   readonly name?: string
   readonly port?: number
   readonly cluster?: { readonly name: string; readonly port: number; readonly routes: readonly number[] }
+  /** Require this user and password from clients. */
+  readonly auth?: { readonly user: string; readonly pass: string }
 }
 
 /** A real `nats-server -js` on 127.0.0.1 with its own store directory. */
@@ -37,12 +39,13 @@ export class NatsServer {
     readonly name: string,
     readonly port: number,
     private readonly cluster: NatsServerOptions['cluster'],
+    private readonly auth?: NatsServerOptions['auth'],
   ) {
     this.dir = mkdtempSync(join(tmpdir(), `nats-${name}-`))
   }
 
   static async start(opts: NatsServerOptions = {}): Promise<NatsServer> {
-    const s = new NatsServer(opts.name ?? 'n1', opts.port ?? (await freePort()), opts.cluster)
+    const s = new NatsServer(opts.name ?? 'n1', opts.port ?? (await freePort()), opts.cluster, opts.auth)
     live.add(s)
     await s.run()
     return s
@@ -65,6 +68,7 @@ export class NatsServer {
       `listen: 127.0.0.1:${this.port}`,
       `jetstream { store_dir: "${join(this.dir, 'js')}" }`,
     ]
+    if (this.auth) lines.push(`authorization { user: ${JSON.stringify(this.auth.user)}, password: ${JSON.stringify(this.auth.pass)} }`)
     if (this.cluster) {
       lines.push(
         `cluster { name: ${this.cluster.name}, listen: 127.0.0.1:${this.cluster.port}, routes: [${this.cluster.routes.map((p) => `nats-route://127.0.0.1:${p}`).join(', ')}] }`,

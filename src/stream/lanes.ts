@@ -1,0 +1,205 @@
+import type { TapioEvent } from '../events/event.js'
+import { emptySourceCounters, type SourceCounters } from './counters.js'
+
+export type Batch = readonly TapioEvent[]
+
+/** One source's queue of batches inside the merge buffer. */
+export interface Lane {
+  readonly source: string
+  /** Batches in arrival order; `head` is the first one not fully taken, `offset` events into it. */
+  queue: Batch[]
+  head: number
+  offset: number
+  /** Events in the lane (not yet taken). */
+  size: number
+  /** Position in the 1-in-N sampling cycle (policy `sample`). */
+  sampleTick: number
+  /** False once the source is unregistered: the lane goes when it is empty. */
+  registered: boolean
+  readonly counters: SourceCounters
+}
+
+/** A head index past which a lane's array is compacted (so a long-lived lane does not grow). */
+export const COMPACT_AFTER = 64
+
+/**
+ * The per-source lanes of the merge buffer: where batches wait, how they are taken (round-robin
+ * across lanes, at most `maxBatch` events at a time) and how they are evicted (oldest or newest
+ * events of the largest lane). Counting drops is the caller's business: every method that removes
+ * events says how many.
+ */
+export class Lanes {
+  private readonly bySource = new Map<string, Lane>()
+  private list: Lane[] = []
+  private rr = 0
+  /** Events in all lanes. */
+  queued = 0
+
+  get(source: string): Lane | undefined {
+    return this.bySource.get(source)
+  }
+
+  /**
+   * Registers `source`. Counters are per registration: a source registered again while its old
+   * lane still drains gets a new lane; the old one is detached and goes once empty.
+   */
+  register(source: string): Lane {
+    const existing = this.bySource.get(source)
+    if (existing?.registered) return existing
+    if (existing) this.bySource.delete(source)
+    const lane: Lane = { source, queue: [], head: 0, offset: 0, size: 0, sampleTick: 0, registered: true, counters: emptySourceCounters() }
+    this.bySource.set(source, lane)
+    this.list.push(lane)
+    return lane
+  }
+
+  /** Marks the source gone; its lane is removed now if empty, else once drained. */
+  unregister(lane: Lane): void {
+    lane.registered = false
+    this.removeIfDone(lane)
+  }
+
+  all(): readonly Lane[] {
+    return this.list
+  }
+
+  sources(): string[] {
+    return this.list.map((l) => l.source)
+  }
+
+  /** Lanes that take part in the fair share: registered ones and those still draining. */
+  activeCount(): number {
+    let n = 0
+    for (const l of this.list) if (l.registered || l.size > 0) n += 1
+    return n
+  }
+
+  /** The lane holding the most events (first registered among equals), other than `exclude`. */
+  largest(exclude?: Lane): Lane | undefined {
+    let best: Lane | undefined
+    for (const l of this.list) if (l !== exclude && l.size > 0 && (best === undefined || l.size > best.size)) best = l
+    return best
+  }
+
+  push(lane: Lane, events: Batch): void {
+    lane.queue.push(events)
+    lane.size += events.length
+    this.queued += events.length
+  }
+
+  /** Removes up to `count` of the lane's oldest events; returns how many. */
+  evictOldest(lane: Lane, count: number): number {
+    let left = count
+    while (left > 0 && lane.size > 0) {
+      const b = lane.queue[lane.head] as Batch
+      const k = Math.min(left, b.length - lane.offset)
+      lane.offset += k
+      if (lane.offset >= b.length) this.advanceHead(lane)
+      lane.size -= k
+      this.queued -= k
+      left -= k
+    }
+    this.removeIfDone(lane)
+    return count - left
+  }
+
+  /**
+   * Removes up to `count` of the newest events of the largest lanes other than `claimer`, never
+   * making one smaller than the claimer; calls `evicted(lane, n)` for each cut.
+   */
+  evictNewestFromLargest(claimer: Lane, count: number, evicted: (lane: Lane, n: number) => void): void {
+    let left = count
+    while (left > 0) {
+      const victim = this.largest(claimer)
+      if (victim === undefined || victim.size <= claimer.size) return
+      const tailIndex = victim.queue.length - 1
+      const tail = victim.queue[tailIndex] as Batch
+      const available = tailIndex === victim.head ? tail.length - victim.offset : tail.length
+      const k = Math.min(left, available, victim.size - claimer.size)
+      // The whole tail batch, or all that is left of it when it is also the head: drop it (never
+      // leave a batch with nothing left to read, which a consumer would receive empty).
+      if (k === tail.length || k === available) victim.queue.pop()
+      else victim.queue[tailIndex] = tail.slice(0, tail.length - k)
+      if (victim.head >= victim.queue.length) {
+        victim.queue = []
+        victim.head = 0
+        victim.offset = 0
+      }
+      victim.size -= k
+      this.queued -= k
+      evicted(victim, k)
+      this.removeIfDone(victim)
+      left -= k
+    }
+  }
+
+  /**
+   * Takes the next batch round-robin across lanes, at most `maxBatch` events (a larger batch is
+   * handed out in pieces). Counts it delivered on the lane.
+   */
+  pull(maxBatch: number): { readonly lane: Lane; readonly batch: Batch } | undefined {
+    const n = this.list.length
+    for (let k = 0; k < n; k++) {
+      const i = (this.rr + k) % n
+      const lane = this.list[i] as Lane
+      if (lane.size === 0) continue
+      this.rr = (i + 1) % n
+      const b = lane.queue[lane.head] as Batch
+      let out: Batch
+      if (lane.offset === 0 && b.length <= maxBatch) {
+        out = b
+        this.advanceHead(lane)
+      } else {
+        const end = Math.min(b.length, lane.offset + maxBatch)
+        out = b.slice(lane.offset, end)
+        lane.offset = end
+        if (end >= b.length) this.advanceHead(lane)
+      }
+      lane.size -= out.length
+      this.queued -= out.length
+      lane.counters.delivered += out.length
+      this.removeIfDone(lane)
+      return { lane, batch: out }
+    }
+    return undefined
+  }
+
+  /** Empties every lane (stop gave up draining); returns the events removed per lane. */
+  clear(): { readonly lane: Lane; readonly n: number }[] {
+    const out: { lane: Lane; n: number }[] = []
+    for (const lane of [...this.list]) {
+      if (lane.size > 0) {
+        out.push({ lane, n: lane.size })
+        this.queued -= lane.size
+        lane.size = 0
+        lane.queue = []
+        lane.head = 0
+        lane.offset = 0
+      }
+      this.removeIfDone(lane)
+    }
+    return out
+  }
+
+  private removeIfDone(lane: Lane): void {
+    if (lane.registered || lane.size > 0) return
+    const i = this.list.indexOf(lane)
+    if (i < 0) return
+    if (this.bySource.get(lane.source) === lane) this.bySource.delete(lane.source)
+    this.list.splice(i, 1)
+    if (this.rr > i) this.rr -= 1
+    if (this.rr >= this.list.length) this.rr = 0
+  }
+
+  private advanceHead(lane: Lane): void {
+    lane.head += 1
+    lane.offset = 0
+    if (lane.head === lane.queue.length) {
+      lane.queue = []
+      lane.head = 0
+    } else if (lane.head >= COMPACT_AFTER && lane.head * 2 >= lane.queue.length) {
+      lane.queue = lane.queue.slice(lane.head)
+      lane.head = 0
+    }
+  }
+}
