@@ -322,7 +322,8 @@ export class Agent {
     this.tail.closeAll()
     await this.http?.close()
     const s = this.manager.statistics()
-    const lost = this.outputs.filter((o): o is StreamOutput => o instanceof StreamOutput && o.lost > 0)
+    // Even with nothing lost (it failed just as the stream ended), a failed output is reported.
+    const lost = this.outputs.filter((o): o is StreamOutput => o instanceof StreamOutput && (o.lost > 0 || o.errors > 0))
     this.options.logger.info('stopped', {
       totalEvents: s.totalEvents,
       delivered: s.deliveredEvents,
