@@ -81,6 +81,8 @@ export const AgentConfigSchema = Schema.Struct({
           maxFiles: Schema.optional(PositiveInt),
         }),
       ),
+      /** At stop, how long stdout and the file may take to write what they were handed; the rest is counted as dropped (shutdown). */
+      flushTimeoutMs: Schema.optional(PositiveInt),
       /** NATS JetStream (see docs/outputs/nats.md). */
       nats: Schema.optional(NatsOutputConfigSchema),
     }),
@@ -168,6 +170,7 @@ export interface AgentConfig {
   readonly collectors: readonly ResolvedCollector[]
   readonly outputs: {
     readonly stdout: boolean
+    readonly flushTimeoutMs: number
     readonly file?: { readonly path: string; readonly maxBytes: number; readonly maxFiles: number }
     readonly nats?: NatsOutputConfig
   }
@@ -358,6 +361,7 @@ export function resolveConfig(
     collectors,
     outputs: {
       stdout: c.outputs?.stdout?.enabled ?? (c.outputs?.file || c.outputs?.nats ? false : true),
+      flushTimeoutMs: c.outputs?.flushTimeoutMs ?? 5_000,
       ...(c.outputs?.nats ? { nats: resolveNatsOutputConfig(c.outputs.nats) } : {}),
       ...(c.outputs?.file
         ? { file: { path: c.outputs.file.path, maxBytes: c.outputs.file.maxBytes ?? 100 * 1024 * 1024, maxFiles: c.outputs.file.maxFiles ?? 5 } }
