@@ -24,6 +24,12 @@ say() { printf 'build-native: %s\n' "$*" >&2; }
 loads() { [[ -f "$1" ]] && node -e 'require(require("path").resolve(process.argv[1]))' "$1" 2>/dev/null; }
 load_error() { [[ -f "$1" ]] || { echo missing; return; }; node -e 'require(require("path").resolve(process.argv[1]))' "$1" 2>&1 | grep -m1 -i 'error' || true; }
 
+# The first line of a build log that says what went wrong (compiler, make, missing tool or header).
+first_error() {
+  grep -m1 -E 'error:|Error [0-9]|not found|No such file|cannot find' "$1" | grep -v '^gyp ' | sed 's/^[[:space:]]*//' || true
+  grep -q -m1 -E 'error:|Error [0-9]|not found|No such file|cannot find' "$1" || tail -n1 "$1"
+}
+
 gyp=${npm_config_node_gyp:-"$(dirname "$(readlink -f "$(command -v npm)")")/../node_modules/node-gyp/bin/node-gyp.js"}
 gyp_args=(rebuild --loglevel=warn)
 # Build offline against the system's Node headers when present (no header download).
@@ -68,8 +74,10 @@ if [[ "$mode" == --install ]]; then
       rm -f "build/$t.failure.txt"
       say "$t rebuilt"
     else
-      { echo "$t could not be rebuilt on $(uname -m) with Node $(node -p process.version):"; tail -n 15 "$log"; } >"build/$t.failure.txt"
-      say "$t is unavailable: $(tail -n 3 "$log" | tr '\n' ' ') (full log: $here/native/$log)"
+      # The first line says why (the collector's error quotes it); the log's tail follows.
+      why=$(first_error "$log")
+      { echo "$t could not be rebuilt on $(uname -m) with Node $(node -p process.version): $why (full log: $here/native/$log)"; tail -n 15 "$log"; } >"build/$t.failure.txt"
+      say "$t is unavailable: $why (full log: $here/native/$log)"
     fi
   done
   rm -rf .rebuild

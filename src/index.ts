@@ -35,6 +35,7 @@ export {
   type BackoffPolicy,
   type OnIntensityExceeded,
   type PolicyOverrides,
+  type RestartBudget,
   type RestartPolicy,
   type RestartType,
 } from './supervisor/policy.js'

@@ -9,7 +9,6 @@ import { statusCommand, tailCommand, type Terminal } from './remote.js'
 import { buildInfo } from './version.js'
 import { Agent } from './agent.js'
 import { type AgentConfig, ConfigError, configJsonSchema, loadConfigFile } from './config.js'
-import { consumeEvents } from '../outputs/nats/consumer.js'
 import { loadConfigFileOffThread } from './config-load.js'
 import { Reloader } from './reloader.js'
 import { exitAfterStderr, writeAllSync } from './exit.js'
@@ -173,6 +172,7 @@ async function consume(values: { durable?: string; servers?: string; filter?: st
   process.on('SIGTERM', stop)
   // A closed stdout ends it like Ctrl-C: what was not written is not acknowledged (it comes again).
   process.stdout.on('error', stop)
+  const { consumeEvents } = await import('../outputs/nats/consumer.js')
   const consumer = consumeEvents({
     servers,
     durable: values.durable,

@@ -1,6 +1,7 @@
 import { createServer, type IncomingMessage, type Server, type ServerResponse } from 'node:http'
 import type { AddressInfo } from 'node:net'
 import type { Registry } from 'prom-client'
+import type { TapioEvent } from '../events/event.js'
 import { createInspector, type InspectedManager, type Inspector } from '../inspector/serve.js'
 import type { Agent } from './agent.js'
 import type { AgentConfig } from './config.js'
@@ -66,7 +67,11 @@ export class AgentHttpServer {
     private readonly log: Logger,
   ) {
     // The same inspector an embedding program mounts; control stays with the agent's routes below.
-    this.inspector = createInspector(redactingManager(agent.manager, agent.redactor), { allowControl: config.allowControl, eventRates: () => agent.eventRates() })
+    this.inspector = createInspector(redactingManager(agent.manager, agent.redactor), {
+      allowControl: config.allowControl,
+      eventRates: () => agent.eventRates(),
+      redact: agent.redactor.redact,
+    })
     const guard = requestGuard(config)
     this.server = createServer(SERVER_TIMEOUTS, (req, res) => {
       // Before any handler: every endpoint, mounted here or later, sits behind the same checks.
@@ -101,6 +106,11 @@ export class AgentHttpServer {
       })
     })
     this.address = this.server.address() as AddressInfo
+  }
+
+  /** Batches the agent consumed, for the inspector's live event samples (never waits). */
+  observe(batch: readonly TapioEvent[]): void {
+    this.inspector.observe(batch)
   }
 
   async close(): Promise<void> {
@@ -214,7 +224,7 @@ export class AgentHttpServer {
         restarts: stats.restarts,
         tailDropped: this.agent.tail.dropped,
       },
-      streams: { inspect: this.inspector.feedCounts() },
+      streams: { inspect: this.inspector.feedCounts(), inspectSample: this.inspector.sampleCounts() },
       collectors: Object.fromEntries(
         Object.entries(stats.collectors).map(([name, c]) => [
           name,

@@ -1,4 +1,4 @@
-import type { KubernetesMetadata } from '../collectors/kubernetes/metadata.js'
+import type { KubernetesMetadata } from '../core/pod-metadata.js'
 import type { TapioEvent } from '../events/event.js'
 import type { K8sContext } from '../events/schema.js'
 import {

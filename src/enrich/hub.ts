@@ -1,4 +1,4 @@
-import type { KubernetesMetadata, PodMetadata } from '../collectors/kubernetes/metadata.js'
+import type { KubernetesMetadata, PodMetadata } from '../core/pod-metadata.js'
 import type { MetadataStatus, PodMetadataSource } from './lookup.js'
 
 /** One configured Kubernetes collector's place in the hub. */

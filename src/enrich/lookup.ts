@@ -2,7 +2,7 @@
  * Pure lookups from a node event to the pod it belongs to. No I/O, no state: the enricher adds
  * memoisation and counting around them.
  */
-import type { PodMetadata } from '../collectors/kubernetes/metadata.js'
+import type { PodMetadata } from '../core/pod-metadata.js'
 import type { TapioEvent } from '../events/event.js'
 import type { K8sContext } from '../events/schema.js'
 

@@ -1,6 +1,8 @@
 import * as Result from 'effect/Result'
 import * as Schema from 'effect/Schema'
 import { type DataOf, dataSchemaFor } from './families.js'
+// The vocabulary registers its data schemas as it loads: validateEvent must know them all.
+import './vocabulary/index.js'
 import { nextEventId } from './id.js'
 import type { Entity, K8sContext, Severity, TraceContext } from './schema.js'
 import { TapioEventSchema } from './schema.js'

@@ -1,7 +1,10 @@
 import * as Schema from 'effect/Schema'
 
 /**
- * Typed `data` payloads per event type. Collectors extend this map by declaration merging:
+ * Typed `data` payloads per event type. The vocabulary in `./vocabulary/` (process, network,
+ * kubernetes, systemd and synthetic events) fills it, and registers each type's runtime schema
+ * here when the events module loads, so `validateEvent` checks `data` whatever was imported
+ * first. Your own collectors extend the map by declaration merging:
  *
  *   declare module 'tapio-collector-manager' {
  *     interface EventDataMap { 'acme.widget.spun': { rpm: number } }
@@ -10,17 +13,7 @@ import * as Schema from 'effect/Schema'
  * and may register a runtime schema with `registerEventData` so `validateEvent` checks it.
  */
 // biome-ignore lint: an interface is required for declaration merging
-export interface EventDataMap {
-  'synthetic.tick': SyntheticTickData
-}
-
-export const SyntheticTickDataSchema = Schema.Struct({
-  /** Sequence number within one collector instance, starting at 0. */
-  seq: Schema.Number,
-  /** Which start of the collector produced it (1 for the first). */
-  generation: Schema.Number,
-})
-export type SyntheticTickData = typeof SyntheticTickDataSchema.Type
+export interface EventDataMap {}
 
 export type KnownEventType = keyof EventDataMap
 export type EventData = Readonly<Record<string, unknown>>
@@ -38,5 +31,3 @@ export function registerEventData(type: string, schema: Schema.Top): void {
 export function dataSchemaFor(type: string): AnySchema | undefined {
   return dataSchemas.get(type)
 }
-
-registerEventData('synthetic.tick', SyntheticTickDataSchema)

@@ -1,5 +1,6 @@
 export * from './event.js'
 export * from './families.js'
+export * from './vocabulary/index.js'
 export { eventIdPrefix, nextEventId } from './id.js'
 export * from './schema.js'
 export * from './time.js'

@@ -2,7 +2,7 @@ import type { ServerResponse } from 'node:http'
 import type { InspectionEvent } from 'xstate'
 import { collectorLifecycleMachine } from '../../machines/collector-lifecycle.js'
 import { supervisorMachine } from '../../machines/supervisor.js'
-import { type MachineGraph, machineGraph } from './machine-graph.js'
+import { eventLabel, type MachineGraph, machineGraph } from './machine-graph.js'
 import { type SseCounts, type SseLimits, SseClients, sseFrame } from './sse-clients.js'
 
 /** What the feed needs from the agent (kept small so the page can be tested with any source). */
@@ -14,11 +14,19 @@ export interface InspectorSource {
     health?(): InspectorHealth
   }
   eventRates(): Readonly<Record<string, number>>
+  /** Masks secrets in every frame (errors in contexts and transitions can quote URLs with passwords). */
+  readonly redact?: (text: string) => string
 }
 
 export interface InspectorHealth {
   readonly status: string
-  readonly collectors: Readonly<Record<string, { readonly status: string; readonly message?: string }>>
+  readonly collectors: Readonly<Record<string, InspectorCollectorHealth>>
+}
+
+interface InspectorCollectorHealth {
+  readonly status: string
+  readonly message?: string
+  readonly restartBudget?: { readonly maxRestarts: number; readonly withinMs: number; readonly used: number; readonly remaining: number }
 }
 
 export interface TransitionRecord {
@@ -28,7 +36,29 @@ export interface TransitionRecord {
   readonly actor: string
   readonly from: string | null
   readonly to: string
+  /** XState's event type, as the diagram's edges carry it. */
   readonly event: string
+  /** The event as a person reads it (`backoff elapsed`, not `xstate.after.restartDelay.…`). */
+  readonly label: string
+  /** What the event carried that explains the step: an error, a delay, a reason. */
+  readonly detail?: string
+}
+
+const DETAIL_MAX = 300
+
+function clip(text: string): string {
+  return text.length > DETAIL_MAX ? `${text.slice(0, DETAIL_MAX - 1)}…` : text
+}
+
+function eventDetail(event: Record<string, unknown>): string | undefined {
+  const { type } = event
+  if (type === 'RESTART_AFTER' && typeof event.delayMs === 'number') return `restart in ${event.delayMs} ms`
+  for (const key of ['error', 'reason'] as const) {
+    const v = event[key]
+    if (typeof v === 'string' && v) return clip(v)
+    if (v instanceof Error) return clip(v.message)
+  }
+  return undefined
 }
 
 function stateString(value: unknown): string {
@@ -39,11 +69,20 @@ function stateString(value: unknown): string {
 }
 
 /** Only what the page shows: collector health `details` can be large and change every second. */
-function summarizeHealth(h: InspectorHealth): { status: string; collectors: Record<string, { status: string; message?: string }> } {
-  const collectors: Record<string, { status: string; message?: string }> = {}
-  for (const [name, c] of Object.entries(h.collectors)) collectors[name] = c.message ? { status: c.status, message: c.message } : { status: c.status }
+function summarizeHealth(h: InspectorHealth): { status: string; collectors: Record<string, InspectorCollectorHealth> } {
+  const collectors: Record<string, InspectorCollectorHealth> = {}
+  for (const [name, c] of Object.entries(h.collectors)) {
+    collectors[name] = {
+      status: c.status,
+      ...(c.message ? { message: c.message } : {}),
+      ...(c.restartBudget ? { restartBudget: c.restartBudget } : {}),
+    }
+  }
   return { status: h.status, collectors }
 }
+
+/** After a transition the page gets a fresh snapshot within this time (bursts give one). */
+const SNAPSHOT_AFTER_TRANSITION_MS = 50
 
 let graphs: { collector: MachineGraph; supervisor: MachineGraph } | undefined
 /** The shipped machines as data; they never change while the process runs. */
@@ -55,7 +94,9 @@ function machineGraphs(): { collector: MachineGraph; supervisor: MachineGraph } 
 /**
  * The inspector page's live feed (Server-Sent Events), built from XState's inspection API:
  * `hello` (machine graphs, every actor's state, recent transitions), then `transition` for every
- * state change of any actor and `stats` once a second (rates, restarts, last errors).
+ * state change of any actor and `stats`: one snapshot of actors, health and rates read at one
+ * instant (the page draws its header and cards from the same one), once a second and shortly
+ * after transitions.
  * Every frame is serialised once for all clients; clients are bounded in number and in what each
  * can hold (`SseClients`): a tab that stops reading is dropped, never buffered without end.
  */
@@ -66,6 +107,7 @@ export class InspectorFeed {
   private seq = 0
   private readonly unsubscribe: () => void
   private readonly timer: ReturnType<typeof setInterval>
+  private snapshotSoon: ReturnType<typeof setTimeout> | undefined
 
   constructor(
     private readonly source: InspectorSource,
@@ -75,13 +117,22 @@ export class InspectorFeed {
   ) {
     this.clients = new SseClients(limits)
     // A client that skipped stats while behind gets the current ones as soon as it catches up.
-    this.clients.onDrain = (c) => c.send(sseFrame('stats', this.stats()), 'latest')
+    this.clients.onDrain = (c) => c.send(this.frame('stats', this.stats()), 'latest')
     this.unsubscribe = source.manager.addInspector((e) => this.onInspection(e))
     this.timer = setInterval(() => {
       this.clients.sweep()
-      if (this.clients.size > 0) this.clients.broadcast(sseFrame('stats', this.stats()), 'latest')
+      this.broadcastStats()
     }, 1000)
     this.timer.unref()
+  }
+
+  private frame(event: string, data: unknown): string {
+    const text = sseFrame(event, data)
+    return this.source.redact ? this.source.redact(text) : text
+  }
+
+  private broadcastStats(): void {
+    if (this.clients.size > 0) this.clients.broadcast(this.frame('stats', this.stats()), 'latest')
   }
 
   private stats(): unknown {
@@ -106,10 +157,25 @@ export class InspectorFeed {
     const from = this.last.get(key) ?? null
     if (from === to) return
     this.last.set(key, to)
-    const rec: TransitionRecord = { seq: ++this.seq, time: new Date().toISOString(), actor, from, to, event: e.event.type }
+    const detail = eventDetail(e.event as Record<string, unknown>)
+    const rec: TransitionRecord = {
+      seq: ++this.seq,
+      time: new Date().toISOString(),
+      actor,
+      from,
+      to,
+      event: e.event.type,
+      label: eventLabel(e.event.type),
+      ...(detail ? { detail } : {}),
+    }
     this.recent.push(rec)
     if (this.recent.length > 500) this.recent.shift()
-    if (this.clients.size > 0) this.clients.broadcast(sseFrame('transition', rec), 'essential')
+    if (this.clients.size === 0) return
+    this.clients.broadcast(this.frame('transition', rec), 'essential')
+    this.snapshotSoon ??= setTimeout(() => {
+      this.snapshotSoon = undefined
+      this.broadcastStats()
+    }, SNAPSHOT_AFTER_TRANSITION_MS)
   }
 
   /** Starts a client's stream (or answers 503 when the client cap is reached). */
@@ -117,7 +183,7 @@ export class InspectorFeed {
     // Browsers wait 3 s before reconnecting by default; an agent restart should show within a second.
     const client = this.clients.open(res, 'retry: 1000\n\n')
     client?.send(
-      sseFrame('hello', {
+      this.frame('hello', {
         machines: machineGraphs(),
         actors: this.source.manager.actors(),
         recent: this.recent,
@@ -136,6 +202,7 @@ export class InspectorFeed {
   close(): void {
     this.unsubscribe()
     clearInterval(this.timer)
+    clearTimeout(this.snapshotSoon)
     this.clients.closeAll()
   }
 }

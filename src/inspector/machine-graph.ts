@@ -17,15 +17,25 @@ interface NodeLike {
   transitions: Map<string, { target?: NodeLike[] }[]>
 }
 
-/** Human label of an event type: delays and invoke results read better shortened. */
-function label(event: string): string {
-  const after = /^xstate\.after\.([^.]+)\./.exec(event)
-  if (after) return `after ${after[1]}`
-  const done = /^xstate\.done\.actor\.(.+)$/.exec(event)
+/** The event as a person reads it; delays and invoked actors have generated names in XState. */
+export function eventLabel(type: string): string {
+  const after = /^xstate\.after\.([^.]+)\./.exec(type)
+  if (after) {
+    const delay = after[1] as string
+    return DELAY_LABELS[delay] ?? `after ${delay}`
+  }
+  const done = /^xstate\.done\.actor\.([^.]+)/.exec(type)
   if (done) return `${done[1]} done`
-  const err = /^xstate\.error\.actor\.(.+)$/.exec(event)
+  const err = /^xstate\.error\.actor\.([^.]+)/.exec(type)
   if (err) return `${err[1]} failed`
-  return event
+  if (type === 'xstate.init') return 'created'
+  return type
+}
+
+const DELAY_LABELS: Readonly<Record<string, string>> = {
+  restartDelay: 'backoff elapsed',
+  startTimeout: 'start timed out',
+  stopTimeout: 'stop timed out',
 }
 
 export function machineGraph(machine: AnyStateMachine): MachineGraph {
@@ -40,7 +50,7 @@ export function machineGraph(machine: AnyStateMachine): MachineGraph {
       type: n.type,
     })
     for (const [event, ts] of n.transitions) {
-      for (const t of ts) for (const target of t.target ?? []) edges.push({ source: n.id, target: target.id, event, label: label(event) })
+      for (const t of ts) for (const target of t.target ?? []) edges.push({ source: n.id, target: target.id, event, label: eventLabel(event) })
     }
     for (const child of Object.values(n.states)) visit(child)
   }

@@ -3,7 +3,9 @@ import type { AddressInfo } from 'node:net'
 import { requestGuard } from '../agent/http-guard.js'
 import type { CollectorManager } from '../manager/collector-manager.js'
 import { serveInspectorAsset } from './assets.js'
+import type { TapioEvent } from '../events/event.js'
 import { InspectorFeed } from './feed.js'
+import { SampleFeed } from './sample-feed.js'
 import type { SseCounts } from './sse-clients.js'
 
 export interface InspectorOptions {
@@ -14,6 +16,11 @@ export interface InspectorOptions {
   readonly allowControl?: boolean
   /** Events per second per collector; measured from `statistics()` once a second when absent. */
   readonly eventRates?: () => Readonly<Record<string, number>>
+  /**
+   * Masks secrets in everything the feeds send (errors in contexts and transitions, event
+   * previews can quote URLs with passwords). Identity when absent.
+   */
+  readonly redact?: (text: string) => string
   /** Told about every control action before it runs (logging). */
   readonly onControl?: (action: 'restart' | 'stop', collector: string) => void
 }
@@ -26,8 +33,15 @@ export interface Inspector {
    * stays untouched for the host's own routes.
    */
   handle(req: IncomingMessage, res: ServerResponse): Promise<boolean>
+  /**
+   * Hand the inspector the batches you consume (after you have them; it never waits and keeps
+   * only references to a few) so a card can show a live sample of its collector's events.
+   */
+  observe(batch: readonly TapioEvent[]): void
   /** The feed's clients: connected, accepted, turned away at the cap, dropped (slow or stuck). */
   feedCounts(): SseCounts
+  /** The same for the event-sample streams. */
+  sampleCounts(): SseCounts
   /** Ends every open feed and stops observing the manager. */
   close(): void
 }
@@ -77,13 +91,21 @@ export function createInspector(manager: InspectedManager, options: InspectorOpt
   const allowControl = options.allowControl ?? false
   const sampler = options.eventRates ? undefined : rateSampler(manager)
   const eventRates = options.eventRates ?? (sampler as NonNullable<typeof sampler>).rates
-  const feed = new InspectorFeed({ manager, eventRates }, allowControl)
+  const feed = new InspectorFeed({ manager, eventRates, ...(options.redact ? { redact: options.redact } : {}) }, allowControl)
+  const samples = new SampleFeed(options.redact)
   return {
     async handle(req, res) {
       const method = req.method ?? 'GET'
-      const path = new URL(req.url ?? '/', 'http://inspector').pathname
+      const url = new URL(req.url ?? '/', 'http://inspector')
+      const path = url.pathname
       if (method === 'GET' && path === '/api/inspect/stream') {
         feed.add(res)
+        return true
+      }
+      if (method === 'GET' && path === '/api/inspect/sample') {
+        const collector = url.searchParams.get('collector') ?? ''
+        if (!manager.collectorNames().includes(collector)) json(res, 404, { error: `no collector named ${JSON.stringify(collector)}` })
+        else samples.add(res, collector)
         return true
       }
       if (method === 'GET' && (path === '/inspect' || path.startsWith('/inspect/'))) return serveInspectorAsset(path, res)
@@ -111,10 +133,13 @@ export function createInspector(manager: InspectedManager, options: InspectorOpt
       json(res, error ? 409 : 200, error ? { error } : { ok: true })
       return true
     },
+    observe: (batch) => samples.observe(batch),
     feedCounts: () => feed.counts(),
+    sampleCounts: () => samples.counts(),
     close() {
       sampler?.stop()
       feed.close()
+      samples.close()
     },
   }
 }
@@ -129,6 +154,8 @@ export interface ServeInspectorOptions extends InspectorOptions {
 export interface InspectorServer {
   /** `http://host:port`; the page is at `${url}/inspect`. */
   readonly url: string
+  /** See {@link Inspector.observe}: the batches you consume, for the cards' live event samples. */
+  observe(batch: readonly TapioEvent[]): void
   close(): Promise<void>
 }
 
@@ -169,6 +196,7 @@ export async function serveInspector(manager: InspectedManager, options: ServeIn
   const url = `http://${a.family === 'IPv6' ? `[${a.address}]` : a.address}:${a.port}`
   return {
     url,
+    observe: (batch) => inspector.observe(batch),
     async close() {
       inspector.close()
       server.closeAllConnections()

@@ -9,7 +9,7 @@ import type { TapioEvent } from '../events/event.js'
 import { batchesOf, eventsOf, streamOf } from '../stream/consumers.js'
 import { type DropCounts, emptyDropCounts, sumDrops } from '../stream/counters.js'
 import { MergeBuffer, type MergeBufferOptions, type OverflowPolicy, type SampleOptions } from '../stream/merge-buffer.js'
-import { type PolicyOverrides, type RestartPolicy, resolvePolicy } from '../supervisor/policy.js'
+import { type PolicyOverrides, type RestartBudget, type RestartPolicy, resolvePolicy } from '../supervisor/policy.js'
 import { RESTART_STRATEGIES, type RestartStrategy } from '../supervisor/strategy.js'
 import type { LifecycleListener } from '../supervisor/lifecycle-events.js'
 import { type SettleOutcome, Supervisor } from '../supervisor/supervisor.js'
@@ -100,6 +100,8 @@ export interface CollectorHealthReport {
   readonly lastEventAt: string | null
   readonly restarts: number
   readonly manualRestarts: number
+  /** Automatic restarts the restart policy still allows within its window. */
+  readonly restartBudget: RestartBudget
   readonly message?: string
   readonly details?: CollectorHealth['details']
 }
@@ -386,6 +388,7 @@ export class CollectorManager {
         lastEventAt: c?.lastEventAt ? new Date(c.lastEventAt).toISOString() : null,
         restarts: v.restarts,
         manualRestarts: v.manualRestarts,
+        restartBudget: v.restartBudget,
         ...(v.health?.message ? { message: v.health.message } : {}),
         ...(v.health?.details ? { details: v.health.details } : {}),
       }

@@ -48,6 +48,6 @@ const NEEDS: Record<AddonTarget, string> = {
 export function rebuildHint(target: AddonTarget): string {
   const base = packageRoot()
   const failure = join(base, 'native', 'build', `${target}.failure.txt`)
-  const why = existsSync(failure) ? ` (the rebuild at install failed: ${readFileSync(failure, 'utf8').trim().split('\n').slice(-3).join(' | ')})` : ''
+  const why = existsSync(failure) ? ` (${readFileSync(failure, 'utf8').split('\n')[0]})` : ''
   return `rebuild it with \`bash ${join(base, 'scripts', 'build-native.sh')}\`, which needs ${NEEDS[target]}${why}`
 }

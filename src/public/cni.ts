@@ -20,4 +20,4 @@ export {
   type WatchedDir,
 } from '../collectors/cni/config.js'
 export { detectCni } from '../collectors/cni/detect.js'
-export * from '../collectors/cni/events.js'
+export * from '../events/vocabulary/network.js'

@@ -21,5 +21,5 @@ export {
 } from '../collectors/ebpf/config.js'
 export { TCP_STATES } from '../collectors/ebpf/decode.js'
 export { detectEbpf } from '../collectors/ebpf/detect.js'
-export * from '../collectors/ebpf/events.js'
+export * from '../events/vocabulary/kernel.js'
 export { BpfUnavailableError, type BpfFailureReason } from '../native/bpf-addon.js'

@@ -18,9 +18,9 @@ export {
   type KubernetesConfigInput,
 } from '../collectors/kubernetes/config.js'
 export { detectKubernetes, type DetectKubernetesOptions } from '../collectors/kubernetes/detect.js'
-export * from '../collectors/kubernetes/events.js'
+export * from '../events/vocabulary/kubernetes.js'
 export { KubeApiError } from '../collectors/kubernetes/kube-api.js'
-export type { ContainerMetadata, KubernetesMetadata, PodMetadata } from '../collectors/kubernetes/metadata.js'
+export type { ContainerMetadata, KubernetesMetadata, PodMetadata } from '../core/pod-metadata.js'
 export type { ReflectorStatus } from '../collectors/kubernetes/reflector.js'
 export { RESOURCE_NAMES, type ResourceName } from '../collectors/kubernetes/resources.js'
 export * from '../enrich/index.js'

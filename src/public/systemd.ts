@@ -19,4 +19,4 @@ export {
   type UnitType,
 } from '../collectors/systemd/config.js'
 export { detectSystemd } from '../collectors/systemd/detect.js'
-export * from '../collectors/systemd/events.js'
+export * from '../events/vocabulary/systemd.js'

@@ -129,6 +129,21 @@ export function decide(
   }
 }
 
+/** How many automatic restarts the intensity window still allows at `now`. */
+export interface RestartBudget {
+  readonly maxRestarts: number
+  readonly withinMs: number
+  /** Restarts granted within the window ending at `now`. */
+  readonly used: number
+  readonly remaining: number
+}
+
+/** The restart budget left at `now`: `maxRestarts` minus the restarts inside the sliding window. */
+export function restartBudget(policy: RestartPolicy, history: FailureHistory, now: number): RestartBudget {
+  const used = history.restartTimes.filter((t) => now - t < policy.withinMs).length
+  return { maxRestarts: policy.maxRestarts, withinMs: policy.withinMs, used, remaining: Math.max(0, policy.maxRestarts - used) }
+}
+
 /** Record that the collector reached running at `now` (starts the stability clock). */
 export function markRunning(history: FailureHistory, now: number): FailureHistory {
   return { ...history, runningSince: now }

@@ -15,7 +15,7 @@ import type { ComponentStatus } from '../core/status.js'
 import type { MergeBuffer } from '../stream/merge-buffer.js'
 import { type Pump, startPump } from '../stream/pump.js'
 import type { LifecycleEvent, LifecycleListener, StopCause } from './lifecycle-events.js'
-import { decide, EMPTY_HISTORY, type FailureHistory, markRunning, type RestartPolicy } from './policy.js'
+import { decide, EMPTY_HISTORY, type FailureHistory, markRunning, type RestartBudget, type RestartPolicy, restartBudget } from './policy.js'
 import { type RestartStrategy, restartGroup } from './strategy.js'
 
 export interface SupervisorOptions {
@@ -75,6 +75,8 @@ export interface CollectorRuntimeView {
   readonly lastError: string | null
   readonly health: CollectorHealth | undefined
   readonly policy: RestartPolicy
+  /** Automatic restarts the policy's intensity window still allows (supervisor-wide for `escalate`). */
+  readonly restartBudget: RestartBudget
   /** The collector's own statistics, added up over every instance of this registration. */
   readonly statistics: SourceStatistics | undefined
 }
@@ -346,6 +348,7 @@ export class Supervisor {
       lastError: entry.lastError ?? snap.context.lastError,
       health: entry.lastHealth,
       policy: entry.policy,
+      restartBudget: restartBudget(entry.policy, entry.policy.onExceeded === 'escalate' ? { ...entry.history, restartTimes: this.restartLog } : entry.history, this.clock.now()),
       statistics: this.sourceStatistics(entry),
     }
   }

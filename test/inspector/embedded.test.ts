@@ -48,7 +48,52 @@ async function hello(url: string): Promise<{ actors: { id: string; state: string
   })
 }
 
+/** Frames of one SSE stream until `done` says enough (then the request is closed). */
+async function frames(url: string, done: (text: string) => boolean): Promise<string> {
+  return new Promise((resolve, reject) => {
+    const req = request(url, (res) => {
+      let buf = ''
+      res.on('data', (d: Buffer) => {
+        buf += d.toString()
+        if (done(buf)) {
+          req.destroy()
+          resolve(buf)
+        }
+      })
+    })
+    req.on('error', (e) => (e.message === 'socket hang up' ? undefined : reject(e)))
+    req.end()
+  })
+}
+
 describe('serveInspector for an embedded manager', () => {
+  it('redacts what transitions carry and samples the batches it is given', async () => {
+    mgr = new CollectorManager()
+    mgr.addCollector('ticks', () => new SyntheticCollector({ rate: 200, batchSize: 10, failAfter: 30 }), { maxRestarts: 100, backoff: { initialMs: 50, maxMs: 50 } })
+    await mgr.start()
+    server = await serveInspector(mgr, { redact: (t) => t.replaceAll('injected', '[redacted]') })
+    const s = server
+    void (async () => {
+      for await (const batch of mgr?.batches() ?? []) s.observe(batch)
+    })()
+    // Transitions: the failure's error as detail, redacted; readable labels.
+    const transitions = (t: string) => t.split('\n\n').filter((f) => f.startsWith('event: transition'))
+    const feed = await frames(`${s.url}/api/inspect/stream`, (t) => {
+      const ts = transitions(t)
+      return ts.some((f) => f.includes('"event":"SOURCE_FAILED"')) && ts.some((f) => f.includes('"label":"backoff elapsed"'))
+    })
+    const failed = transitions(feed).find((f) => f.includes('"event":"SOURCE_FAILED"')) ?? ''
+    expect(failed).toContain(`"detail":"event source failed: synthetic: [redacted] failure after 30 events"`)
+    expect(feed).not.toContain('injected')
+    // A sample of the collector's newest events, from the batches handed to observe().
+    const sample = await frames(`${s.url}/api/inspect/sample?collector=ticks`, (t) => /"fresh":true/.test(t))
+    const data = JSON.parse(/event: sample\ndata: (.*)\n\n/.exec(sample.slice(sample.lastIndexOf('event: sample')))?.[1] ?? '{}') as { events: { type: string }[] }
+    expect(data.events.length).toBeGreaterThan(0)
+    expect(data.events.length).toBeLessThanOrEqual(8)
+    expect(data.events.every((e) => e.type === 'synthetic.tick')).toBe(true)
+    expect((await fetch(`${s.url}/api/inspect/sample?collector=nope`)).status).toBe(404)
+  })
+
   it('serves the page, its assets and a feed with the manager actors', async () => {
     mgr = await started()
     server = await serveInspector(mgr)

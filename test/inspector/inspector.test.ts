@@ -181,7 +181,7 @@ describe('inspector page in Chromium', () => {
       const supDrawn = await page.$$eval('#supervisor-diagram svg g.node', (gs) => gs.map((g) => g.getAttribute('data-state')))
       for (const s of SUPERVISOR_STATES) expect(supDrawn).toContain(s)
       const labels = await page.$$eval('#collector-diagram svg .edge text', (ts) => ts.map((t) => t.textContent ?? '').join(' '))
-      for (const l of ['START', 'SOURCE_FAILED', 'RESTART_AFTER', 'GIVE_UP', 'after restartDelay', 'start done']) expect(labels).toContain(l)
+      for (const l of ['START', 'SOURCE_FAILED', 'RESTART_AFTER', 'GIVE_UP', 'backoff elapsed', 'start done']) expect(labels).toContain(l)
       expect(await page.getAttribute('#supervisor-diagram svg', 'data-active-state')).toBe('running')
       // Restart/stop buttons are there when the agent allows control.
       expect(await page.isVisible('button[data-action="restart"][data-collector="steady"]')).toBe(true)
@@ -247,7 +247,7 @@ describe('inspector page in Chromium', () => {
       await page.waitForSelector('.card[data-actor="collector:steady"][data-state="stopped"]')
       await waitForLog(page, 'collector:steady', ['running', 'stopping', 'stopped'])
       expect(await page.getAttribute('.card[data-actor="collector:steady"]', 'data-removed')).not.toBe('true')
-      await page.click('button[data-action="restart"][data-collector="steady"]')
+      await page.click('button[data-action="start"][data-collector="steady"]')
       await page.waitForSelector('#action-result[data-ok="true"]', { timeout: 30_000 })
       await waitForLog(page, 'collector:steady', ['running', 'stopping', 'stopped', 'starting', 'running'])
       await page.waitForSelector('.card[data-actor="collector:steady"][data-state="running"]')

@@ -81,7 +81,7 @@ const countingKind: CollectorKind = {
   description: 'test',
   configSchema: undefined as unknown as CollectorKind['configSchema'],
   detect: async () => ({ supported: true, reason: 'test' }),
-  create: () => () => new CountingCollector(),
+  create: async () => () => new CountingCollector(),
 }
 
 describe('serialise once', () => {

@@ -63,6 +63,21 @@ describe('package entry points', () => {
     }
   })
 
+  it("library code imports Effect by module ('effect/Schema'), never the whole barrel ('effect')", () => {
+    const files = spawnSync('git', ['ls-files', '--cached', '--others', '--exclude-standard', 'src', 'machines'], { cwd: root, encoding: 'utf8' })
+      .stdout.split('\n')
+      .filter((f) => f.endsWith('.ts'))
+    expect(files.length).toBeGreaterThan(50)
+    const offenders = files.filter((f) => {
+      try {
+        return /from 'effect'$/m.test(readFileSync(join(root, f), 'utf8'))
+      } catch {
+        return false // deleted in the work tree
+      }
+    })
+    expect(offenders, "write `import * as Schema from 'effect/Schema'`: the barrel loads ~250 modules").toEqual([])
+  })
+
   it('every public entry point loads by name; internals are not reachable', () => {
     const entries = Object.keys(pkg.exports).filter((k) => k !== './package.json')
     const specifiers = entries.map((k) => (k === '.' ? 'tapio-collector-manager' : `tapio-collector-manager/${k.slice(2)}`))

@@ -223,4 +223,27 @@ describe('the installed package', () => {
       writeFileSync(manifestPath, original)
     }
   })
+
+  it('an addon that does not load is rebuilt by the install script; when that fails, the collector says why', () => {
+    const installed = join(consumer, 'node_modules', repoPkg.name)
+    const addon = join(installed, 'native/build/Release/tapio_netlink.node')
+    // What another architecture's file looks like to this Node: it does not load.
+    writeFileSync(addon, 'not an ELF object\n')
+    const cniStart = `import { CniCollector } from '${repoPkg.name}/cni'\nconst c = new CniCollector()\ntry { await c.start(AbortSignal.timeout(10000)); console.log('started'); await c.stop() } catch (e) { console.log(e.message) }\n`
+
+    // A failed rebuild (the compiler fails) does not fail the install, and leaves its reason.
+    const failed = spawnSync('npm', ['rebuild', repoPkg.name, '--offline', '--foreground-scripts'], { cwd: consumer, encoding: 'utf8', env: { ...process.env, CXX: '/bin/false' }, timeout: 300_000 })
+    expect(failed.status, failed.stderr).toBe(0)
+    expect(`${failed.stdout}${failed.stderr}`).toMatch(/build-native: tapio_netlink is unavailable: .*Error 1 \(full log: /)
+    const said = spawnSync(process.execPath, ['--input-type=module', '-e', cniStart], { cwd: consumer, encoding: 'utf8', timeout: 60_000 })
+    expect(said.stdout).toMatch(/native addon .*tapio_netlink\.node failed to load .*rebuild it with `bash .*\/scripts\/build-native\.sh`.*\(tapio_netlink could not be rebuilt on x86_64 with Node v\d+\.\d+\.\d+: .*Error 1/)
+
+    // With a working toolchain the same hook rebuilds it, and the collector runs.
+    const rebuilt = spawnSync('npm', ['rebuild', repoPkg.name, '--offline', '--foreground-scripts'], { cwd: consumer, encoding: 'utf8', timeout: 300_000 })
+    expect(rebuilt.status, rebuilt.stderr).toBe(0)
+    expect(`${rebuilt.stdout}${rebuilt.stderr}`).toContain('build-native: tapio_netlink rebuilt')
+    expect(existsSync(join(installed, 'native/build/tapio_netlink.failure.txt'))).toBe(false)
+    const runs = spawnSync(process.execPath, ['--input-type=module', '-e', cniStart], { cwd: consumer, encoding: 'utf8', timeout: 60_000 })
+    expect(runs.stdout.trim()).toBe('started')
+  }, 600_000)
 })

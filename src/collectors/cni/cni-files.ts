@@ -1,7 +1,7 @@
 /** Parsing of CNI configuration files and libcni result-cache files (untrusted JSON). */
 import * as Result from 'effect/Result'
 import * as Schema from 'effect/Schema'
-import type { CniAttachmentData, CniConfigData } from './events.js'
+import type { CniAttachmentData, CniConfigData } from '../../events/vocabulary/network.js'
 
 const NonEmpty = Schema.String.check(Schema.isMinLength(1))
 

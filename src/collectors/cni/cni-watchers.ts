@@ -7,7 +7,6 @@ import { nowNs } from '../../events/time.js'
 import { type ParsedAttachment, type ParsedConfig, isCniConfigFile, parseCniConfigFile, parseCniResultFile } from './cni-files.js'
 import { type DirDiff, type DirEntry, DirWatcher } from './dir-watcher.js'
 import type { WatchedDir } from './config.js'
-import './events.js'
 
 export interface WatcherTiming {
   readonly pollIntervalMs: number

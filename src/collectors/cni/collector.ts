@@ -8,7 +8,6 @@ import { explainOpenFailure, NetlinkUnavailableError } from '../../native/netlin
 import { CniConfigWatcher, CniResultsWatcher, type WatcherTiming } from './cni-watchers.js'
 import { type CniCollectorConfig, parseCniConfig } from './config.js'
 import type { DirWatcher } from './dir-watcher.js'
-import './events.js'
 import { NetlinkMonitor } from './netlink-monitor.js'
 import { NetnsWatcher } from './netns-watcher.js'
 

@@ -1,5 +1,5 @@
 export { CniCollector, netlinkFailureReason } from './collector.js'
 export { CNI_DEFAULTS, type CniCollectorConfig, type CniCollectorConfigInput, CniConfigError, parseCniConfig, parseCniConfigOrThrow } from './config.js'
 export { detectCni } from './detect.js'
-export * from './events.js'
+export * from '../../events/vocabulary/network.js'
 export { parseCniConfigFile, parseCniResultFile } from './cni-files.js'

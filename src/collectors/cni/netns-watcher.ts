@@ -3,7 +3,7 @@ import { nowNs } from '../../events/time.js'
 import type { WatchedDir } from './config.js'
 import type { WatcherTiming } from './cni-watchers.js'
 import { type DirDiff, DirWatcher } from './dir-watcher.js'
-import type { NetnsData } from './events.js'
+import type { NetnsData } from '../../events/vocabulary/network.js'
 
 interface Known {
   readonly path: string

@@ -1,7 +1,7 @@
 import type { EventInput } from '../../events/event.js'
 import { nowNs } from '../../events/time.js'
 import type { AddressRecord, LinkRecord } from '../../native/netlink-codec.js'
-import type { AddressData, LinkChange, LinkData } from './events.js'
+import type { AddressData, LinkChange, LinkData } from '../../events/vocabulary/network.js'
 
 const SCOPES: Readonly<Record<number, string>> = { 0: 'global', 200: 'site', 253: 'link', 254: 'host', 255: 'nowhere' }
 

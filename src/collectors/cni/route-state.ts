@@ -1,7 +1,7 @@
 import type { EventInput } from '../../events/event.js'
 import { nowNs } from '../../events/time.js'
 import type { RouteRecord } from '../../native/netlink-codec.js'
-import type { RouteData } from './events.js'
+import type { RouteData } from '../../events/vocabulary/network.js'
 
 const RT_TABLE_LOCAL = 255
 /** Route types worth reporting; local, broadcast, anycast and multicast entries are bookkeeping. */

@@ -27,7 +27,7 @@ import {
   u64,
 } from '../../native/bpf-records.js'
 import type { CgroupInfo } from './cgroup.js'
-import { EBPF_EVENT_TYPES as T } from './events.js'
+import { EBPF_EVENT_TYPES as T } from '../../events/vocabulary/kernel.js'
 
 export const TCP_STATES: readonly string[] = [
   'UNKNOWN',

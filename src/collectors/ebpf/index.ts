@@ -11,4 +11,4 @@ export {
 } from './config.js'
 export { BatchDecoder, TCP_STATES } from './decode.js'
 export { detectEbpf } from './detect.js'
-export * from './events.js'
+export * from '../../events/vocabulary/kernel.js'

@@ -4,10 +4,10 @@ import { type Collector, type CollectorHealth, type CollectorOutput, CollectorSt
 import { type HandoffQueue, HandoffTotals } from '../../core/handoff-queue.js'
 import { queueStatistics, type SourceStatistics } from '../../core/statistics.js'
 import { ClusterScope } from './cluster-scope.js'
+import { OwnerResolver } from './owners.js'
 import { defaultScope } from './election-config.js'
 import type { EventInput } from '../../events/event.js'
 import { type KubernetesConfig, parseKubernetesConfig } from './config.js'
-import './events.js'
 import { loadKubeConfig } from './kube-api.js'
 import { changeToEvents } from './mapping.js'
 import { type KubernetesMetadata, MetadataCache } from './metadata.js'
@@ -38,8 +38,19 @@ export class KubernetesCollector implements Collector {
   private reflectors: Reflector[] = []
   /** Cluster-wide resources under leader election (config.leaderElection.enabled). */
   private cluster: ClusterScope | undefined
+  /** Owners of this node's pods, fetched by name when the controller kinds are not watched here. */
+  private owners: OwnerResolver | undefined
   /** Election counters of earlier starts, so a restarted instance keeps counting. */
-  private readonly pastElection = { transitions: 0, leaderships: 0, committed: 0, uncommitted: 0, resumed: 0, resyncs: 0 }
+  private readonly pastElection = {
+    transitions: 0,
+    leaderships: 0,
+    committed: 0,
+    uncommitted: 0,
+    resumed: 0,
+    resyncs: 0,
+    ownersFetched: 0,
+    ownersFailed: 0,
+  }
   private queue: HandoffQueue | undefined
   private readonly queues = new HandoffTotals()
   private running = false
@@ -114,13 +125,34 @@ export class KubernetesCollector implements Collector {
       }
       return out
     }
+    // Under leader election the controller kinds are cluster-wide: this node's pods get their
+    // owners by name instead (enrichment names the Deployment or CronJob on every node).
+    const isClusterWide = (name: ResourceName) => elected && (this.config.scopes[name] ?? defaultScope(name)) === 'cluster'
+    const owners =
+      elected && (['replicasets', 'jobs'] as const).some((r) => this.config.resources.includes(r) && isClusterWide(r))
+        ? new OwnerResolver({ kc, cache: this.cache, timeoutMs: Math.min(this.config.inactivityTimeoutMs, 10_000) })
+        : undefined
+    this.owners = owners
+    let podsWaiting = 0
+    let podChain: Promise<void> = Promise.resolve()
+    const podHandler = (changes: readonly Change[], mode?: ChangeMode) => {
+      const missing = owners?.missing(changes.map((c) => c.object)) ?? []
+      // In order: once one batch waits for its owners, later batches wait behind it.
+      if (!owners || (podsWaiting === 0 && missing.length === 0)) return onChanges(changes, mode)
+      podsWaiting++
+      podChain = podChain.then(async () => {
+        await owners.resolve(missing)
+        podsWaiting--
+        if (this.queue === queue) onChanges(changes, mode)
+      })
+    }
     for (const name of order) {
       // Under leader election, cluster-wide resources are watched only while holding the Lease.
-      if (elected && (this.config.scopes[name] ?? defaultScope(name)) === 'cluster') {
+      if (isClusterWide(name)) {
         clusterWide.push(name)
         continue
       }
-      const made = make(name, onChanges)
+      const made = make(name, name === 'pods' ? podHandler : onChanges)
       reflectors.push(...made)
       if (OWNER_RESOURCES.has(name)) ownerReflectors.push(...made)
     }
@@ -180,6 +212,7 @@ export class KubernetesCollector implements Collector {
   private async release(): Promise<void> {
     const reflectors = this.reflectors
     const cluster = this.cluster
+    this.owners?.stop()
     await Promise.all([...reflectors.map((r) => r.stop()), cluster?.stop()])
     if (cluster) {
       const e = cluster.status()
@@ -191,6 +224,11 @@ export class KubernetesCollector implements Collector {
       this.pastElection.resumed += c.resumed
       this.pastElection.resyncs += c.resyncs
       this.cluster = undefined
+    }
+    if (this.owners) {
+      this.pastElection.ownersFetched += this.owners.counters.fetched
+      this.pastElection.ownersFailed += this.owners.counters.failed
+      this.owners = undefined
     }
     // Counters are kept after stop; the per-watch status goes with the watches.
     const statuses = reflectors.map((r) => r.status())
@@ -263,6 +301,8 @@ export class KubernetesCollector implements Collector {
               cluster_changes_uncommitted: past.uncommitted + (c?.uncommitted ?? 0),
               cluster_resumed: past.resumed + (c?.resumed ?? 0),
               cluster_resyncs: past.resyncs + (c?.resyncs ?? 0),
+              owners_fetched: past.ownersFetched + (this.owners?.counters.fetched ?? 0),
+              owners_failed: past.ownersFailed + (this.owners?.counters.failed ?? 0),
             }
           : {}),
       },

@@ -2,7 +2,7 @@
  * Configuration of cluster-wide collection: which resources are node-local and which are
  * collected once per cluster, by the holder of a `coordination.k8s.io/v1` Lease.
  */
-import { Schema } from 'effect'
+import * as Schema from 'effect/Schema'
 import { RESOURCE_NAMES, type ResourceName } from './resources.js'
 
 const PositiveMs = Schema.Number.check(Schema.isInt(), Schema.isGreaterThan(0))

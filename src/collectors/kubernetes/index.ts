@@ -8,7 +8,7 @@ export {
   parseKubernetesConfig,
 } from './config.js'
 export { detectKubernetes, type DetectKubernetesOptions } from './detect.js'
-export * from './events.js'
+export * from '../../events/vocabulary/kubernetes.js'
 export { KubeApiError, loadKubeConfig } from './kube-api.js'
 export type { ContainerMetadata, KubernetesMetadata, PodMetadata } from './metadata.js'
 export type { ReflectorStatus } from './reflector.js'

@@ -1,7 +1,7 @@
 import type { EventInput } from '../../events/event.js'
 import type { Severity } from '../../events/schema.js'
 import { nsFromMillis } from '../../events/time.js'
-import type { K8sObjectChangeData, ObjectKind } from './events.js'
+import type { K8sObjectChangeData, ObjectKind } from '../../events/vocabulary/kubernetes.js'
 import type { MetadataCache } from './metadata.js'
 import type { ContainerState, ContainerStatus, CoreEvent, KubeObject, Node, Pod, Workload } from './objects.js'
 import type { Change } from './reflector.js'

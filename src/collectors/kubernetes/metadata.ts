@@ -1,41 +1,9 @@
-import type { WorkloadRef } from './events.js'
+import type { ContainerMetadata, KubernetesMetadata, PodMetadata } from '../../core/pod-metadata.js'
+import type { WorkloadRef } from '../../events/vocabulary/kubernetes.js'
 import type { KubeObject, OwnerReference, Pod } from './objects.js'
 import { RESOURCES } from './resources.js'
 
-export interface ContainerMetadata {
-  readonly name: string
-  /** Bare container id (runtime prefix such as `containerd://` removed). */
-  readonly id?: string
-  readonly runtime?: string
-  readonly image?: string
-}
-
-export interface PodMetadata {
-  readonly namespace: string
-  readonly name: string
-  readonly uid: string
-  readonly node?: string
-  readonly ips: readonly string[]
-  readonly hostNetwork: boolean
-  readonly phase?: string
-  readonly labels: Readonly<Record<string, string>>
-  readonly containers: readonly ContainerMetadata[]
-  /** Controllers from the pod's owner up, e.g. ReplicaSet web-5d4f then Deployment web. */
-  readonly ownerChain: readonly WorkloadRef[]
-  /** The top of the chain: what a user would call the pod's workload. */
-  readonly workload?: WorkloadRef
-}
-
-/** Read-only face of the cache, for enrichment elsewhere in the agent. */
-export interface KubernetesMetadata {
-  podByUid(uid: string): PodMetadata | undefined
-  /** Accepts `containerd://<id>`, `docker://<id>` or the bare id. */
-  podByContainerId(containerId: string): PodMetadata | undefined
-  podByIp(ip: string): PodMetadata | undefined
-  readonly size: { readonly pods: number; readonly containers: number; readonly ips: number; readonly controllers: number }
-  /** Grows whenever an answer above may have changed, so readers can memoise answers. */
-  readonly generation?: number
-}
+export type { ContainerMetadata, KubernetesMetadata, PodMetadata } from '../../core/pod-metadata.js'
 
 const CONTROLLER_KINDS = new Set(['replicasets', 'deployments', 'daemonsets', 'statefulsets', 'jobs'])
 

@@ -7,7 +7,6 @@ import type { EventInput } from '../../events/event.js'
 import { nowNs } from '../../events/time.js'
 import { type BusConnection, type BusSignal, connectBus, socketPathOf } from './bus.js'
 import { type SystemdConfig, type SystemdConfigInput, parseSystemdConfig, resolveBusAddress, withDefaults } from './config.js'
-import './events.js'
 import { type UnitFilter, makeUnitFilter } from './glob.js'
 import {
   DBUS_NAME,

@@ -11,5 +11,5 @@ export {
   resolveBusAddress,
 } from './config.js'
 export { detectSystemd } from './detect.js'
-export * from './events.js'
+export * from '../../events/vocabulary/systemd.js'
 export { globToRegExp, makeUnitFilter } from './glob.js'

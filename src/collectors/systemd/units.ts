@@ -5,7 +5,7 @@
 import type { EventInput } from '../../events/event.js'
 import type { Severity } from '../../events/schema.js'
 import { nowNs } from '../../events/time.js'
-import type { SystemdJobData, SystemdUnitData, UnitTransition } from './events.js'
+import type { SystemdJobData, SystemdUnitData, UnitTransition } from '../../events/vocabulary/systemd.js'
 import { unitTypeOf } from './glob.js'
 
 export interface UnitState {

@@ -258,14 +258,23 @@ export function drawMachine(container, graph) {
   }
 
   container.appendChild(svg)
-  const box = svg.getBBox()
-  if (box.width > 0 && box.height > 0) {
-    const m = 14
-    svg.setAttribute('viewBox', `${box.x - m} ${box.y - m} ${box.width + 2 * m} ${box.height + 2 * m}`)
+  // The drawing's measured box (bent edges and labels included); a hidden container measures
+  // nothing, so a diagram drawn hidden is fitted again when shown.
+  let fitted = false
+  const fit = (again = false) => {
+    if (fitted && !again) return
+    const box = svg.getBBox()
+    if (box.width > 0 && box.height > 0) {
+      const m = 14
+      svg.setAttribute('viewBox', `${box.x - m} ${box.y - m} ${box.width + 2 * m} ${box.height + 2 * m}`)
+      fitted = true
+    }
   }
+  fit()
 
   return {
     svg,
+    fit,
     /** `state` is a dotted state string (`failed.released`); `last` the transition that led there. */
     highlight(state, last) {
       svg.setAttribute('data-active-state', state ?? '')

@@ -39,8 +39,8 @@ export const FIXED_LAYOUTS = {
       'running>restarting': 0.28,
       'starting>failed': 0.64,
     },
-    // STOP edges exist from almost every state; drawn quieter so the failure path reads first.
-    minorEvents: ['STOP'],
+    // STOP and SUSPEND edges exist from almost every state; drawn quieter so the failure path reads first.
+    minorEvents: ['STOP', 'SUSPEND'],
   },
   supervisor: {
     nodes: {

@@ -29,6 +29,7 @@ export class TransitionLog {
         'data-from': rec.from ?? '',
         'data-to': rec.to,
         'data-event': rec.event,
+        'data-label': rec.label ?? rec.event,
       },
       el('td', { class: 'muted', text: String(rec.seq) }),
       el('td', { class: 'muted', text: timeOf(rec.time) }),
@@ -36,9 +37,14 @@ export class TransitionLog {
       el('td', { 'data-kind': stateKind(rec.from), text: rec.from ?? '(new)' }),
       el('td', { class: 'arrow', text: '→' }),
       el('td', { 'data-kind': stateKind(rec.to), text: rec.to }),
-      el('td', { class: 'event', text: rec.event }),
+      el(
+        'td',
+        { class: 'event', title: rec.event },
+        el('span', { class: 'event-label', text: rec.label ?? rec.event }),
+        rec.detail ? el('span', { class: 'event-detail', text: rec.detail }) : null,
+      ),
     )
-    row.dataset.text = `${rec.actor} ${rec.from ?? ''} ${rec.to} ${rec.event}`.toLowerCase()
+    row.dataset.text = `${rec.actor} ${rec.from ?? ''} ${rec.to} ${rec.label ?? ''} ${rec.detail ?? ''} ${rec.event}`.toLowerCase()
     row.hidden = !this.matches(row)
     this.body.prepend(row)
     while (this.body.childElementCount > MAX_ROWS) this.body.lastElementChild.remove()

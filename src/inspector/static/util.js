@@ -55,3 +55,12 @@ export function formatRate(n) {
 export function actorName(id) {
   return id.startsWith('collector:') ? id.slice('collector:'.length) : id
 }
+
+/** `1500` -> `1.5 s`, `60000` -> `60 s`, `250` -> `250 ms`, `5400000` -> `90 min`. */
+export function formatDuration(ms) {
+  if (!Number.isFinite(ms)) return '–'
+  if (ms < 1000) return `${Math.round(ms)} ms`
+  if (ms < 10_000) return `${(ms / 1000).toFixed(1)} s`
+  if (ms < 600_000) return `${Math.round(ms / 1000)} s`
+  return `${Math.round(ms / 60_000)} min`
+}

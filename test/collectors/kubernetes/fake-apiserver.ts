@@ -529,22 +529,26 @@ export class FakeApiServer {
     return f
   }
 
-  private parsePath(pathname: string): { resource: string; namespace?: string } | undefined {
+  private parsePath(pathname: string): { resource: string; namespace?: string; name?: string } | undefined {
     const m = pathname.match(/^\/(?:api\/v1|apis\/([\w.-]+)\/(v\w+))\/(.*)$/)
     if (!m) return undefined
     const group = m[1] ?? ''
     const segs = (m[3] ?? '').split('/').filter(Boolean).map(decodeURIComponent)
     let resource: string | undefined
     let namespace: string | undefined
-    if (segs.length === 1) resource = segs[0]
-    else if (segs.length === 3 && segs[0] === 'namespaces') {
+    let name: string | undefined
+    if (segs.length === 1 || segs.length === 2) {
+      resource = segs[0]
+      name = segs[1]
+    } else if ((segs.length === 3 || segs.length === 4) && segs[0] === 'namespaces') {
       namespace = segs[1]
       resource = segs[2]
+      name = segs[3]
     }
     const def = resource ? RESOURCES[resource] : undefined
     if (!resource || !def || def.group !== group) return undefined
     if (namespace !== undefined && !def.namespaced) return undefined
-    return { resource, ...(namespace !== undefined ? { namespace } : {}) }
+    return { resource, ...(namespace !== undefined ? { namespace } : {}), ...(name !== undefined ? { name } : {}) }
   }
 
   private handle(req: http.IncomingMessage, res: http.ServerResponse): void {
@@ -582,6 +586,13 @@ export class FakeApiServer {
     const inNs = (o: JsonObject) => target.namespace === undefined || str(meta(o).namespace) === target.namespace
     const match = (o: JsonObject) => inNs(o) && labels(o) && fields(o)
 
+    if (target.name !== undefined) {
+      // GET of one object by name.
+      const o = this.store(target.resource).get(`${target.namespace ?? ''}/${target.name}`)
+      log(o ? 'ok' : 'not-found')
+      if (!o) return this.sendJson(res, 404, this.status(404, 'NotFound', `${target.resource} "${target.name}" not found`))
+      return this.sendJson(res, 200, o)
+    }
     const fault = this.takeFault(target.resource, watch)
     log(fault?.kind ?? 'ok')
     switch (fault?.kind) {

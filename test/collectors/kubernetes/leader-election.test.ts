@@ -322,3 +322,65 @@ describe('kubernetes collector: watch connections for 3 agents, without and with
     }
   })
 })
+
+describe('kubernetes collector: enrichment on a follower (owners fetched by name, not watched)', () => {
+  it('a follower names its pods’ Deployment from one GET of the ReplicaSet; only the leader watches ReplicaSets', async () => {
+    const s = new FakeApiServer()
+    await s.start()
+    const dir = mkdtempSync(join(tmpdir(), 'k8s-owners-'))
+    const kubeconfig = join(dir, 'config')
+    writeFileSync(kubeconfig, kubeconfigYaml(s.url))
+    const collectors: KubernetesCollector[] = []
+    const make = (i: number) =>
+      new KubernetesCollector({
+        kubeconfig,
+        context: 'fake',
+        resources: ['pods', 'replicasets', 'deployments'],
+        selectors: { pods: { fieldSelector: `spec.nodeName=node-${i}` } },
+        leaderElection: { enabled: true, identity: `agent-${i}`, ...LEASE },
+      })
+    try {
+      s.create('deployments', fresh('deployment', 'web', 'shop'))
+      s.create('replicasets', fresh('replicaset', 'web-7d9c5b8f6d', 'shop'))
+      const leader = make(0)
+      collectors.push(leader)
+      await leader.start(new AbortController().signal)
+      await waitFor('agent-0 leads', () => leader.clusterScope?.status().state === 'leader')
+      const follower = make(1)
+      collectors.push(follower)
+      await follower.start(new AbortController().signal)
+      const events: EventInput[] = []
+      const consumed = (async () => {
+        for await (const item of follower.events()) events.push(...(Array.isArray(item) ? item : [item]))
+      })()
+      await waitFor('agent-1 follows', () => follower.clusterScope?.status().state === 'follower')
+      const p = fresh('pod', 'web-1', 'shop')
+      ;(p.spec as JsonObject).nodeName = 'node-1'
+      const uid = (s.create('pods', p).metadata as { uid: string }).uid
+      const added = await waitFor('the pod on the follower', () => events.find((e) => e.type === 'k8s.pod.added'))
+      expect(added.k8s?.workload).toEqual({ kind: 'Deployment', name: 'web' })
+      expect(follower.metadata.podByUid(uid)?.ownerChain).toEqual([
+        { kind: 'ReplicaSet', name: 'web-7d9c5b8f6d' },
+        { kind: 'Deployment', name: 'web' },
+      ])
+      // One GET by name; ReplicaSets and Deployments are watched once, by the leader.
+      const gets = s.requests.filter((r) => r.resource === 'replicasets' && r.path.endsWith('/web-7d9c5b8f6d'))
+      expect(gets).toHaveLength(1)
+      expect(s.openWatchesByResource()).toMatchObject({ replicasets: 1, deployments: 1, pods: 2 })
+      // A second pod of the same ReplicaSet needs no fetch.
+      const q = fresh('pod', 'web-2', 'shop')
+      ;(q.spec as JsonObject).nodeName = 'node-1'
+      s.create('pods', q)
+      await waitFor('the second pod', () => events.filter((e) => e.type === 'k8s.pod.added').length === 2)
+      expect(events.filter((e) => e.type === 'k8s.pod.added').map((e) => e.k8s?.workload?.name)).toEqual(['web', 'web'])
+      expect(s.requests.filter((r) => r.resource === 'replicasets' && r.path.endsWith('/web-7d9c5b8f6d'))).toHaveLength(1)
+      expect(follower.statistics().counters).toMatchObject({ owners_fetched: 1, owners_failed: 0 })
+      await follower.stop()
+      await consumed
+    } finally {
+      await Promise.all(collectors.map((c) => c.stop()))
+      await s.stop()
+      rmSync(dir, { recursive: true, force: true })
+    }
+  })
+})

@@ -1,5 +1,5 @@
 import * as Schema from 'effect/Schema'
-import { registerEventData } from '../../events/families.js'
+import { registerEventData } from '../families.js'
 
 /**
  * Event types of the kubernetes collector and the schemas of their `data`.
@@ -138,7 +138,7 @@ export type K8sEventData = typeof K8sEventDataSchema.Type
 
 type ChangeTypes = `k8s.${ObjectKind}.${'added' | 'updated' | 'deleted'}`
 
-declare module '../../events/families.js' {
+declare module '../families.js' {
   interface EventDataMap extends Record<ChangeTypes, K8sObjectChangeData> {
     'k8s.pod.phase_changed': PodPhaseChangedData
     'k8s.pod.container_restarted': ContainerRestartedData

@@ -1,5 +1,5 @@
 import * as Schema from 'effect/Schema'
-import { registerEventData } from '../../events/families.js'
+import { registerEventData } from '../families.js'
 
 /** Fields every kernel event carries in `data`. */
 const ProcessContext = {
@@ -86,7 +86,7 @@ export const EBPF_EVENT_TYPES = {
   probeHit: 'kernel.probe.hit',
 } as const
 
-declare module '../../events/families.js' {
+declare module '../families.js' {
   interface EventDataMap {
     'kernel.process.exec': ProcessExecData
     'kernel.process.exit': ProcessExitData

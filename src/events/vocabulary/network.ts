@@ -1,5 +1,5 @@
 import * as Schema from 'effect/Schema'
-import { registerEventData } from '../../events/families.js'
+import { registerEventData } from '../families.js'
 
 const Opt = Schema.optional
 
@@ -158,7 +158,7 @@ export const CNI_EVENT_TYPES = [
 ] as const
 export type CniEventType = (typeof CNI_EVENT_TYPES)[number]
 
-declare module '../../events/families.js' {
+declare module '../families.js' {
   interface EventDataMap {
     'network.link.added': LinkData
     'network.link.removed': LinkData

@@ -1,5 +1,5 @@
 import * as Schema from 'effect/Schema'
-import { registerEventData } from '../../events/families.js'
+import { registerEventData } from '../families.js'
 
 const Int = Schema.Number.check(Schema.isInt())
 
@@ -67,7 +67,7 @@ export const SYSTEMD_EVENT_TYPES = [
   'systemd.manager.reloading',
 ] as const
 
-declare module '../../events/families.js' {
+declare module '../families.js' {
   interface EventDataMap {
     'systemd.unit.started': SystemdUnitData
     'systemd.unit.stopped': SystemdUnitData

@@ -1,0 +1,179 @@
+/**
+ * Footprint: what it costs to import the package and to run the agent idle, beside a bare
+ * `node` in the same run.
+ *
+ * 1. Root import: a process that runs `await import('tapio-collector-manager')` (resolved by name
+ *    through package.json exports, as a user's import is) reports the import's duration and its
+ *    RSS afterwards; a bare process (`node -e ''` with the same measurement and no import) is the
+ *    baseline, and a process importing only the Effect and XState modules the root needs shows
+ *    the floor that any user of those libraries pays. Both alternate, `--runs` times each; medians. Also the import's CPU time (on a
+ *    machine shared with other work, wall time is mostly waiting for a core) and the whole
+ *    process's wall time.
+ * 2. Idle agent: `tapio-agent run` with its embedded default (every collector this machine
+ *    supports, `enabled: auto`), NDJSON to a file, HTTP on an ephemeral port; RSS (VmRSS) after
+ *    `--idle-seconds` (30). `--agents` of them run side by side; median.
+ *
+ *   npm run bench:footprint [-- --runs 9 --agents 3 --idle-seconds 30]
+ *
+ * The last output line is one JSON object. Targets (issue 11): root import <= 150 ms and <= 60 MB
+ * RSS above the bare process; idle agent <= 100 MB RSS.
+ */
+import { spawn, spawnSync } from 'node:child_process'
+import { mkdtempSync, readFileSync, rmSync } from 'node:fs'
+import { tmpdir } from 'node:os'
+import { join } from 'node:path'
+import { fileURLToPath } from 'node:url'
+import { parseArgs } from 'node:util'
+
+const root = fileURLToPath(new URL('../..', import.meta.url))
+const { values } = parseArgs({
+  options: {
+    runs: { type: 'string', default: '9' },
+    agents: { type: 'string', default: '3' },
+    'idle-seconds': { type: 'string', default: '30' },
+  },
+})
+const runs = Number(values.runs)
+const agents = Number(values.agents)
+const idleSeconds = Number(values['idle-seconds'])
+
+const median = (xs: readonly number[]): number => {
+  const s = [...xs].sort((a, b) => a - b)
+  const m = s.length >> 1
+  return s.length % 2 ? (s[m] as number) : ((s[m - 1] as number) + (s[m] as number)) / 2
+}
+const mb = (bytes: number) => Number((bytes / 1e6).toFixed(1))
+
+interface ImportSample {
+  readonly importMs: number
+  /** CPU time (user + system) the import took: what wall time is on an idle core, load or not. */
+  readonly importCpuMs: number
+  readonly rss: number
+  readonly wallMs: number
+}
+
+type Subject = 'bare' | 'peers' | 'package'
+
+/**
+ * What one process imports: nothing (bare node), only the Effect and XState modules the root
+ * entry needs (the floor any user of Effect and XState pays anyway), or the package by name.
+ */
+const IMPORTS: Record<Subject, string> = {
+  bare: '',
+  peers: "await Promise.all(['effect/Schema', 'effect/Stream', 'effect/Effect', 'xstate'].map((m) => import(m)));",
+  package: "await import('tapio-collector-manager');",
+}
+
+/** One process: imports its subject, then reports the import's wall and CPU time and its RSS. */
+function importSample(subject: Subject): ImportSample {
+  const code = `const c = process.cpuUsage(); const t = performance.now(); ${IMPORTS[subject]} const ms = performance.now() - t; const u = process.cpuUsage(c); process.stdout.write(JSON.stringify({ ms, cpuMs: (u.user + u.system) / 1000, rss: process.memoryUsage.rss() }))`
+  const started = performance.now()
+  // From the repository root, `tapio-collector-manager` resolves to this package by name.
+  const r = spawnSync(process.execPath, ['--input-type=module', '-e', code], { cwd: root, encoding: 'utf8' })
+  const wallMs = performance.now() - started
+  if (r.status !== 0) throw new Error(`import sample (${subject}) failed (${r.status}): ${r.stderr}`)
+  const out = JSON.parse(r.stdout) as { ms: number; cpuMs: number; rss: number }
+  return { importMs: out.ms, importCpuMs: out.cpuMs, rss: out.rss, wallMs }
+}
+
+function vmRss(pid: number): number {
+  const m = /^VmRSS:\s+(\d+) kB$/m.exec(readFileSync(`/proc/${pid}/status`, 'utf8'))
+  if (!m) throw new Error(`no VmRSS for ${pid}`)
+  return Number(m[1]) * 1024
+}
+
+interface AgentSample {
+  readonly rss: number
+  readonly running: string[]
+  readonly skipped: string[]
+}
+
+/** One agent with the embedded default, idle for `seconds`; always stopped, also on failure. */
+async function idleAgent(seconds: number): Promise<AgentSample> {
+  const dir = mkdtempSync(join(tmpdir(), 'tapio-footprint-'))
+  const child = spawn(process.execPath, ['dist/src/agent/cli.js', 'run', '--http-port', '0', '--output', join(dir, 'events.ndjson')], {
+    cwd: root,
+    stdio: ['ignore', 'ignore', 'pipe'],
+  })
+  let log = ''
+  child.stderr.on('data', (d: Buffer) => (log += d.toString()))
+  const exited = new Promise<void>((resolve) => child.on('exit', () => resolve()))
+  try {
+    await new Promise((r) => setTimeout(r, seconds * 1000))
+    if (child.exitCode !== null) throw new Error(`agent exited early (${child.exitCode}): ${log}`)
+    const rss = vmRss(child.pid as number)
+    const lines = log
+      .split('\n')
+      .filter((l) => l.startsWith('{'))
+      .map((l) => JSON.parse(l) as { msg?: string })
+    const running = lines.flatMap((l) => (/^(\w+): running$/.exec(l.msg ?? '')?.[1] ? [/^(\w+): running$/.exec(l.msg ?? '')?.[1] as string] : []))
+    const skipped = lines.flatMap((l) => (/^(\w+): skipped/.exec(l.msg ?? '')?.[1] ? [/^(\w+): skipped/.exec(l.msg ?? '')?.[1] as string] : []))
+    return { rss, running, skipped }
+  } finally {
+    child.kill('SIGTERM')
+    const killer = setTimeout(() => child.kill('SIGKILL'), 15_000)
+    await exited
+    clearTimeout(killer)
+    rmSync(dir, { recursive: true, force: true })
+  }
+}
+
+const bare: ImportSample[] = []
+const peers: ImportSample[] = []
+const pkg: ImportSample[] = []
+// Interleaved, so drifts in machine load hit all three alike; one unmeasured warm-up each (disk cache).
+for (const s of ['bare', 'peers', 'package'] as const) importSample(s)
+for (let i = 0; i < runs; i++) {
+  bare.push(importSample('bare'))
+  peers.push(importSample('peers'))
+  pkg.push(importSample('package'))
+}
+const importMs = median(pkg.map((s) => s.importMs))
+const importCpuMs = median(pkg.map((s) => s.importCpuMs))
+const rssImport = median(pkg.map((s) => s.rss))
+const rssBare = median(bare.map((s) => s.rss))
+const wallImport = median(pkg.map((s) => s.wallMs))
+const wallBare = median(bare.map((s) => s.wallMs))
+const peersMs = median(peers.map((s) => s.importMs))
+const peersCpuMs = median(peers.map((s) => s.importCpuMs))
+const rssPeers = median(peers.map((s) => s.rss))
+console.log(
+  `root import: ${importMs.toFixed(0)} ms (${importCpuMs.toFixed(0)} ms CPU), RSS ${mb(rssImport)} MB; bare node ${mb(rssBare)} MB; ` +
+    `Effect + XState modules alone ${peersMs.toFixed(0)} ms (${peersCpuMs.toFixed(0)} ms CPU), ${mb(rssPeers)} MB`,
+)
+
+const loadAverage = (await import('node:os')).loadavg()[0] as number
+const samples = await Promise.all(Array.from({ length: agents }, () => idleAgent(idleSeconds)))
+const agentRss = median(samples.map((s) => s.rss))
+console.log(`idle agent after ${idleSeconds} s: RSS ${mb(agentRss)} MB (running: ${samples[0]?.running.join(', ')}; skipped: ${samples[0]?.skipped.join(', ')})`)
+
+console.log(
+  JSON.stringify({
+    bench: 'footprint',
+    runs,
+    loadAverage1m: Number(loadAverage.toFixed(1)),
+    rootImport: {
+      importMsMedian: Number(importMs.toFixed(1)),
+      importCpuMsMedian: Number(importCpuMs.toFixed(1)),
+      rssMBMedian: mb(rssImport),
+      rssAboveBareMB: mb(rssImport - rssBare),
+      processWallMsMedian: Number(wallImport.toFixed(1)),
+    },
+    bareNode: { rssMBMedian: mb(rssBare), processWallMsMedian: Number(wallBare.toFixed(1)) },
+    effectAndXstateAlone: { importMsMedian: Number(peersMs.toFixed(1)), importCpuMsMedian: Number(peersCpuMs.toFixed(1)), rssMBMedian: mb(rssPeers) },
+    ratios: {
+      rssVsBare: Number((rssImport / rssBare).toFixed(2)),
+      processWallVsBare: Number((wallImport / wallBare).toFixed(2)),
+      importCpuVsEffectAndXstate: Number((importCpuMs / peersCpuMs).toFixed(2)),
+    },
+    idleAgent: {
+      agents,
+      idleSeconds,
+      rssMBMedian: mb(agentRss),
+      rssAboveBareMB: mb(agentRss - rssBare),
+      rssMBEach: samples.map((s) => mb(s.rss)),
+      running: samples[0]?.running ?? [],
+      skipped: samples[0]?.skipped ?? [],
+    },
+  }),
+)
