@@ -51,12 +51,8 @@ export interface ReloadStatus {
 }
 
 function outputTotals(o: Output): { written: number; lost: number; dropped: Readonly<Record<string, number>> } {
-  const dropped = o instanceof NatsOutput ? nonTotal(o.statistics().failedEvents) : (o.dropped?.() ?? {})
+  const dropped = o.dropped?.() ?? {}
   return { written: o.written, lost: Object.values(dropped).reduce((a, b) => a + b, 0), dropped }
-}
-
-function nonTotal(r: Readonly<Record<string, number>>): Record<string, number> {
-  return Object.fromEntries(Object.entries(r).filter(([k]) => k !== 'total'))
 }
 
 function toPolicy(p: ResolvedCollector['policy']): PolicyOverrides {
