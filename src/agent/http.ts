@@ -225,6 +225,7 @@ export class AgentHttpServer {
         tailDropped: this.agent.tail.dropped,
       },
       streams: { inspect: this.inspector.feedCounts(), inspectSample: this.inspector.sampleCounts() },
+      processors: this.agent.processorStatistics(),
       collectors: Object.fromEntries(
         Object.entries(stats.collectors).map(([name, c]) => [
           name,
