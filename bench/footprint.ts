@@ -5,7 +5,10 @@
  * 1. Root import: a process that runs `await import('tapio-collector-manager')` (resolved by name
  *    through package.json exports, as a user's import is) reports the import's duration and its
  *    RSS afterwards; a bare process (`node -e ''` with the same measurement and no import) is the
- *    baseline. Both alternate, `--runs` times each; medians. Also the whole process's wall time.
+ *    baseline, and a process importing only the Effect and XState modules the root needs shows
+ *    the floor that any user of those libraries pays. Both alternate, `--runs` times each; medians. Also the import's CPU time (on a
+ *    machine shared with other work, wall time is mostly waiting for a core) and the whole
+ *    process's wall time.
  * 2. Idle agent: `tapio-agent run` with its embedded default (every collector this machine
  *    supports, `enabled: auto`), NDJSON to a file, HTTP on an ephemeral port; RSS (VmRSS) after
  *    `--idle-seconds` (30). `--agents` of them run side by side; median.
@@ -43,22 +46,34 @@ const mb = (bytes: number) => Number((bytes / 1e6).toFixed(1))
 
 interface ImportSample {
   readonly importMs: number
+  /** CPU time (user + system) the import took: what wall time is on an idle core, load or not. */
+  readonly importCpuMs: number
   readonly rss: number
   readonly wallMs: number
 }
 
-/** One process: optionally imports the package, then reports the import time and its RSS. */
-function importSample(importPackage: boolean): ImportSample {
-  const code = importPackage
-    ? "const t = performance.now(); await import('tapio-collector-manager'); const ms = performance.now() - t; process.stdout.write(JSON.stringify({ ms, rss: process.memoryUsage.rss() }))"
-    : 'process.stdout.write(JSON.stringify({ ms: 0, rss: process.memoryUsage.rss() }))'
+type Subject = 'bare' | 'peers' | 'package'
+
+/**
+ * What one process imports: nothing (bare node), only the Effect and XState modules the root
+ * entry needs (the floor any user of Effect and XState pays anyway), or the package by name.
+ */
+const IMPORTS: Record<Subject, string> = {
+  bare: '',
+  peers: "await Promise.all(['effect/Schema', 'effect/Stream', 'effect/Effect', 'xstate'].map((m) => import(m)));",
+  package: "await import('tapio-collector-manager');",
+}
+
+/** One process: imports its subject, then reports the import's wall and CPU time and its RSS. */
+function importSample(subject: Subject): ImportSample {
+  const code = `const c = process.cpuUsage(); const t = performance.now(); ${IMPORTS[subject]} const ms = performance.now() - t; const u = process.cpuUsage(c); process.stdout.write(JSON.stringify({ ms, cpuMs: (u.user + u.system) / 1000, rss: process.memoryUsage.rss() }))`
   const started = performance.now()
   // From the repository root, `tapio-collector-manager` resolves to this package by name.
   const r = spawnSync(process.execPath, ['--input-type=module', '-e', code], { cwd: root, encoding: 'utf8' })
   const wallMs = performance.now() - started
-  if (r.status !== 0) throw new Error(`import sample failed (${r.status}): ${r.stderr}`)
-  const out = JSON.parse(r.stdout) as { ms: number; rss: number }
-  return { importMs: out.ms, rss: out.rss, wallMs }
+  if (r.status !== 0) throw new Error(`import sample (${subject}) failed (${r.status}): ${r.stderr}`)
+  const out = JSON.parse(r.stdout) as { ms: number; cpuMs: number; rss: number }
+  return { importMs: out.ms, importCpuMs: out.cpuMs, rss: out.rss, wallMs }
 }
 
 function vmRss(pid: number): number {
@@ -104,21 +119,30 @@ async function idleAgent(seconds: number): Promise<AgentSample> {
 }
 
 const bare: ImportSample[] = []
+const peers: ImportSample[] = []
 const pkg: ImportSample[] = []
-// Alternate, so machine load drifts hit both alike; one unmeasured warm-up each (disk cache).
-importSample(false)
-importSample(true)
+// Interleaved, so drifts in machine load hit all three alike; one unmeasured warm-up each (disk cache).
+for (const s of ['bare', 'peers', 'package'] as const) importSample(s)
 for (let i = 0; i < runs; i++) {
-  bare.push(importSample(false))
-  pkg.push(importSample(true))
+  bare.push(importSample('bare'))
+  peers.push(importSample('peers'))
+  pkg.push(importSample('package'))
 }
 const importMs = median(pkg.map((s) => s.importMs))
+const importCpuMs = median(pkg.map((s) => s.importCpuMs))
 const rssImport = median(pkg.map((s) => s.rss))
 const rssBare = median(bare.map((s) => s.rss))
 const wallImport = median(pkg.map((s) => s.wallMs))
 const wallBare = median(bare.map((s) => s.wallMs))
-console.log(`root import: ${importMs.toFixed(0)} ms, RSS ${mb(rssImport)} MB (bare node ${mb(rssBare)} MB); process wall ${wallImport.toFixed(0)} ms vs ${wallBare.toFixed(0)} ms`)
+const peersMs = median(peers.map((s) => s.importMs))
+const peersCpuMs = median(peers.map((s) => s.importCpuMs))
+const rssPeers = median(peers.map((s) => s.rss))
+console.log(
+  `root import: ${importMs.toFixed(0)} ms (${importCpuMs.toFixed(0)} ms CPU), RSS ${mb(rssImport)} MB; bare node ${mb(rssBare)} MB; ` +
+    `Effect + XState modules alone ${peersMs.toFixed(0)} ms (${peersCpuMs.toFixed(0)} ms CPU), ${mb(rssPeers)} MB`,
+)
 
+const loadAverage = (await import('node:os')).loadavg()[0] as number
 const samples = await Promise.all(Array.from({ length: agents }, () => idleAgent(idleSeconds)))
 const agentRss = median(samples.map((s) => s.rss))
 console.log(`idle agent after ${idleSeconds} s: RSS ${mb(agentRss)} MB (running: ${samples[0]?.running.join(', ')}; skipped: ${samples[0]?.skipped.join(', ')})`)
@@ -127,14 +151,21 @@ console.log(
   JSON.stringify({
     bench: 'footprint',
     runs,
+    loadAverage1m: Number(loadAverage.toFixed(1)),
     rootImport: {
       importMsMedian: Number(importMs.toFixed(1)),
+      importCpuMsMedian: Number(importCpuMs.toFixed(1)),
       rssMBMedian: mb(rssImport),
       rssAboveBareMB: mb(rssImport - rssBare),
       processWallMsMedian: Number(wallImport.toFixed(1)),
     },
     bareNode: { rssMBMedian: mb(rssBare), processWallMsMedian: Number(wallBare.toFixed(1)) },
-    ratios: { rss: Number((rssImport / rssBare).toFixed(2)), processWall: Number((wallImport / wallBare).toFixed(2)) },
+    effectAndXstateAlone: { importMsMedian: Number(peersMs.toFixed(1)), importCpuMsMedian: Number(peersCpuMs.toFixed(1)), rssMBMedian: mb(rssPeers) },
+    ratios: {
+      rssVsBare: Number((rssImport / rssBare).toFixed(2)),
+      processWallVsBare: Number((wallImport / wallBare).toFixed(2)),
+      importCpuVsEffectAndXstate: Number((importCpuMs / peersCpuMs).toFixed(2)),
+    },
     idleAgent: {
       agents,
       idleSeconds,
