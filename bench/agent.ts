@@ -130,7 +130,13 @@ function procUsage(pid: number): { cpuSeconds: number; peakRssMB: number } | und
 
 interface Status {
   totals: { accepted: number; delivered: number; dropped: { total: number } }
-  collectors: Record<string, { state: string; custom?: Record<string, number> }>
+  collectors: Record<
+    string,
+    {
+      state: string
+      source?: { produced: number; queued: number; dropped: Record<string, number>; counters: Record<string, number> }
+    }
+  >
   outputs: Record<string, { details?: { ackedEvents: number; failedEvents: { total: number } } }>
 }
 
@@ -341,12 +347,17 @@ interface EbpfCounts {
   droppedUser: number
 }
 
+/** The collector's source accounting once every generated event is delivered or counted. */
 function kernelDone(s: Status, events: number): EbpfCounts | undefined {
-  const c = s.collectors.ebpf?.custom
-  if (!c || c.generated !== events || c.pending !== 0) return undefined
+  const src = s.collectors.ebpf?.source
+  if (!src || src.produced !== events || src.queued !== 0) return undefined
+  const droppedKernel = src.dropped.kernel_ring_full ?? 0
+  let droppedUser = 0
+  for (const [reason, n] of Object.entries(src.dropped)) if (reason !== 'kernel_ring_full') droppedUser += n
+  if ((src.counters.delivered ?? 0) + droppedKernel + droppedUser !== src.produced) return undefined
   // The merge buffer has handed everything it accepted to the agent's consumer.
   if (s.totals.delivered + s.totals.dropped.total < s.totals.accepted) return undefined
-  return { generated: c.generated, droppedKernel: c.droppedKernel ?? 0, droppedUser: c.droppedUser ?? 0 }
+  return { generated: src.produced, droppedKernel, droppedUser }
 }
 
 async function ebpfAgent(events: number, output: 'file' | 'nats', natsUrl: string): Promise<Run> {

@@ -6,6 +6,7 @@ import type { AgentConfig, ResolvedCollector } from './config.js'
 import { AgentHttpServer } from './http.js'
 import type { LifecycleEvent } from '../supervisor/lifecycle-events.js'
 import { logLifecycle } from './lifecycle-log.js'
+import { SUPERVISOR_EVENTS_SOURCE, SupervisorEventsCollector } from './supervisor-events.js'
 import type { Logger } from './logger.js'
 import { Readiness, type ReadinessReport } from './readiness.js'
 import { createMetrics } from './metrics.js'
@@ -77,6 +78,8 @@ export class Agent {
   readonly dispositions = new Map<string, CollectorDisposition>()
   private readonly lifecycleListeners = new Set<(e: LifecycleEvent) => void>()
   private readonly readinessPolicy: Readiness
+  /** `supervisor.events: true`: the lifecycle events as stream events. */
+  private readonly supervisorEvents: SupervisorEventsCollector | undefined
   private reloadState: ReloadStatus = { attempts: 0, successes: 0, lastSuccess: true, lastSuccessAt: Date.now(), lastError: null }
 
   constructor(
@@ -95,6 +98,7 @@ export class Agent {
     this.tail = new TailHub(config.http.tailQueue, config.http.maxTailClients)
     this.redactor = (options.redactor ?? new Redactor()).addConfig(config)
     this.readinessPolicy = new Readiness(config.readiness)
+    this.supervisorEvents = config.supervisor.events ? new SupervisorEventsCollector() : undefined
     this.manager.on('lifecycle', (e) => this.onLifecycle(e))
   }
 
@@ -107,6 +111,7 @@ export class Agent {
   private onLifecycle(e: LifecycleEvent): void {
     this.readinessPolicy.observe(e, Date.now())
     logLifecycle(this.options.logger, e)
+    this.supervisorEvents?.publish(e)
     for (const l of this.lifecycleListeners) l(e)
   }
 
@@ -160,6 +165,8 @@ export class Agent {
       this.outputs.push(nats)
     }
 
+    // First registered: it starts before and stops after the collectors it reports on.
+    if (this.supervisorEvents) this.manager.addCollector(SUPERVISOR_EVENTS_SOURCE, this.supervisorEvents, { restart: 'permanent' })
     for (const c of this.config.collectors) await this.register(c)
     // Consume before starting so nothing waits on an absent reader.
     this.pumping = this.pump()
@@ -315,7 +322,8 @@ export class Agent {
     this.tail.closeAll()
     await this.http?.close()
     const s = this.manager.statistics()
-    const lost = this.outputs.filter((o): o is StreamOutput => o instanceof StreamOutput && o.lost > 0)
+    // Even with nothing lost (it failed just as the stream ended), a failed output is reported.
+    const lost = this.outputs.filter((o): o is StreamOutput => o instanceof StreamOutput && (o.lost > 0 || o.errors > 0))
     this.options.logger.info('stopped', {
       totalEvents: s.totalEvents,
       delivered: s.deliveredEvents,

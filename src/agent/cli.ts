@@ -8,7 +8,8 @@ import { EVENT_FORMATS, type EventFormat } from './event-format.js'
 import { statusCommand, tailCommand, type Terminal } from './remote.js'
 import { buildInfo } from './version.js'
 import { Agent } from './agent.js'
-import { type AgentConfig, ConfigError, configJsonSchema, loadConfigFile } from './config.js'
+import { type AgentConfig, ConfigError, loadConfigFile } from './config.js'
+import { configJsonSchema } from './config-schema.js'
 import { loadConfigFileOffThread } from './config-load.js'
 import { Reloader } from './reloader.js'
 import { Redactor, redactShapes } from './redact.js'
@@ -319,8 +320,7 @@ async function main(argv: string[]): Promise<void> {
       return
     }
     case 'config-schema': {
-      const schemas = new Map(kinds.map((k) => [k.kind, k.configSchema]))
-      const text = `${JSON.stringify(configJsonSchema(schemas), null, 2)}\n`
+      const text = `${JSON.stringify(configJsonSchema(kinds), null, 2)}\n`
       const out = values.out as string | undefined
       if (out) writeFileSync(out, text)
       else process.stdout.write(text)

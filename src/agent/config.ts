@@ -4,6 +4,7 @@ import * as Result from 'effect/Result'
 import * as Schema from 'effect/Schema'
 import * as SchemaIssue from 'effect/SchemaIssue'
 import { type Document, isScalar, LineCounter, parseDocument, visit } from 'yaml'
+import { closest, knownKeysAt } from './config-suggest.js'
 import { MASK, redactShapes, SECRET_KEY } from './redact.js'
 import { type NatsOutputConfig, NatsOutputConfigSchema, resolveNatsOutputConfig } from '../outputs/nats/config.js'
 
@@ -13,25 +14,25 @@ import { type NatsOutputConfig, NatsOutputConfigSchema, resolveNatsOutputConfig 
  */
 
 const PositiveInt = Schema.Int.check(Schema.isGreaterThanOrEqualTo(1))
-const NonNegative = Schema.Number.check(Schema.isGreaterThanOrEqualTo(0))
+const NonNegative = Schema.Finite.check(Schema.isGreaterThanOrEqualTo(0))
 
 export const PolicyConfigSchema = Schema.Struct({
-  restart: Schema.optional(Schema.Literals(['permanent', 'transient', 'temporary'])),
-  maxRestarts: Schema.optional(Schema.Int.check(Schema.isGreaterThanOrEqualTo(0))),
-  withinMs: Schema.optional(NonNegative),
-  onExceeded: Schema.optional(Schema.Literals(['give-up', 'escalate'])),
+  restart: Schema.optional(Schema.Literals(['permanent', 'transient', 'temporary'])).annotate({ description: 'permanent: always restart; transient: only after a failure; temporary: never.' }),
+  maxRestarts: Schema.optional(Schema.Int.check(Schema.isGreaterThanOrEqualTo(0))).annotate({ description: 'At most this many restarts within withinMs (OTP intensity); beyond that, onExceeded applies.' }),
+  withinMs: Schema.optional(NonNegative).annotate({ description: 'The window (ms) in which maxRestarts counts restarts.' }),
+  onExceeded: Schema.optional(Schema.Literals(['give-up', 'escalate'])).annotate({ description: 'When the restart intensity is exceeded: give-up (this collector stays down, permanent_error) or escalate (the supervisor stops every collector).' }),
   backoff: Schema.optional(
     Schema.Struct({
-      initialMs: Schema.optional(NonNegative),
-      maxMs: Schema.optional(NonNegative),
-      factor: Schema.optional(Schema.Number.check(Schema.isGreaterThanOrEqualTo(1))),
-      jitter: Schema.optional(Schema.Number.check(Schema.isGreaterThanOrEqualTo(0), Schema.isLessThan(1))),
+      initialMs: Schema.optional(NonNegative).annotate({ description: 'Delay before the first restart (ms).' }),
+      maxMs: Schema.optional(NonNegative).annotate({ description: 'Upper bound of the delay (ms).' }),
+      factor: Schema.optional(Schema.Finite.check(Schema.isGreaterThanOrEqualTo(1))).annotate({ description: 'Growth of the delay from one restart to the next (>= 1).' }),
+      jitter: Schema.optional(Schema.Finite.check(Schema.isGreaterThanOrEqualTo(0), Schema.isLessThan(1))).annotate({ description: 'Random spread of each delay: 0.2 scales it by a factor in [0.8, 1.2]; 0 disables it.' }),
     }),
-  ),
-  resetAfterMs: Schema.optional(NonNegative),
-  startTimeoutMs: Schema.optional(PositiveInt),
-  stopTimeoutMs: Schema.optional(PositiveInt),
-  startAttempts: Schema.optional(PositiveInt),
+  ).annotate({ description: 'Delay before a restart: initialMs * factor^(n-1), capped at maxMs, scaled by a random factor in [1-jitter, 1+jitter].' }),
+  resetAfterMs: Schema.optional(NonNegative).annotate({ description: 'After running this long without failing, the backoff starts again from initialMs.' }),
+  startTimeoutMs: Schema.optional(PositiveInt).annotate({ description: 'A start that takes longer fails (and is aborted).' }),
+  stopTimeoutMs: Schema.optional(PositiveInt).annotate({ description: 'A stop that takes longer is abandoned: the collector is force-stopped.' }),
+  startAttempts: Schema.optional(PositiveInt).annotate({ description: "Failed starts the agent's start-up waits through before reporting this collector as failed." }),
 })
 export type PolicyConfig = typeof PolicyConfigSchema.Type
 
@@ -41,79 +42,77 @@ export type PolicyConfig = typeof PolicyConfigSchema.Type
  * collector's own configuration, validated by its kind's schema.
  */
 export const CollectorMetaFields = {
-  kind: Schema.optional(Schema.String),
-  enabled: Schema.optional(Schema.Union([Schema.Boolean, Schema.Literal('auto')])),
-  policy: Schema.optional(PolicyConfigSchema),
+  kind: Schema.optional(Schema.String).annotate({ description: "The collector kind (ebpf, kubernetes, systemd, cni, synthetic); defaults to the entry's name." }),
+  enabled: Schema.optional(Schema.Union([Schema.Boolean, Schema.Literal('auto')])).annotate({ description: 'true, false, or auto: run only where this machine supports the kind.' }),
+  policy: Schema.optional(PolicyConfigSchema).annotate({ description: "This collector's restart policy: overrides of supervisor.policy." }),
 }
 const CollectorMetaSchema = Schema.Struct(CollectorMetaFields)
 const META_KEYS = new Set(Object.keys(CollectorMetaFields))
 
 export const AgentConfigSchema = Schema.Struct({
-  /** Node name put on published events; the host name by default. */
-  node: Schema.optional(Schema.String.check(Schema.isMinLength(1))),
+  node: Schema.optional(Schema.String.check(Schema.isMinLength(1))).annotate({ description: 'Node name put on published events; the host name by default.' }),
   buffer: Schema.optional(
     Schema.Struct({
-      capacity: Schema.optional(PositiveInt),
-      policy: Schema.optional(Schema.Literals(['block', 'drop-newest', 'drop-oldest', 'sample'])),
+      capacity: Schema.optional(PositiveInt).annotate({ description: 'Events the merge buffer holds.' }),
+      policy: Schema.optional(Schema.Literals(['block', 'drop-newest', 'drop-oldest', 'sample'])).annotate({ description: 'When the buffer is full: block (backpressure to collectors), drop-newest, drop-oldest, or sample.' }),
       sampling: Schema.optional(
         Schema.Struct({
-          highWaterMark: Schema.optional(Schema.Number.check(Schema.isGreaterThanOrEqualTo(0), Schema.isLessThanOrEqualTo(1))),
-          keepOneIn: Schema.optional(PositiveInt),
+          highWaterMark: Schema.optional(Schema.Finite.check(Schema.isGreaterThanOrEqualTo(0), Schema.isLessThanOrEqualTo(1))).annotate({ description: 'Fill level (0-1) above which only one in keepOneIn events per collector is kept.' }),
+          keepOneIn: Schema.optional(PositiveInt).annotate({ description: 'Above the high-water mark, keep one event in this many.' }),
         }),
-      ),
+      ).annotate({ description: 'Settings of the sample policy.' }),
     }),
-  ),
+  ).annotate({ description: "The merge buffer every collector's events go through." }),
   supervisor: Schema.optional(
     Schema.Struct({
-      strategy: Schema.optional(Schema.Literals(['one_for_one', 'one_for_all', 'rest_for_one'])),
-      policy: Schema.optional(PolicyConfigSchema),
-      stopTimeoutMs: Schema.optional(PositiveInt),
+      strategy: Schema.optional(Schema.Literals(['one_for_one', 'one_for_all', 'rest_for_one'])).annotate({ description: 'Which collectors restart when one fails: one_for_one (itself), one_for_all (all), rest_for_one (it and those registered after it).' }),
+      policy: Schema.optional(PolicyConfigSchema).annotate({ description: 'The default restart policy of every collector.' }),
+      stopTimeoutMs: Schema.optional(PositiveInt).annotate({ description: 'Bound (ms) of a graceful stop of the whole agent.' }),
+      events: Schema.optional(Schema.Boolean).annotate({ description: 'Also put the supervision facts (failed, restart scheduled, recovered, gave up, escalated, stopped) into the stream as tapio.supervisor.* events from the collector tapio.supervisor.' }),
     }),
-  ),
-  collectors: Schema.optional(Schema.Record(Schema.String, Schema.Record(Schema.String, Schema.Unknown))),
+  ).annotate({ description: 'How collectors are supervised.' }),
+  collectors: Schema.optional(Schema.Record(Schema.String, Schema.Record(Schema.String, Schema.Unknown))).annotate({ description: 'Collector instances by name. kind defaults to the name (ebpf: {}); an instance with any other name says its kind (units: { kind: systemd }).' }),
   outputs: Schema.optional(
     Schema.Struct({
-      stdout: Schema.optional(Schema.Struct({ enabled: Schema.optional(Schema.Boolean) })),
+      stdout: Schema.optional(
+        Schema.Struct({
+          enabled: Schema.optional(Schema.Boolean).annotate({ description: 'Write events to stdout.' }),
+        }),
+      ).annotate({ description: 'NDJSON on standard output (the default unless a file or NATS output is configured).' }),
       file: Schema.optional(
         Schema.Struct({
-          path: Schema.String.check(Schema.isMinLength(1)),
-          maxBytes: Schema.optional(PositiveInt),
-          maxFiles: Schema.optional(PositiveInt),
+          path: Schema.String.check(Schema.isMinLength(1)).annotate({ description: 'The file; rotated files are path.1, path.2 ...; its directory is created.' }),
+          maxBytes: Schema.optional(PositiveInt).annotate({ description: 'Size (bytes) at which the file is rotated.' }),
+          maxFiles: Schema.optional(PositiveInt).annotate({ description: 'Files kept, the current one included.' }),
         }),
-      ),
-      /** NATS JetStream (see docs/outputs/nats.md). */
-      nats: Schema.optional(NatsOutputConfigSchema),
+      ).annotate({ description: 'NDJSON to a file, rotated by size.' }),
+      nats: Schema.optional(NatsOutputConfigSchema).annotate({ description: 'NATS JetStream output (docs/outputs/nats.md).' }),
     }),
-  ),
+  ).annotate({ description: 'Where the unified stream goes.' }),
   http: Schema.optional(
     Schema.Struct({
-      enabled: Schema.optional(Schema.Boolean),
-      host: Schema.optional(Schema.String),
-      port: Schema.optional(Schema.Int.check(Schema.isGreaterThanOrEqualTo(0), Schema.isLessThanOrEqualTo(65535))),
-      /** Required when `host` is not a loopback address. */
-      token: Schema.optional(Schema.String.check(Schema.isMinLength(16))),
-      /** Allow restart/stop buttons on the inspector page and the control endpoints. */
-      allowControl: Schema.optional(Schema.Boolean),
-      /** Events a slow /events client may fall behind before it loses its own events. */
-      tailQueue: Schema.optional(PositiveInt),
-      /** /events clients at once; the next one is answered 503. */
-      maxTailClients: Schema.optional(PositiveInt),
-      /** Open connections at most; past it the oldest idle or half-open one is closed. */
-      maxConnections: Schema.optional(PositiveInt),
+      enabled: Schema.optional(Schema.Boolean).annotate({ description: 'Serve HTTP.' }),
+      host: Schema.optional(Schema.String).annotate({ description: 'Address to bind; anything but loopback requires token.' }),
+      port: Schema.optional(Schema.Int.check(Schema.isGreaterThanOrEqualTo(0), Schema.isLessThanOrEqualTo(65535))).annotate({ description: 'TCP port (0 = any free port).' }),
+      token: Schema.optional(Schema.String.check(Schema.isMinLength(16))).annotate({ description: 'Required when `host` is not a loopback address.' }),
+      allowControl: Schema.optional(Schema.Boolean).annotate({ description: 'Allow restart/stop buttons on the inspector page and the control endpoints.' }),
+      tailQueue: Schema.optional(PositiveInt).annotate({ description: 'Events a slow /events client may fall behind before it loses its own events.' }),
+      maxTailClients: Schema.optional(PositiveInt).annotate({ description: '/events clients at once; the next one is answered 503.' }),
+      maxConnections: Schema.optional(PositiveInt).annotate({ description: 'Open connections at most; past it the oldest idle or half-open one is closed.' }),
     }),
-  ),
+  ).annotate({ description: 'The HTTP endpoints: probes, metrics, live tail, inspector, status.' }),
   readiness: Schema.optional(
     Schema.Struct({
-      require: Schema.optional(Schema.Union([Schema.Literals(['all', 'any']), Schema.Array(Schema.String)])),
-      graceMs: Schema.optional(NonNegative),
+      require: Schema.optional(Schema.Union([Schema.Literals(['all', 'any']), Schema.Array(Schema.String)])).annotate({ description: 'all: every counted collector must be ok; any: one is enough; [names]: only these.' }),
+      graceMs: Schema.optional(NonNegative).annotate({ description: 'How long (ms) a collector being restarted by its policy still counts as ready.' }),
     }),
-  ),
+  ).annotate({ description: 'What /readyz requires.' }),
   log: Schema.optional(
     Schema.Struct({
-      level: Schema.optional(Schema.Literals(['debug', 'info', 'warn', 'error'])),
-      format: Schema.optional(Schema.Literals(['json', 'text'])),
+      level: Schema.optional(Schema.Literals(['debug', 'info', 'warn', 'error'])).annotate({ description: 'Least severe level logged: debug, info, warn or error.' }),
+      format: Schema.optional(Schema.Literals(['json', 'text'])).annotate({ description: 'json (one object per line) or text (for people); --log-format overrides it.' }),
     }),
-  ),
+  ).annotate({ description: 'Logs on stderr.' }),
 })
 export type AgentConfigInput = typeof AgentConfigSchema.Type
 
@@ -164,6 +163,8 @@ export interface AgentConfig {
     readonly strategy: 'one_for_one' | 'one_for_all' | 'rest_for_one'
     readonly policy: PolicyConfig
     readonly stopTimeoutMs: number
+    /** Supervision facts as tapio.supervisor.* events in the stream. */
+    readonly events: boolean
   }
   readonly collectors: readonly ResolvedCollector[]
   readonly outputs: {
@@ -243,7 +244,9 @@ export function decodeWithPaths<S extends Schema.Top>(
       const got = typeof last === 'string' && SECRET_KEY.test(last) ? MASK : valueAt(input, path)
       const msg = i.message.replace(/^Expected /, 'expected ')
       const excess = /excess property/.test(msg)
-      return `${formatPath([...prefix, ...path])}: ${excess ? 'unknown key (not part of the configuration)' : `${msg}, got ${got === MASK ? MASK : redactShapes(describeValue(got))}`}`
+      if (!excess) return `${formatPath([...prefix, ...path])}: ${msg}, got ${got === MASK ? MASK : redactShapes(describeValue(got))}`
+      const meant = typeof last === 'string' ? closest(last, knownKeysAt(schema.ast, path.slice(0, -1))) : undefined
+      return `${formatPath([...prefix, ...path])}: ${unknownKey(meant)}`
     }),
   )
 }
@@ -271,6 +274,14 @@ function duplicateKeys(doc: Document, lines: LineCounter): string[] {
   return problems.sort((a, b) => a.at - b.at).map((p) => p.text)
 }
 
+function unknownKey(meant: string | undefined): string {
+  return `unknown key (not part of the configuration)${meant ? `; did you mean ${JSON.stringify(meant)}?` : ''}`
+}
+
+function isRecord(v: unknown): v is Record<string, unknown> {
+  return typeof v === 'object' && v !== null && !Array.isArray(v)
+}
+
 /** Parse YAML text; syntax errors name line and column. */
 export function parseYaml(text: string, source: string): unknown {
   // yaml's own `uniqueKeys` compares every key with every other (quadratic: minutes for a huge
@@ -296,7 +307,9 @@ export function parseYaml(text: string, source: string): unknown {
   }
 }
 
-const LOOPBACK = new Set(['127.0.0.1', '::1', 'localhost'])
+/** Addresses the HTTP server may bind without a token. */
+export const LOOPBACK_HOSTS: readonly string[] = ['127.0.0.1', '::1', 'localhost']
+const LOOPBACK = new Set(LOOPBACK_HOSTS)
 
 /** How the agent validates one kind's own keys (from its collector's Schema). */
 export type KindConfigValidator = (config: Readonly<Record<string, unknown>>, path: readonly PropertyKey[]) => string[]
@@ -307,12 +320,15 @@ export function resolveConfig(
   source: string,
   kinds: ReadonlyMap<string, KindConfigValidator> = new Map(),
 ): AgentConfig {
+  // Every problem in one pass: the collectors' own keys are checked even when the rest is wrong.
   const decoded = decodeWithPaths(AgentConfigSchema, input)
-  if (Result.isFailure(decoded)) throw new ConfigError(source, decoded.failure)
-  const c = decoded.success
-  const problems: string[] = []
+  const problems: string[] = Result.isFailure(decoded) ? [...decoded.failure] : []
+  const raw = isRecord(input) ? input : {}
+  const rawCollectors = isRecord(raw.collectors) ? raw.collectors : {}
   const collectors: ResolvedCollector[] = []
-  for (const [name, raw] of Object.entries(c.collectors ?? {})) {
+  for (const [name, entry] of Object.entries(rawCollectors)) {
+    if (!isRecord(entry)) continue // the top-level decode named it
+    const raw = entry
     const path = ['collectors', name]
     if (!/^[A-Za-z0-9][A-Za-z0-9_.-]{0,62}$/.test(name))
       problems.push(`${formatPath(['collectors', name])}: expected a name of letters, digits, '.', '_' or '-'`)
@@ -327,22 +343,36 @@ export function resolveConfig(
       problems.push(`${formatPath([...path, ...('kind' in metaInput ? ['kind'] : [])])}: expected a known collector kind (${[...kinds.keys()].join(', ')}), got ${JSON.stringify(kind)}`)
       continue
     }
-    if (validate) problems.push(...validate(own, path))
+    if (validate) {
+      // The kind's schema knows its own keys; an entry may also have the meta keys.
+      const unknown = `${formatPath(path)}.`
+      for (const p of validate(own, path)) {
+        const m = /^(.*)\.([^.[\]]+): unknown key \(not part of the configuration\)$/.exec(p)
+        const meant = m && m[1] === unknown.slice(0, -1) ? closest(m[2] as string, [...META_KEYS]) : undefined
+        problems.push(meant ? `${m?.[1]}.${m?.[2]}: ${unknownKey(meant)}` : p)
+      }
+    }
     if (Result.isSuccess(meta))
       collectors.push({ name, kind, enabled: meta.success.enabled ?? true, policy: meta.success.policy ?? {}, config: own })
   }
-  const require = c.readiness?.require ?? 'all'
-  if (Array.isArray(require)) {
-    const names = Object.keys(c.collectors ?? {})
-    require.forEach((name, i) => {
-      if (!names.includes(name))
+  const rawReadiness = isRecord(raw.readiness) ? raw.readiness : {}
+  if (Array.isArray(rawReadiness.require)) {
+    const names = Object.keys(rawCollectors)
+    rawReadiness.require.forEach((name: unknown, i: number) => {
+      if (typeof name === 'string' && !names.includes(name))
         problems.push(`${formatPath(['readiness', 'require', i])}: expected the name of a configured collector (${names.join(', ') || 'none configured'}), got ${JSON.stringify(name)}`)
     })
   }
+  if (isRecord(raw.supervisor) && raw.supervisor.events === true && 'tapio.supervisor' in rawCollectors)
+    problems.push(`${formatPath(['collectors', 'tapio.supervisor'])}: the name is reserved for the supervision events (supervisor.events: true); choose another`)
+  const rawHttp = isRecord(raw.http) ? raw.http : {}
+  const rawHost = typeof rawHttp.host === 'string' ? rawHttp.host : '127.0.0.1'
+  if (!LOOPBACK.has(rawHost) && rawHttp.token === undefined)
+    problems.push(`http.token: expected a bearer token (16+ characters) because http.host ${JSON.stringify(rawHost)} is not loopback`)
+  if (problems.length > 0 || Result.isFailure(decoded)) throw new ConfigError(source, problems)
+  const c = decoded.success
+  const require = c.readiness?.require ?? 'all'
   const host = c.http?.host ?? '127.0.0.1'
-  if (!LOOPBACK.has(host) && !c.http?.token)
-    problems.push(`http.token: expected a bearer token (16+ characters) because http.host ${JSON.stringify(host)} is not loopback`)
-  if (problems.length > 0) throw new ConfigError(source, problems)
   return {
     node: c.node ?? hostname(),
     buffer: {
@@ -354,6 +384,7 @@ export function resolveConfig(
       strategy: c.supervisor?.strategy ?? 'one_for_one',
       policy: c.supervisor?.policy ?? {},
       stopTimeoutMs: c.supervisor?.stopTimeoutMs ?? 10_000,
+      events: c.supervisor?.events ?? false,
     },
     collectors,
     outputs: {
@@ -430,20 +461,4 @@ export function loadConfigFile(path: string | undefined, kinds?: ReadonlyMap<str
     throw new ConfigError(path, [`cannot read the file: ${(e as Error).message}`])
   }
   return loadConfigText(text, path, kinds)
-}
-
-/**
- * JSON Schema of the configuration file, for editors: the agent's own keys plus, under
- * `collectors.<kind>`, each known kind's keys.
- */
-export function configJsonSchema(kindSchemas: ReadonlyMap<string, Schema.Struct<Schema.Struct.Fields>>): unknown {
-  const perKind: Record<string, Schema.Top> = {}
-  for (const [kind, schema] of kindSchemas) {
-    perKind[kind] = Schema.optional(Schema.Struct({ ...CollectorMetaFields, ...schema.fields }))
-  }
-  const full = AgentConfigSchema.mapFields((f) => ({
-    ...f,
-    collectors: Schema.optional(Schema.Struct(perKind as Schema.Struct.Fields)),
-  }))
-  return Schema.toJsonSchemaDocument(full)
 }

@@ -89,7 +89,7 @@ export function createMetrics(src: AgentMetricsSources): Registry {
     },
   })
   const ownCounters: Counter<string> = new Counter({
-    name: 'tapio_collector_counter_total',
+    name: 'tapio_collector_counted_total',
     help: "A collector's own cumulative counters (relists, malformed records, reconnects...)",
     labelNames: ['collector', 'counter'],
     registers: [registry],

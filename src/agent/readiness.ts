@@ -43,7 +43,8 @@ const RESTARTING = new Set(['failed', 'restarting'])
 
 /**
  * The agent's readiness, from the collectors' health and what the supervisor is doing:
- * - a collector stopped on purpose does not count;
+ * - a collector stopped on purpose does not count (by an operator, or by its policy after a
+ *   normal end); one its policy stopped after a failure (`temporary`) does;
  * - a collector its policy is restarting counts as ready for `graceMs` from its first failure
  *   (it may recover); one that was given up on (its budget spent) or stays down longer does not;
  * - `require` says whether all counted collectors, any one of them, or only the named ones must be ok.
@@ -52,6 +53,10 @@ const RESTARTING = new Set(['failed', 'restarting'])
 export class Readiness {
   /** First failure of the current bad spell, per collector (cleared when it runs again). */
   private readonly downSince = new Map<string, number>()
+  /** The last failure's error, per collector, until it runs again. */
+  private readonly lastFailure = new Map<string, string>()
+  /** Stopped by its policy after a failure (a `temporary` collector that crashed): not on purpose. */
+  private readonly stoppedFailed = new Map<string, string>()
 
   constructor(private policy: ReadinessPolicy) {}
 
@@ -63,11 +68,22 @@ export class Readiness {
     switch (e.type) {
       case 'failed':
         if (!this.downSince.has(e.collector)) this.downSince.set(e.collector, now)
+        if (e.exit === 'failure') this.lastFailure.set(e.collector, e.error ?? 'failed')
+        else this.lastFailure.delete(e.collector)
         return
       case 'recovered':
-      case 'stopped':
         this.downSince.delete(e.collector)
+        this.lastFailure.delete(e.collector)
+        this.stoppedFailed.delete(e.collector)
         return
+      case 'stopped': {
+        this.downSince.delete(e.collector)
+        const failure = this.lastFailure.get(e.collector)
+        if (e.by === 'policy' && failure !== undefined) this.stoppedFailed.set(e.collector, failure)
+        else this.stoppedFailed.delete(e.collector)
+        this.lastFailure.delete(e.collector)
+        return
+      }
       default:
         return
     }
@@ -84,8 +100,14 @@ export class Readiness {
     let readyCount = 0
     for (const [name, c] of Object.entries(health.collectors)) {
       const required = named ? named.has(name) : true
-      if (c.status === 'stopped' && !named?.has(name)) {
+      const crashed = c.status === 'stopped' ? this.stoppedFailed.get(name) : undefined
+      if (c.status === 'stopped' && crashed === undefined && !named?.has(name)) {
         ignored.push(name)
+        continue
+      }
+      if (crashed !== undefined) {
+        if (required) counted += 1
+        failing.push({ name, status: c.status, state: c.state, reason: `stopped after a failure its policy does not restart: ${crashed}`, required })
         continue
       }
       const entry: ReadinessEntry = { name, status: c.status, state: c.state, reason: c.status === 'ok' ? null : (c.message ?? c.lastError ?? null), required }

@@ -64,12 +64,13 @@ collectors:
     expect(later.body.failing.map((f) => [f.name, f.status, f.reason])).toEqual([['down', 'recoverable_error', 'start failed: synthetic: injected start failure']])
   })
 
-  it('a collector stopped by an operator does not make the agent unready; a given-up one does, with its reason', async () => {
+  it('a collector stopped by an operator does not make the agent unready; a given-up or crashed temporary one does, with its reason', async () => {
     const { agent, url } = await startAgent(`http: { port: 0 }
 collectors:
   steady: { kind: synthetic, rate: 100, batchSize: 1 }
   paused: { kind: synthetic, rate: 100, batchSize: 1 }
   broken: { kind: synthetic, failAtStart: true, policy: { maxRestarts: 0 } }
+  once: { kind: synthetic, failAtStart: true, policy: { restart: temporary } }
 `)
     await agent.manager.stopCollector('paused')
     const r = await readyz(url)
@@ -83,6 +84,8 @@ collectors:
         reason: 'restart intensity exceeded: 0 restarts within 60000 ms (max 0); last error: start failed: synthetic: injected start failure',
         required: true,
       },
+      // Stopped by its policy, but after a crash: not on purpose.
+      { name: 'once', status: 'stopped', state: 'stopped', reason: 'stopped after a failure its policy does not restart: start failed: synthetic: injected start failure', required: true },
     ])
     // The same reason in /api/status.
     const status = (await (await fetch(`${url}/api/status`)).json()) as { ready: boolean; collectors: Record<string, { lastError: string | null; state: string }> }

@@ -1,12 +1,12 @@
 import * as Result from 'effect/Result'
 import * as Schema from 'effect/Schema'
 
-const PositiveMs = Schema.Number.check(Schema.isInt(), Schema.isGreaterThan(0))
+const PositiveMs = Schema.Finite.check(Schema.isInt(), Schema.isGreaterThan(0))
 const Path = Schema.String.check(Schema.isMinLength(1))
 
 const WatchedDirSchema = Schema.Struct({
-  enabled: Schema.optional(Schema.Boolean),
-  dir: Schema.optional(Path),
+  enabled: Schema.optional(Schema.Boolean).annotate({ description: 'Watch this directory.' }),
+  dir: Schema.optional(Path).annotate({ description: 'The directory watched.' }),
 })
 
 /**
@@ -19,26 +19,19 @@ export type NetlinkMode = typeof NetlinkModeSchema.Type
 export const CniConfigInputSchema = Schema.Struct({
   netlink: Schema.optional(
     Schema.Struct({
-      mode: Schema.optional(NetlinkModeSchema),
-      /** Path of tapio_netlink.node; defaults to native/build/Release in this package. */
-      addonPath: Schema.optional(Path),
-      /** Socket receive buffer; a bigger one survives bursts (thousands of pods) without a resync. */
-      receiveBufferBytes: Schema.optional(Schema.Number.check(Schema.isInt(), Schema.isGreaterThan(0))),
-      /** Also report routes (off by default: nodes with BGP-learned routes have many). */
-      routes: Schema.optional(Schema.Boolean),
+      mode: Schema.optional(NetlinkModeSchema).annotate({ description: 'required: no netlink means the collector cannot start; optional: it starts without link/address events and says so in health; off: files and namespaces only.' }),
+      addonPath: Schema.optional(Path).annotate({ description: 'Path of tapio_netlink.node; defaults to native/build/Release in this package.' }),
+      receiveBufferBytes: Schema.optional(Schema.Finite.check(Schema.isInt(), Schema.isGreaterThan(0))).annotate({ description: 'Socket receive buffer; a bigger one survives bursts (thousands of pods) without a resync.' }),
+      routes: Schema.optional(Schema.Boolean).annotate({ description: 'Also report routes (off by default: nodes with BGP-learned routes have many).' }),
     }),
-  ),
-  cniConfig: Schema.optional(WatchedDirSchema),
-  cniResults: Schema.optional(WatchedDirSchema),
-  netns: Schema.optional(WatchedDirSchema),
-  /** How often a directory that does not exist yet is looked for. */
-  pollIntervalMs: Schema.optional(PositiveMs),
-  /** Full rescans of the watched directories, so an event fs.watch missed is still reported. */
-  rescanIntervalMs: Schema.optional(PositiveMs),
-  /** Quiet time after a change before a directory is scanned (lets writers finish). */
-  debounceMs: Schema.optional(Schema.Number.check(Schema.isInt(), Schema.isGreaterThanOrEqualTo(0))),
-  /** Events waiting for the consumer beyond this are dropped and counted. */
-  maxQueuedEvents: Schema.optional(PositiveMs),
+  ).annotate({ description: 'Links, addresses and routes from rtnetlink (the native addon).' }),
+  cniConfig: Schema.optional(WatchedDirSchema).annotate({ description: 'CNI network configuration files (/etc/cni/net.d).' }),
+  cniResults: Schema.optional(WatchedDirSchema).annotate({ description: 'CNI plugin results (/var/lib/cni/results).' }),
+  netns: Schema.optional(WatchedDirSchema).annotate({ description: 'Named network namespaces (/var/run/netns).' }),
+  pollIntervalMs: Schema.optional(PositiveMs).annotate({ description: 'How often a directory that does not exist yet is looked for.' }),
+  rescanIntervalMs: Schema.optional(PositiveMs).annotate({ description: 'Full rescans of the watched directories, so an event fs.watch missed is still reported.' }),
+  debounceMs: Schema.optional(Schema.Finite.check(Schema.isInt(), Schema.isGreaterThanOrEqualTo(0))).annotate({ description: 'Quiet time after a change before a directory is scanned (lets writers finish).' }),
+  maxQueuedEvents: Schema.optional(PositiveMs).annotate({ description: 'Events waiting for the consumer beyond this are dropped and counted.' }),
 })
 export type CniCollectorConfigInput = typeof CniConfigInputSchema.Type
 

@@ -1,11 +1,11 @@
 import * as Result from 'effect/Result'
 import * as Schema from 'effect/Schema'
 
-const PositiveInt = Schema.Number.check(Schema.isInt(), Schema.isGreaterThan(0))
+const PositiveInt = Schema.Finite.check(Schema.isInt(), Schema.isGreaterThan(0))
 const isPowerOfTwo = (n: number) => Number.isInteger(n) && n > 0 && (n & (n - 1)) === 0
 
 /** The ring buffer must be a power of two and a multiple of the page size (kernel rule). */
-const RingBytes = Schema.Number.check(
+const RingBytes = Schema.Finite.check(
   Schema.isInt(),
   Schema.isBetween({ minimum: 4096, maximum: 1 << 30 }),
   Schema.makeFilter((n: number) => isPowerOfTwo(n) || 'a power of two between 4096 and 2^30'),
@@ -20,40 +20,29 @@ const PathPrefix = Schema.String.check(
 export const EbpfConfigInputSchema = Schema.Struct({
   programs: Schema.optional(
     Schema.Struct({
-      exec: Schema.optional(Schema.Boolean),
-      exit: Schema.optional(Schema.Boolean),
-      tcp: Schema.optional(Schema.Boolean),
-      oom: Schema.optional(Schema.Boolean),
-      /** Off by default: opens are the busiest syscall; only `openatPrefixes` reach the ring. */
-      openat: Schema.optional(Schema.Boolean),
+      exec: Schema.optional(Schema.Boolean).annotate({ description: 'Process exec events.' }),
+      exit: Schema.optional(Schema.Boolean).annotate({ description: 'Process exit events.' }),
+      tcp: Schema.optional(Schema.Boolean).annotate({ description: 'TCP connection lifecycle events.' }),
+      oom: Schema.optional(Schema.Boolean).annotate({ description: 'OOM kill events.' }),
+      openat: Schema.optional(Schema.Boolean).annotate({ description: 'Off by default: opens are the busiest syscall; only `openatPrefixes` reach the ring.' }),
     }),
-  ),
-  openatPrefixes: Schema.optional(Schema.Array(PathPrefix).check(Schema.isBetweenLength(1, 8))),
-  /** Total ring buffer size in bytes (power of two). */
-  ringBufferBytes: Schema.optional(RingBytes),
-  /** The kernel wakes the consumer early once this fraction of the ring is filled. */
-  wakeupFraction: Schema.optional(Schema.Number.check(Schema.isBetween({ minimum: 0, maximum: 1 }))),
-  /** Records are picked up at least this often (the latency bound at low rates). */
-  drainIntervalMs: Schema.optional(PositiveInt.check(Schema.isBetween({ minimum: 1, maximum: 1000 }))),
-  /** Bytes of records per batch handed to JavaScript. */
-  batchBytes: Schema.optional(PositiveInt.check(Schema.isBetween({ minimum: 16384, maximum: 16 << 20 }))),
-  /** Batches handed over but not yet taken by the consumer; past this the native side stops reading. */
-  maxBatchesInFlight: Schema.optional(PositiveInt.check(Schema.isBetween({ minimum: 1, maximum: 1024 }))),
+  ).annotate({ description: 'Which kernel programs are loaded.' }),
+  openatPrefixes: Schema.optional(Schema.Array(PathPrefix).check(Schema.isBetweenLength(1, 8))).annotate({ description: 'Absolute path prefixes whose opens are reported (1-8, each at most 63 bytes; matched in the kernel).' }),
+  ringBufferBytes: Schema.optional(RingBytes).annotate({ description: 'Total ring buffer size in bytes (power of two).' }),
+  wakeupFraction: Schema.optional(Schema.Finite.check(Schema.isBetween({ minimum: 0, maximum: 1 }))).annotate({ description: 'The kernel wakes the consumer early once this fraction of the ring is filled.' }),
+  drainIntervalMs: Schema.optional(PositiveInt.check(Schema.isBetween({ minimum: 1, maximum: 1000 }))).annotate({ description: 'Records are picked up at least this often (the latency bound at low rates).' }),
+  batchBytes: Schema.optional(PositiveInt.check(Schema.isBetween({ minimum: 16384, maximum: 16 << 20 }))).annotate({ description: 'Bytes of records per batch handed to JavaScript.' }),
+  maxBatchesInFlight: Schema.optional(PositiveInt.check(Schema.isBetween({ minimum: 1, maximum: 1024 }))).annotate({ description: 'Batches handed over but not yet taken by the consumer; past this the native side stops reading.' }),
   loss: Schema.optional(
     Schema.Struct({
-      /** Lost / generated over the window above which health turns recoverable_error. */
-      threshold: Schema.optional(Schema.Number.check(Schema.isBetween({ minimum: 0, maximum: 1 }))),
-      windowMs: Schema.optional(PositiveInt),
+      threshold: Schema.optional(Schema.Finite.check(Schema.isBetween({ minimum: 0, maximum: 1 }))).annotate({ description: 'Lost / generated over the window above which health turns recoverable_error.' }),
+      windowMs: Schema.optional(PositiveInt).annotate({ description: 'The window (ms) over which the loss ratio is measured.' }),
     }),
-  ),
-  /** Mount tracefs at /sys/kernel/tracing when it is missing (needs root). */
-  mountTracefs: Schema.optional(Schema.Boolean),
-  /** Map cgroup ids to cgroup paths and container ids. */
-  resolveContainers: Schema.optional(Schema.Boolean),
-  /** Enables the getppid() load probe for this pid (benchmarks and loss tests). */
-  probePid: Schema.optional(PositiveInt),
-  /** Path of tapio_bpf.node; defaults to native/build/Release in this package. */
-  addonPath: Schema.optional(Schema.String.check(Schema.isMinLength(1))),
+  ).annotate({ description: 'When lost kernel records make the collector report recoverable_error.' }),
+  mountTracefs: Schema.optional(Schema.Boolean).annotate({ description: 'Mount tracefs at /sys/kernel/tracing when it is missing (needs root).' }),
+  resolveContainers: Schema.optional(Schema.Boolean).annotate({ description: 'Map cgroup ids to cgroup paths and container ids.' }),
+  probePid: Schema.optional(PositiveInt).annotate({ description: 'Enables the getppid() load probe for this pid (benchmarks and loss tests).' }),
+  addonPath: Schema.optional(Schema.String.check(Schema.isMinLength(1))).annotate({ description: 'Path of tapio_bpf.node; defaults to native/build/Release in this package.' }),
 })
 export type EbpfConfigInput = typeof EbpfConfigInputSchema.Type
 

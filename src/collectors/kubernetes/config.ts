@@ -3,60 +3,45 @@ import * as Schema from 'effect/Schema'
 import { type LeaderElectionConfig, LeaderElectionSchema, resolveLeaderElection, type Scope, ScopesSchema } from './election-config.js'
 import { RESOURCE_NAMES, type ResourceName } from './resources.js'
 
-const PositiveMs = Schema.Number.check(Schema.isInt(), Schema.isGreaterThan(0))
-const Ratio = Schema.Number.check(Schema.isBetween({ minimum: 0, maximum: 1 }))
+const PositiveMs = Schema.Finite.check(Schema.isInt(), Schema.isGreaterThan(0))
+const Ratio = Schema.Finite.check(Schema.isBetween({ minimum: 0, maximum: 1 }))
 const Selectors = Schema.Struct({
-  labelSelector: Schema.optional(Schema.String),
-  fieldSelector: Schema.optional(Schema.String),
+  labelSelector: Schema.optional(Schema.String).annotate({ description: 'Label selector (as kubectl -l) for this resource.' }),
+  fieldSelector: Schema.optional(Schema.String).annotate({ description: 'Field selector (as kubectl --field-selector) for this resource.' }),
 })
 
 export const KubernetesConfigSchema = Schema.Struct({
-  /** Path of a kubeconfig file; default loading rules (KUBECONFIG, ~/.kube/config, in-cluster) when absent. */
-  kubeconfig: Schema.optional(Schema.String),
-  /** Context name within the kubeconfig; its current-context when absent. */
-  context: Schema.optional(Schema.String),
-  /** Use the service-account config of the pod this runs in, ignoring kubeconfig files. */
-  inCluster: Schema.optional(Schema.Boolean),
-  /** Namespaces to watch; all when absent or empty. */
-  namespaces: Schema.optional(Schema.Array(Schema.String.check(Schema.isMinLength(1)))),
-  /** Namespaces whose objects are never reported. */
-  ignoreNamespaces: Schema.optional(Schema.Array(Schema.String.check(Schema.isMinLength(1)))),
-  labelSelector: Schema.optional(Schema.String),
-  fieldSelector: Schema.optional(Schema.String),
-  /** Per-resource selectors, replacing the global ones for that resource (e.g. pods on one node). */
+  kubeconfig: Schema.optional(Schema.String).annotate({ description: 'Path of a kubeconfig file; default loading rules (KUBECONFIG, ~/.kube/config, in-cluster) when absent.' }),
+  context: Schema.optional(Schema.String).annotate({ description: 'Context name within the kubeconfig; its current-context when absent.' }),
+  inCluster: Schema.optional(Schema.Boolean).annotate({ description: 'Use the service-account config of the pod this runs in, ignoring kubeconfig files.' }),
+  namespaces: Schema.optional(Schema.Array(Schema.String.check(Schema.isMinLength(1)))).annotate({ description: 'Namespaces to watch; all when absent or empty.' }),
+  ignoreNamespaces: Schema.optional(Schema.Array(Schema.String.check(Schema.isMinLength(1)))).annotate({ description: 'Namespaces whose objects are never reported.' }),
+  labelSelector: Schema.optional(Schema.String).annotate({ description: 'Label selector applied to every watched resource.' }),
+  fieldSelector: Schema.optional(Schema.String).annotate({ description: 'Field selector applied to every watched resource (e.g. spec.nodeName=node-1).' }),
   selectors: Schema.optional(
     Schema.Struct(
-      Object.fromEntries(RESOURCE_NAMES.map((r) => [r, Schema.optional(Selectors)])) as Record<
+      Object.fromEntries(RESOURCE_NAMES.map((r) => [r, Schema.optional(Selectors).annotate({ description: `Selectors for ${r}, replacing the global ones.` })])) as Record<
         ResourceName,
         Schema.optional<typeof Selectors>
       >,
     ),
-  ),
-  resources: Schema.optional(Schema.Array(Schema.Literals(RESOURCE_NAMES))),
-  /** Server-side watch timeout; each watch asks for a random value in [0.8, 1] of it. */
-  watchTimeoutSeconds: Schema.optional(PositiveMs),
-  /** A watch that delivers nothing (not even a bookmark) for this long is considered dead. */
-  inactivityTimeoutMs: Schema.optional(PositiveMs),
+  ).annotate({ description: 'Per-resource selectors, replacing the global ones for that resource (e.g. pods on one node).' }),
+  resources: Schema.optional(Schema.Array(Schema.Literals(RESOURCE_NAMES))).annotate({ description: 'Resources to watch; all known ones when absent.' }),
+  watchTimeoutSeconds: Schema.optional(PositiveMs).annotate({ description: 'Server-side watch timeout; each watch asks for a random value in [0.8, 1] of it.' }),
+  inactivityTimeoutMs: Schema.optional(PositiveMs).annotate({ description: 'A watch that delivers nothing (not even a bookmark) for this long is considered dead.' }),
   backoff: Schema.optional(
     Schema.Struct({
-      initialMs: Schema.optional(PositiveMs),
-      maxMs: Schema.optional(PositiveMs),
-      /** Random extra delay, as a fraction of the delay. */
-      jitter: Schema.optional(Ratio),
+      initialMs: Schema.optional(PositiveMs).annotate({ description: 'Delay before the first retry (ms).' }),
+      maxMs: Schema.optional(PositiveMs).annotate({ description: 'Upper bound of the delay (ms).' }),
+      jitter: Schema.optional(Ratio).annotate({ description: 'Random extra delay, as a fraction of the delay.' }),
     }),
-  ),
-  /** At most one full re-list per resource in this interval (a 410 storm cannot turn into a list storm). */
-  relistMinIntervalMs: Schema.optional(PositiveMs),
-  /** A watch that ends sooner than this without delivering anything counts as a failure (backoff applies). */
-  minHealthyWatchMs: Schema.optional(PositiveMs),
-  /** Page size of list calls. */
-  listPageSize: Schema.optional(PositiveMs),
-  /** Events queued for a slow consumer beyond this are dropped and counted. */
-  maxQueuedEvents: Schema.optional(PositiveMs),
-  /** Per resource: `node` (every agent, its node's objects) or `cluster` (once per cluster, with leaderElection). */
-  scopes: Schema.optional(ScopesSchema),
-  /** Cluster-wide resources collected only by the holder of a Lease (see docs/deploy.md). */
-  leaderElection: Schema.optional(LeaderElectionSchema),
+  ).annotate({ description: 'Delay before a failed list or watch is tried again.' }),
+  relistMinIntervalMs: Schema.optional(PositiveMs).annotate({ description: 'At most one full re-list per resource in this interval (a 410 storm cannot turn into a list storm).' }),
+  minHealthyWatchMs: Schema.optional(PositiveMs).annotate({ description: 'A watch that ends sooner than this without delivering anything counts as a failure (backoff applies).' }),
+  listPageSize: Schema.optional(PositiveMs).annotate({ description: 'Page size of list calls.' }),
+  maxQueuedEvents: Schema.optional(PositiveMs).annotate({ description: 'Events queued for a slow consumer beyond this are dropped and counted.' }),
+  scopes: Schema.optional(ScopesSchema).annotate({ description: "Per resource: `node` (every agent, its node's objects) or `cluster` (once per cluster, with leaderElection)." }),
+  leaderElection: Schema.optional(LeaderElectionSchema).annotate({ description: "Cluster-wide resources collected only by the holder of a Lease (see docs/deploy.md)." }),
 })
 export type KubernetesConfigInput = typeof KubernetesConfigSchema.Type
 

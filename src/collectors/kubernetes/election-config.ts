@@ -5,30 +5,24 @@
 import * as Schema from 'effect/Schema'
 import { RESOURCE_NAMES, type ResourceName } from './resources.js'
 
-const PositiveMs = Schema.Number.check(Schema.isInt(), Schema.isGreaterThan(0))
+const PositiveMs = Schema.Finite.check(Schema.isInt(), Schema.isGreaterThan(0))
 const Name = Schema.String.check(Schema.isPattern(/^[a-z0-9]([-a-z0-9.]*[a-z0-9])?$/, { description: 'a DNS subdomain name' }))
 
 export const LeaderElectionSchema = Schema.Struct({
-  /** Collect cluster-wide resources only while holding the Lease. */
-  enabled: Schema.optional(Schema.Boolean),
-  leaseName: Schema.optional(Name),
-  /** Namespace of the Lease (the agent's own, in a DaemonSet: POD_NAMESPACE). */
-  namespace: Schema.optional(Name),
-  /** Who we are in the Lease (the pod name in a DaemonSet); hostname and pid by default. */
-  identity: Schema.optional(Schema.String.check(Schema.isMinLength(1))),
-  /** How long a holder's lease is valid after its last renewal, as followers observe it. */
-  leaseDurationMs: Schema.optional(PositiveMs),
-  /** The holder steps down when no renewal succeeded for this long. */
-  renewDeadlineMs: Schema.optional(PositiveMs),
-  /** Between attempts (renewals, and followers' checks). */
-  retryPeriodMs: Schema.optional(PositiveMs),
+  enabled: Schema.optional(Schema.Boolean).annotate({ description: 'Collect cluster-wide resources only while holding the Lease.' }),
+  leaseName: Schema.optional(Name).annotate({ description: 'Name of the Lease object the agents compete for.' }),
+  namespace: Schema.optional(Name).annotate({ description: "Namespace of the Lease (the agent's own, in a DaemonSet: POD_NAMESPACE)." }),
+  identity: Schema.optional(Schema.String.check(Schema.isMinLength(1))).annotate({ description: 'Who we are in the Lease (the pod name in a DaemonSet); hostname and pid by default.' }),
+  leaseDurationMs: Schema.optional(PositiveMs).annotate({ description: "How long a holder's lease is valid after its last renewal, as followers observe it." }),
+  renewDeadlineMs: Schema.optional(PositiveMs).annotate({ description: 'The holder steps down when no renewal succeeded for this long.' }),
+  retryPeriodMs: Schema.optional(PositiveMs).annotate({ description: "Between attempts (renewals, and followers' checks)." }),
 })
 
 export const ScopeSchema = Schema.Literals(['node', 'cluster'])
 export type Scope = typeof ScopeSchema.Type
 
 export const ScopesSchema = Schema.Struct(
-  Object.fromEntries(RESOURCE_NAMES.map((r) => [r, Schema.optional(ScopeSchema)])) as Record<ResourceName, Schema.optional<typeof ScopeSchema>>,
+  Object.fromEntries(RESOURCE_NAMES.map((r) => [r, Schema.optional(ScopeSchema).annotate({ description: `Where ${r} are collected: node or cluster.` })])) as Record<ResourceName, Schema.optional<typeof ScopeSchema>>,
 )
 
 export interface LeaderElectionConfig {

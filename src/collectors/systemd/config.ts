@@ -16,29 +16,21 @@ export const UNIT_TYPES = [
 ] as const
 
 const Glob = Schema.String.check(Schema.isMinLength(1))
-const PositiveInt = Schema.Number.check(Schema.isInt(), Schema.isGreaterThan(0))
+const PositiveInt = Schema.Finite.check(Schema.isInt(), Schema.isGreaterThan(0))
 
 /**
  * What the user may write. `bus` replaces the original design's `MonitorSystem` flag and
  * `include`/`exclude` its `FilterUnits` list.
  */
 export const SystemdConfigSchema = Schema.Struct({
-  /** Which bus to watch when no `address` is given: the system manager or the user manager. */
-  bus: Schema.optional(Schema.Literals(['system', 'session'])),
-  /** An explicit D-Bus address (`unix:path=/run/dbus/system_bus_socket`); overrides `bus`. */
-  address: Schema.optional(Schema.String.check(Schema.isPattern(/^(unix|tcp):/, { description: 'a D-Bus address such as unix:path=/run/dbus/system_bus_socket' }))),
-  /** Unit name globs to follow (default every unit of the wanted types). */
-  include: Schema.optional(Schema.Array(Glob)),
-  /** Unit name globs to ignore; they win over `include`. */
-  exclude: Schema.optional(Schema.Array(Glob)),
-  /** Unit types to follow (default: service). */
-  unitTypes: Schema.optional(Schema.Array(Schema.Literals(UNIT_TYPES))),
-  /** Emit systemd.job.* events (default false: every start/stop queues jobs, which is chatty). */
-  emitJobs: Schema.optional(Schema.Boolean),
-  /** Timeout of one D-Bus call and of the connection handshake. */
-  callTimeoutMs: Schema.optional(PositiveInt),
-  /** Events held for a slow consumer before the oldest are dropped (counted). */
-  maxQueuedEvents: Schema.optional(PositiveInt),
+  bus: Schema.optional(Schema.Literals(['system', 'session'])).annotate({ description: 'Which bus to watch when no `address` is given: the system manager or the user manager.' }),
+  address: Schema.optional(Schema.String.check(Schema.isPattern(/^(unix|tcp):/, { description: 'a D-Bus address such as unix:path=/run/dbus/system_bus_socket' }))).annotate({ description: 'An explicit D-Bus address (`unix:path=/run/dbus/system_bus_socket`); overrides `bus`.' }),
+  include: Schema.optional(Schema.Array(Glob)).annotate({ description: 'Unit name globs to follow (default every unit of the wanted types).' }),
+  exclude: Schema.optional(Schema.Array(Glob)).annotate({ description: 'Unit name globs to ignore; they win over `include`.' }),
+  unitTypes: Schema.optional(Schema.Array(Schema.Literals(UNIT_TYPES))).annotate({ description: 'Unit types to follow (default: service).' }),
+  emitJobs: Schema.optional(Schema.Boolean).annotate({ description: 'Emit systemd.job.* events (default false: every start/stop queues jobs, which is chatty).' }),
+  callTimeoutMs: Schema.optional(PositiveInt).annotate({ description: 'Timeout of one D-Bus call and of the connection handshake.' }),
+  maxQueuedEvents: Schema.optional(PositiveInt).annotate({ description: 'Events held for a slow consumer before the oldest are dropped (counted).' }),
 })
 export type SystemdConfigInput = typeof SystemdConfigSchema.Type
 

@@ -12,53 +12,37 @@ const NonNegativeInt = Schema.Int.check(Schema.isGreaterThanOrEqualTo(0))
 const Token = Schema.String.check(Schema.isPattern(/^[A-Za-z0-9_-]+$/, { description: 'letters, digits, _ or -' }))
 
 export const NatsStreamConfigSchema = Schema.Struct({
-  /** JetStream stream name. */
-  name: Schema.optional(Token),
-  /** Create the stream when it does not exist; otherwise only verify it (and report what is missing). */
-  create: Schema.optional(Schema.Boolean),
-  storage: Schema.optional(Schema.Literals(['file', 'memory'])),
-  replicas: Schema.optional(Schema.Int.check(Schema.isGreaterThanOrEqualTo(1), Schema.isLessThanOrEqualTo(5))),
-  /** Messages older than this are removed; 0 keeps them until a size limit applies. */
-  maxAgeMs: Schema.optional(NonNegativeInt),
-  /** Oldest messages are removed beyond this size; -1 = unlimited. */
-  maxBytes: Schema.optional(Schema.Int.check(Schema.isGreaterThanOrEqualTo(-1))),
-  /** How long the stream remembers a `Nats-Msg-Id`: a retry within this window is never stored twice. */
-  duplicateWindowMs: Schema.optional(PositiveInt),
+  name: Schema.optional(Token).annotate({ description: 'JetStream stream name.' }),
+  create: Schema.optional(Schema.Boolean).annotate({ description: 'Create the stream when it does not exist; otherwise only verify it (and report what is missing).' }),
+  storage: Schema.optional(Schema.Literals(['file', 'memory'])).annotate({ description: 'Where JetStream keeps the stream: file or memory.' }),
+  replicas: Schema.optional(Schema.Int.check(Schema.isGreaterThanOrEqualTo(1), Schema.isLessThanOrEqualTo(5))).annotate({ description: 'Copies of the stream in a JetStream cluster (1-5).' }),
+  maxAgeMs: Schema.optional(NonNegativeInt).annotate({ description: 'Messages older than this are removed; 0 keeps them until a size limit applies.' }),
+  maxBytes: Schema.optional(Schema.Int.check(Schema.isGreaterThanOrEqualTo(-1))).annotate({ description: 'Oldest messages are removed beyond this size; -1 = unlimited.' }),
+  duplicateWindowMs: Schema.optional(PositiveInt).annotate({ description: 'How long the stream remembers a `Nats-Msg-Id`: a retry within this window is never stored twice.' }),
 })
 
 export const NatsOutputConfigSchema = Schema.Struct({
-  servers: Schema.Array(Schema.String.check(Schema.isMinLength(1))).check(Schema.isMinLength(1)),
-  /** Connection name shown by the server (`nats server report connections`). */
-  name: Schema.optional(Schema.String),
-  token: Schema.optional(Schema.String),
-  user: Schema.optional(Schema.String),
-  pass: Schema.optional(Schema.String),
-  /** Subjects are `<subjectPrefix>.<node>.<source>.<type...>`. */
+  servers: Schema.Array(Schema.String.check(Schema.isMinLength(1))).check(Schema.isMinLength(1)).annotate({ description: 'NATS server URLs (nats://host:4222); at least one.' }),
+  name: Schema.optional(Schema.String).annotate({ description: 'Connection name shown by the server (`nats server report connections`).' }),
+  token: Schema.optional(Schema.String).annotate({ description: 'Authentication token.' }),
+  user: Schema.optional(Schema.String).annotate({ description: 'User name (with pass).' }),
+  pass: Schema.optional(Schema.String).annotate({ description: 'Password (with user).' }),
   subjectPrefix: Schema.optional(
     Schema.String.check(Schema.isPattern(/^[A-Za-z0-9_-]+(\.[A-Za-z0-9_-]+)*$/, { description: 'dot-separated tokens without wildcards' })),
-  ),
-  stream: Schema.optional(NatsStreamConfigSchema),
-  /**
-   * Events of one subject that arrive together are packed into one NATS message (NDJSON), up to
-   * this many; 1 sends one message per event. Packing is what makes 10^5 events/s affordable.
-   */
-  maxEventsPerMessage: Schema.optional(PositiveInt),
-  /** Upper bound of one message's payload (the server's max_payload lowers it further). */
-  maxMessageBytes: Schema.optional(Schema.Int.check(Schema.isGreaterThanOrEqualTo(1024))),
-  /** Events published or waiting for a retry before `write` makes the agent wait (backpressure). */
-  maxPendingEvents: Schema.optional(PositiveInt),
-  /** A publish without an acknowledgement after this long is sent again (same message id). */
-  ackTimeoutMs: Schema.optional(PositiveInt),
+  ).annotate({ description: 'Subjects are `<subjectPrefix>.<node>.<source>.<type...>`.' }),
+  stream: Schema.optional(NatsStreamConfigSchema).annotate({ description: 'The JetStream stream the events are stored in.' }),
+  maxEventsPerMessage: Schema.optional(PositiveInt).annotate({ description: 'Events of one subject that arrive together are packed into one NATS message (NDJSON), up to this many; 1 sends one message per event. Packing is what makes 10^5 events/s affordable.' }),
+  maxMessageBytes: Schema.optional(Schema.Int.check(Schema.isGreaterThanOrEqualTo(1024))).annotate({ description: "Upper bound of one message's payload (the server's max_payload lowers it further)." }),
+  maxPendingEvents: Schema.optional(PositiveInt).annotate({ description: 'Events published or waiting for a retry before `write` makes the agent wait (backpressure).' }),
+  ackTimeoutMs: Schema.optional(PositiveInt).annotate({ description: 'A publish without an acknowledgement after this long is sent again (same message id).' }),
   retry: Schema.optional(
     Schema.Struct({
-      initialMs: Schema.optional(PositiveInt),
-      maxMs: Schema.optional(PositiveInt),
-      /** Give a message up (counted as failed, reason retries_exhausted) after this many sends; 0 = never. */
-      maxAttempts: Schema.optional(NonNegativeInt),
+      initialMs: Schema.optional(PositiveInt).annotate({ description: 'Delay before the first resend (ms).' }),
+      maxMs: Schema.optional(PositiveInt).annotate({ description: 'Upper bound of the delay between resends (ms).' }),
+      maxAttempts: Schema.optional(NonNegativeInt).annotate({ description: 'Give a message up (counted as failed, reason retries_exhausted) after this many sends; 0 = never.' }),
     }),
-  ),
-  /** How long `close()` waits for outstanding acknowledgements before counting the rest as failed. */
-  closeTimeoutMs: Schema.optional(NonNegativeInt),
+  ).annotate({ description: 'How a publish that was not acknowledged is sent again.' }),
+  closeTimeoutMs: Schema.optional(NonNegativeInt).annotate({ description: 'How long `close()` waits for outstanding acknowledgements before counting the rest as failed.' }),
 })
 export type NatsOutputConfigInput = typeof NatsOutputConfigSchema.Type
 

@@ -6,6 +6,8 @@ import type { NatsOutputConfig } from './config.js'
 import { Deque } from './deque.js'
 import { ensureStream } from './stream.js'
 import { SubjectCache } from './subjects.js'
+import { Backoff, type BackoffPolicy } from '../../core/backoff.js'
+import { delay } from '../../core/delay.js'
 
 /** Why events could not be delivered (each is counted, none is silent). */
 export const NATS_FAILURE_REASONS = ['rejected', 'too_large', 'retries_exhausted', 'shutdown'] as const
@@ -107,7 +109,8 @@ export class NatsOutput {
   private readonly inFlight = new Map<number, PendingMessage>()
   private retryQueue: PendingMessage[] = []
   private retryAt = 0
-  private backoffMs: number
+  /** Delay before resending unacknowledged messages; starts over at the next acknowledgement. */
+  private readonly retryBackoff: Backoff
   private pending = 0
   private roomWaiters: (() => void)[] = []
   private tickTimer: ReturnType<typeof setInterval> | undefined
@@ -137,7 +140,7 @@ export class NatsOutput {
     this.subjects = new SubjectCache(config.subjectPrefix, options.node)
     this.node = options.node
     this.log = options.logger
-    this.backoffMs = config.retry.initialMs
+    this.retryBackoff = new Backoff(retryPolicy(config.retry))
     this.maxPayload = config.maxMessageBytes
   }
 
@@ -376,7 +379,7 @@ export class NatsOutput {
     this.stats.ackedEvents += m.events
     this.stats.ackedMessages += 1
     if (reply.duplicate === true) this.stats.duplicateEvents += m.events
-    this.backoffMs = this.config.retry.initialMs
+    this.retryBackoff.succeed()
   }
 
   private settle(m: PendingMessage): void {
@@ -394,8 +397,7 @@ export class NatsOutput {
     }
     this.stats.retriedEvents += m.events
     if (this.retryQueue.length === 0) {
-      this.retryAt = Date.now() + this.backoffMs
-      this.backoffMs = Math.min(this.config.retry.maxMs, this.backoffMs * 2)
+      this.retryAt = Date.now() + this.retryBackoff.fail()
     }
     this.retryQueue.push(m)
   }
@@ -439,7 +441,7 @@ export class NatsOutput {
   // ---- connection -----------------------------------------------------------------------------
 
   private async connectLoop(): Promise<void> {
-    let delay = this.config.retry.initialMs
+    const backoff = new Backoff(retryPolicy(this.config.retry))
     while (!this.closed) {
       let nc: NatsConnection
       this.stats.connectAttempts += 1
@@ -457,8 +459,7 @@ export class NatsOutput {
         })
       } catch (e) {
         this.setError(`cannot connect to ${this.config.servers.join(', ')}: ${e instanceof Error ? e.message : String(e)}`)
-        await this.sleep(delay)
-        delay = Math.min(this.config.retry.maxMs, delay * 2)
+        await delay(backoff.fail(), this.abort.signal)
         continue
       }
       if (this.closed) {
@@ -535,17 +536,9 @@ export class NatsOutput {
     }
   }
 
-  private sleep(ms: number): Promise<void> {
-    return new Promise((resolve) => {
-      if (this.abort.signal.aborted) return resolve()
-      const signal = this.abort.signal
-      const t = setTimeout(done, ms)
-      function done() {
-        clearTimeout(t)
-        signal.removeEventListener('abort', done)
-        resolve()
-      }
-      signal.addEventListener('abort', done, { once: true })
-    })
-  }
+}
+
+/** The configured retry timing as the one backoff (doubling, no jitter: retries are already spread by acks). */
+function retryPolicy(retry: { readonly initialMs: number; readonly maxMs: number }): BackoffPolicy {
+  return { initialMs: retry.initialMs, maxMs: retry.maxMs, factor: 2, jitter: 0 }
 }

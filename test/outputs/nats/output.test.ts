@@ -42,7 +42,8 @@ describe('NATS JetStream output against a real nats-server', () => {
     const cfg = parseNatsOutputConfig({ servers: [server.url], stream: { duplicateWindowMs: 60_000 }, maxEventsPerMessage: 50 })
     const out = new NatsOutput(cfg, { node: 'node.a*' })
     out.start()
-    const sent = [...events('kernel', 500), ...events('k8s', 250, 'k8s.pod.updated')]
+    // A type without a registered data schema: the reader validates every known family's data.
+    const sent = [...events('kernel', 500), ...events('k8s', 250, 'test.pod.updated')]
     for (let i = 0; i < sent.length; i += 100) await out.write(sent.slice(i, i + 100))
     await waitFor(() => out.statistics().ackedEvents === sent.length, 'every event acknowledged')
     const s = out.statistics()
@@ -64,7 +65,33 @@ describe('NATS JetStream output against a real nats-server', () => {
     expect(r.ids).toEqual(new Set(sent.map((e) => e.id)))
     expect(r.got.length).toBe(sent.length)
     expect(new Set(r.got.map((g) => g.node))).toEqual(new Set(['node.a*']))
-    expect(new Set(r.got.map((g) => g.subject))).toEqual(new Set(['tapio.events.node_a_.kernel.test.thing.happened', 'tapio.events.node_a_.k8s.k8s.pod.updated']))
+    expect(new Set(r.got.map((g) => g.subject))).toEqual(new Set(['tapio.events.node_a_.kernel.test.thing.happened', 'tapio.events.node_a_.k8s.test.pod.updated']))
+  })
+
+  it('packs a batch whose subjects interleave: one message per subject run or gathered group, every event once, in order per subject', async () => {
+    const cfg = parseNatsOutputConfig({ servers: [server.url], stream: { name: 'INTERLEAVED' }, subjectPrefix: 'mix', maxEventsPerMessage: 7 })
+    const out = new NatsOutput(cfg, { node: 'n1' })
+    out.start()
+    // a a b a b b b c a ...: contiguous runs (views of the shared bytes) and spread members (gathered).
+    const sent: TapioEvent[] = []
+    for (let i = 0; i < 300; i++) {
+      const kind = i % 5 === 0 ? 'b' : i % 11 === 0 ? 'c' : 'a'
+      sent.push(makeEvent(kind, `mix.${kind}.happened`, { i, text: kind === 'c' ? 'wide: 日本語 🚀' : 'plain' }))
+    }
+    await out.write(sent)
+    await waitFor(() => out.statistics().ackedEvents === sent.length, 'every interleaved event acknowledged')
+    expect(out.statistics().failedEvents.total).toBe(0)
+    await out.close()
+    const r = await readUntil([server.url], 'reader-mix', sent.length, { stream: 'INTERLEAVED', subjectPrefix: 'mix' })
+    expect(r.got.length).toBe(sent.length)
+    expect(r.ids).toEqual(new Set(sent.map((e) => e.id)))
+    for (const kind of ['a', 'b', 'c']) {
+      const want = sent.filter((e) => e.source === kind)
+      const got = r.got.filter((g) => g.event.source === kind)
+      expect(got.map((g) => g.event.id)).toEqual(want.map((e) => e.id))
+      expect(new Set(got.map((g) => g.subject))).toEqual(new Set([`mix.n1.${kind}.mix.${kind}.happened`]))
+      expect(got.map((g) => g.event.data)).toEqual(want.map((e) => e.data))
+    }
   })
 
   it('counts malformed messages, terminates them, and keeps reading', async () => {
