@@ -6,6 +6,7 @@ import type { AgentConfig, ResolvedCollector } from './config.js'
 import { AgentHttpServer } from './http.js'
 import type { LifecycleEvent } from '../supervisor/lifecycle-events.js'
 import { logLifecycle } from './lifecycle-log.js'
+import { SUPERVISOR_EVENTS_SOURCE, SupervisorEventsCollector } from './supervisor-events.js'
 import type { Logger } from './logger.js'
 import { Readiness, type ReadinessReport } from './readiness.js'
 import { createMetrics } from './metrics.js'
@@ -50,6 +51,11 @@ export interface ReloadStatus {
   readonly lastError: string | null
 }
 
+function outputTotals(o: Output): { written: number; lost: number; dropped: Readonly<Record<string, number>> } {
+  const dropped = o.dropped?.() ?? {}
+  return { written: o.written, lost: Object.values(dropped).reduce((a, b) => a + b, 0), dropped }
+}
+
 function toPolicy(p: ResolvedCollector['policy']): PolicyOverrides {
   return p as PolicyOverrides
 }
@@ -77,6 +83,8 @@ export class Agent {
   readonly dispositions = new Map<string, CollectorDisposition>()
   private readonly lifecycleListeners = new Set<(e: LifecycleEvent) => void>()
   private readonly readinessPolicy: Readiness
+  /** `supervisor.events: true`: the lifecycle events as stream events. */
+  private readonly supervisorEvents: SupervisorEventsCollector | undefined
   private reloadState: ReloadStatus = { attempts: 0, successes: 0, lastSuccess: true, lastSuccessAt: Date.now(), lastError: null }
 
   constructor(
@@ -95,6 +103,7 @@ export class Agent {
     this.tail = new TailHub(config.http.tailQueue, config.http.maxTailClients)
     this.redactor = (options.redactor ?? new Redactor()).addConfig(config)
     this.readinessPolicy = new Readiness(config.readiness)
+    this.supervisorEvents = config.supervisor.events ? new SupervisorEventsCollector() : undefined
     this.manager.on('lifecycle', (e) => this.onLifecycle(e))
   }
 
@@ -107,6 +116,7 @@ export class Agent {
   private onLifecycle(e: LifecycleEvent): void {
     this.readinessPolicy.observe(e, Date.now())
     logLifecycle(this.options.logger, e)
+    this.supervisorEvents?.publish(e)
     for (const l of this.lifecycleListeners) l(e)
   }
 
@@ -150,7 +160,7 @@ export class Agent {
     const log = this.options.logger
     if (this.config.outputs.stdout) this.outputs.push(new StreamOutput('stdout', this.options.stdout ?? process.stdout))
     const file = this.config.outputs.file
-    if (file) this.outputs.push(new RotatingFileOutput(file.path, file.maxBytes, file.maxFiles))
+    if (file) this.outputs.push(new RotatingFileOutput(file.path, file.maxBytes, file.maxFiles, (m) => log.error(`output file: ${m} (events dropped as write_error; retrying)`, { output: 'file' })))
     if (this.config.outputs.nats) {
       // Loaded only when configured: the NATS client costs about 13 MB of RSS.
       const { NatsOutput } = await import('../outputs/nats/output.js')
@@ -160,6 +170,8 @@ export class Agent {
       this.outputs.push(nats)
     }
 
+    // First registered: it starts before and stops after the collectors it reports on.
+    if (this.supervisorEvents) this.manager.addCollector(SUPERVISOR_EVENTS_SOURCE, this.supervisorEvents, { restart: 'permanent' })
     for (const c of this.config.collectors) await this.register(c)
     // Consume before starting so nothing waits on an absent reader.
     this.pumping = this.pump()
@@ -311,18 +323,18 @@ export class Agent {
     // An output that cannot deliver (NATS down) would hold the pump forever; close() bounds it.
     for (const o of this.outputs) o.release?.()
     await this.pumping
-    await Promise.all(this.outputs.map((o) => o.close()))
+    // Bounded: what an output cannot write in time is counted (`shutdown`), never silently lost.
+    await Promise.all(this.outputs.map((o) => o.close(this.config.outputs.flushTimeoutMs)))
     this.tail.closeAll()
     await this.http?.close()
     const s = this.manager.statistics()
-    const lost = this.outputs.filter((o): o is StreamOutput => o instanceof StreamOutput && o.lost > 0)
     this.options.logger.info('stopped', {
       totalEvents: s.totalEvents,
       delivered: s.deliveredEvents,
       dropped: s.droppedEvents.total,
       drained: summary.drained,
-      // Delivered to an output whose sink had failed (a closed stdout): not written.
-      ...(lost.length > 0 ? { outputs: Object.fromEntries(lost.map((o) => [o.name, { written: o.written, lost: o.lost }])) } : {}),
+      // Per output: delivered to it = written + lost; lost by reason (a stalled or closed stdout).
+      outputs: Object.fromEntries(this.outputs.map((o) => [o.name, outputTotals(o)])),
     })
   }
 

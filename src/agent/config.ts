@@ -68,6 +68,7 @@ export const AgentConfigSchema = Schema.Struct({
       strategy: Schema.optional(Schema.Literals(['one_for_one', 'one_for_all', 'rest_for_one'])).annotate({ description: 'Which collectors restart when one fails: one_for_one (itself), one_for_all (all), rest_for_one (it and those registered after it).' }),
       policy: Schema.optional(PolicyConfigSchema).annotate({ description: 'The default restart policy of every collector.' }),
       stopTimeoutMs: Schema.optional(PositiveInt).annotate({ description: 'Bound (ms) of a graceful stop of the whole agent.' }),
+      events: Schema.optional(Schema.Boolean).annotate({ description: 'Also put the supervision facts (failed, restart scheduled, recovered, gave up, escalated, stopped) into the stream as tapio.supervisor.* events from the collector tapio.supervisor.' }),
     }),
   ).annotate({ description: 'How collectors are supervised.' }),
   collectors: Schema.optional(Schema.Record(Schema.String, Schema.Record(Schema.String, Schema.Unknown))).annotate({ description: 'Collector instances by name. kind defaults to the name (ebpf: {}); an instance with any other name says its kind (units: { kind: systemd }).' }),
@@ -85,6 +86,7 @@ export const AgentConfigSchema = Schema.Struct({
           maxFiles: Schema.optional(PositiveInt).annotate({ description: 'Files kept, the current one included.' }),
         }),
       ).annotate({ description: 'NDJSON to a file, rotated by size.' }),
+      flushTimeoutMs: Schema.optional(PositiveInt).annotate({ description: 'At stop, how long (ms) stdout and the file output may take to write what they hold; the rest is counted as dropped (shutdown).' }),
       nats: Schema.optional(NatsOutputConfigSchema).annotate({ description: 'NATS JetStream output (docs/outputs/nats.md).' }),
     }),
   ).annotate({ description: 'Where the unified stream goes.' }),
@@ -162,10 +164,13 @@ export interface AgentConfig {
     readonly strategy: 'one_for_one' | 'one_for_all' | 'rest_for_one'
     readonly policy: PolicyConfig
     readonly stopTimeoutMs: number
+    /** Supervision facts as tapio.supervisor.* events in the stream. */
+    readonly events: boolean
   }
   readonly collectors: readonly ResolvedCollector[]
   readonly outputs: {
     readonly stdout: boolean
+    readonly flushTimeoutMs: number
     readonly file?: { readonly path: string; readonly maxBytes: number; readonly maxFiles: number }
     readonly nats?: NatsOutputConfig
   }
@@ -360,6 +365,8 @@ export function resolveConfig(
         problems.push(`${formatPath(['readiness', 'require', i])}: expected the name of a configured collector (${names.join(', ') || 'none configured'}), got ${JSON.stringify(name)}`)
     })
   }
+  if (isRecord(raw.supervisor) && raw.supervisor.events === true && 'tapio.supervisor' in rawCollectors)
+    problems.push(`${formatPath(['collectors', 'tapio.supervisor'])}: the name is reserved for the supervision events (supervisor.events: true); choose another`)
   const rawHttp = isRecord(raw.http) ? raw.http : {}
   const rawHost = typeof rawHttp.host === 'string' ? rawHttp.host : '127.0.0.1'
   if (!LOOPBACK.has(rawHost) && rawHttp.token === undefined)
@@ -379,10 +386,12 @@ export function resolveConfig(
       strategy: c.supervisor?.strategy ?? 'one_for_one',
       policy: c.supervisor?.policy ?? {},
       stopTimeoutMs: c.supervisor?.stopTimeoutMs ?? 10_000,
+      events: c.supervisor?.events ?? false,
     },
     collectors,
     outputs: {
       stdout: c.outputs?.stdout?.enabled ?? (c.outputs?.file || c.outputs?.nats ? false : true),
+      flushTimeoutMs: c.outputs?.flushTimeoutMs ?? 5_000,
       ...(c.outputs?.nats ? { nats: resolveNatsOutputConfig(c.outputs.nats) } : {}),
       ...(c.outputs?.file
         ? { file: { path: c.outputs.file.path, maxBytes: c.outputs.file.maxBytes ?? 100 * 1024 * 1024, maxFiles: c.outputs.file.maxFiles ?? 5 } }

@@ -26,7 +26,7 @@ function electionOf(details: Readonly<Record<string, unknown>> | undefined): Ele
 /**
  * The kubernetes collector's Lease election (docs/deploy.md, "Scopes"): state, holder and time
  * since this agent's last renewal, read from the collectors' health details at scrape time.
- * Transitions are counters of the collector (`tapio_collector_counter_total{counter="election_transitions"}`).
+ * Transitions are counters of the collector (`tapio_collector_counted_total{counter="election_transitions"}`).
  */
 export function registerElectionMetrics(registry: Registry, collectors: () => Readonly<Record<string, WithDetails>>): void {
   const state: Gauge<string> = new Gauge({

@@ -20,13 +20,27 @@ interface Line {
   [k: string]: unknown
 }
 
-function startAgent(yaml: string, level: 'debug' | 'info' = 'info'): { agent: Agent; lines: Line[] } {
+interface StreamEvent {
+  type: string
+  source: string
+  severity: string
+  entity?: { kind: string; name: string }
+  data: Record<string, unknown>
+}
+
+function startAgent(yaml: string, level: 'debug' | 'info' = 'info'): { agent: Agent; lines: Line[]; events: StreamEvent[] } {
   const lines: Line[] = []
+  const events: StreamEvent[] = []
   const logger = createLogger(level, (l) => lines.push(JSON.parse(l) as Line))
-  const sink = new Writable({ write: (_c, _e, cb) => cb() })
+  const sink = new Writable({
+    write: (chunk: Buffer, _e, cb) => {
+      for (const l of chunk.toString().split('\n')) if (l) events.push(JSON.parse(l) as StreamEvent)
+      cb()
+    },
+  })
   const agent = new Agent(loadConfigText(yaml, 'lifecycle-test', validators(kinds)), { kinds: kindMap(kinds), logger, stdout: sink })
   agents.push(agent)
-  return { agent, lines }
+  return { agent, lines, events }
 }
 
 const lifecycle = (lines: Line[], collector: string) => lines.filter((l) => l.collector === collector && l.event?.startsWith('collector.'))
@@ -103,6 +117,38 @@ collectors:
     expect(line.level).toBe('error')
     expect(line.collector).toBe('fragile')
     expect(line.msg).toMatch(/^supervisor escalated: collector "fragile": restart intensity exceeded: 0 restarts within 60000 ms \(max 0\); stopping every collector$/)
+  })
+
+  it('supervisor.events: true puts the same facts into the stream as tapio.supervisor.* events (off by default)', async () => {
+    const yaml = (events: boolean) => `http: { enabled: false }
+supervisor: { events: ${events} }
+collectors:
+  flaky: { kind: synthetic, rate: 0, batchSize: 10, failAfter: 20, policy: { maxRestarts: 1, backoff: { initialMs: 20, jitter: 0 } } }
+`
+    const on = startAgent(yaml(true))
+    await on.agent.start()
+    await waitFor(() => on.events.some((e) => e.type === 'tapio.supervisor.gave_up'), 'the gave_up event in the stream')
+    const sup = on.events.filter((e) => e.source === 'tapio.supervisor')
+    expect(sup.map((e) => [e.type, e.severity])).toEqual([
+      ['tapio.supervisor.failed', 'warning'],
+      ['tapio.supervisor.restart_scheduled', 'info'],
+      ['tapio.supervisor.recovered', 'info'],
+      ['tapio.supervisor.failed', 'warning'],
+      ['tapio.supervisor.gave_up', 'error'],
+    ])
+    expect(sup.every((e) => e.entity?.kind === 'collector' && e.entity.name === 'flaky' && e.data.collector === 'flaky')).toBe(true)
+    expect(sup[1]?.data).toMatchObject({ delayMs: 20, attempt: 1, maxRestarts: 1, withinMs: 60000 })
+    expect(sup[4]?.data.reason).toMatch(/^restart intensity exceeded/)
+    // Accounted like any collector's events.
+    const stats = on.agent.manager.statistics().collectors['tapio.supervisor']
+    expect(stats?.accepted).toBe(5)
+    expect(stats?.source?.produced).toBe(5)
+
+    const off = startAgent(yaml(false))
+    await off.agent.start()
+    await waitFor(() => off.lines.some((l) => l.event === 'collector.gave_up'), 'the give-up line')
+    expect(off.events.filter((e) => e.type.startsWith('tapio.supervisor.'))).toEqual([])
+    expect(off.agent.manager.collectorNames()).toEqual(['flaky'])
   })
 
   it('writes text lines for people: time, level, message, then key=value fields (quoted when needed)', () => {

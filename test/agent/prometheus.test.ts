@@ -58,9 +58,13 @@ outputs: { stdout: { enabled: true } }
 
 describe('Prometheus', () => {
   it('promtool check metrics accepts a live agent /metrics (and flags a broken exposition: the check can fail)', async () => {
-    const agent = startAgent('promtool.yaml', CONFIG)
+    // A real kernel collector too: its statistics() (kernel drops by record kind, malformed records,
+    // gauges) are exported generically and must lint clean as well.
+    const agent = startAgent('promtool.yaml', `${CONFIG.replace('outputs:', '  kernel: { kind: ebpf, enabled: true, programs: { exec: true, exit: true, tcp: false, oom: false } }\noutputs:')}`)
     const url = await agent.url()
     await waitFor(() => agent.logs().some((l) => l.event === 'collector.gave_up'), 'flaky to be given up on')
+    await waitFor(() => agent.logs().some((l) => l.msg === 'agent running'), 'the start-up summary')
+    expect(agent.logs().find((l) => l.msg === 'kernel: running'), agent.stderr).toBeDefined()
     const text = await (await fetch(`${url}/metrics`)).text()
     const r = await promtool(text)
     const findings = r.out.split('\n').filter(Boolean)
@@ -74,12 +78,12 @@ describe('Prometheus', () => {
     expect(text).toMatch(/^nodejs_heap_size_used_bytes \d+/m)
     expect(text).not.toMatch(/^tapio_process_|^tapio_nodejs_/m)
     expect(metric(text, 'tapio_collector_restarts_total', { collector: 'flaky' })).toBe(1)
+    expect(metric(text, 'tapio_collector_counted_total', { collector: 'kernel', counter: 'droppedKernel.exec' })).toBeGreaterThanOrEqual(0)
+    expect(metric(text, 'tapio_collector_counted_total', { collector: 'kernel', counter: 'malformedNative' })).toBe(0)
+    expect(metric(text, 'tapio_collector_events_dropped_total', { collector: 'kernel', reason: 'kernel_ring_full' })).toBeGreaterThanOrEqual(0)
+    expect(metric(text, 'tapio_collector_value', { collector: 'kernel', gauge: 'programsAttached' })).toBeGreaterThan(0)
     expect(metric(text, 'tapio_config_last_reload_successful')).toBe(1)
-    // Every byte counted reaches the reader (it may still be in the pipe when /metrics answers).
-    const bytes = metric(text, 'tapio_output_bytes_total', { output: 'stdout' }) as number
-    expect(bytes).toBeGreaterThan(0)
-    await waitFor(() => Buffer.byteLength(agent.stdout) >= bytes, 'the counted bytes on stdout')
-    expect(Buffer.byteLength(agent.stdout)).toBe(bytes)
+    expect(metric(text, 'tapio_output_bytes_total', { output: 'stdout' })).toBeGreaterThan(0)
 
     const broken = await promtool('# HELP requests Requests.\n# TYPE requests counter\nrequests 1\n')
     expect(broken.code).toBe(3)
@@ -92,6 +96,12 @@ describe('Prometheus', () => {
     const agent = startAgent('scraped.yaml', CONFIG)
     const url = await agent.url()
     await waitFor(() => agent.events().filter((e) => e.source === 'finite').length === 500, 'the 500 events of finite')
+    await waitFor(() => agent.logs().some((l) => l.event === 'collector.gave_up'), 'flaky to be given up on (nothing more is written)')
+    // Every byte counted reaches the reader (it may still be in the pipe when /metrics answers).
+    const bytes = metric(await (await fetch(`${url}/metrics`)).text(), 'tapio_output_bytes_total', { output: 'stdout' }) as number
+    expect(bytes).toBeGreaterThan(0)
+    await waitFor(() => Buffer.byteLength(agent.stdout) >= bytes, 'the counted bytes on stdout')
+    expect(Buffer.byteLength(agent.stdout)).toBe(bytes)
     const port = await freePort()
     const data = join(dir, 'tsdb')
     const promConfig = join(dir, 'prometheus.yml')

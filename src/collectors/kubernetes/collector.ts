@@ -272,7 +272,10 @@ export class KubernetesCollector implements Collector {
         details,
       }
     }
-    return { status: 'ok', ...(details.synced ? {} : { message: 'initial sync in progress' }), details }
+    // The election's state on the collector's card (inspector, status): being a follower is ok.
+    const role = this.cluster ? electionLine(this.cluster.status()) : undefined
+    const message = [details.synced ? undefined : 'initial sync in progress', role].filter((m) => m !== undefined).join('; ')
+    return { status: 'ok', ...(message ? { message } : {}), details }
   }
 
   statistics(): SourceStatistics {
@@ -333,6 +336,12 @@ function emptyReflectorTotals(): Record<CounterKey, number> {
 type NumericKey = { [K in keyof ReflectorStatus]-?: ReflectorStatus[K] extends number ? K : never }[keyof ReflectorStatus]
 function sum(statuses: readonly ReflectorStatus[], key: NumericKey): number {
   return statuses.reduce((n, s) => n + s[key], 0)
+}
+
+function electionLine(e: { state: string; holder: string | null; lease: string }): string {
+  if (e.state === 'leader') return `cluster-wide: leader (lease ${e.lease})`
+  if (e.state === 'follower') return `cluster-wide: follower of ${e.holder ?? 'unknown'}`
+  return `cluster-wide: ${e.state}`
 }
 
 function oldest(values: readonly (string | undefined)[]): string | null {

@@ -36,4 +36,26 @@ describe('kubernetes collector config', () => {
     expect(() => parseKubernetesConfig({ namspaces: ['typo'] })).toThrow(/at \["namspaces"\]/)
     expect(() => parseKubernetesConfig({ inCluster: true, context: 'x' })).toThrow(/at \["inCluster"\]/)
   })
+
+  it('leader election: client-go defaults, scopes, and timing rules with the offending path named', () => {
+    const c = parseKubernetesConfig({ leaderElection: { enabled: true } })
+    expect(c.leaderElection).toEqual({
+      enabled: true,
+      leaseName: 'tapio-agent-cluster',
+      namespace: 'tapio-system',
+      leaseDurationMs: 15_000,
+      renewDeadlineMs: 10_000,
+      retryPeriodMs: 2_000,
+    })
+    expect(c.scopes).toEqual({})
+    expect(parseKubernetesConfig({}).leaderElection.enabled).toBe(false)
+    expect(() => parseKubernetesConfig({ leaderElection: { leaseDurationMs: 10_000, renewDeadlineMs: 9_000, retryPeriodMs: 2_000 } })).toThrow(
+      /leaseDurationMs \(10000\) must be at least renewDeadlineMs \+ retryPeriodMs \(9000 \+ 2000\)\n\s+at \["leaderElection"\]/,
+    )
+    expect(() => parseKubernetesConfig({ leaderElection: { leaseDurationMs: 15_500 } })).toThrow(/whole seconds[\s\S]*\["leaderElection"\]\["leaseDurationMs"\]/)
+    expect(() => parseKubernetesConfig({ scopes: { services: 'node' } })).toThrow(/only pods can be node-local[\s\S]*\["scopes"\]\["services"\]/)
+    expect(() => parseKubernetesConfig({ scopes: { pods: 'galaxy' } })).toThrow(/scopes/)
+    expect(() => parseKubernetesConfig({ leaderElection: { leaseName: 'Not A Name' } })).toThrow(/leaseName/)
+    expect(parseKubernetesConfig({ scopes: { pods: 'cluster' } }).scopes).toEqual({ pods: 'cluster' })
+  })
 })

@@ -306,7 +306,13 @@ describe('kubernetes collector: watch connections for 3 agents, without and with
         const states = collectors.map((c) => c.clusterScope?.status().state)
         return states.sort().join() === 'follower,follower,leader'
       })
-      await waitFor('all ok', () => collectors.every((c) => c.health().status === 'ok' && c.health().message === undefined))
+      await waitFor('all ok', () => collectors.every((c) => c.health().status === 'ok' && /^cluster-wide: (leader|follower)/.test(c.health().message ?? '')))
+      const leaderId = collectors.find((c) => c.clusterScope?.status().state === 'leader')?.clusterScope?.status().identity
+      expect(collectors.map((c) => c.health().message).sort()).toEqual([
+        'cluster-wide: follower of ' + String(leaderId),
+        'cluster-wide: follower of ' + String(leaderId),
+        'cluster-wide: leader (lease tapio-system/tapio-agent-cluster)',
+      ])
       // A graceful stop of the leader gives the lease up: another leads without waiting for expiry.
       const leader = collectors.find((c) => c.clusterScope?.status().state === 'leader') as KubernetesCollector
       const t0 = Date.now()
