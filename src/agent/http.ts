@@ -223,6 +223,7 @@ export class AgentHttpServer {
         dropped: stats.droppedEvents,
         restarts: stats.restarts,
         tailDropped: this.agent.tail.dropped,
+        tailRefused: this.agent.tail.refused,
       },
       streams: { inspect: this.inspector.feedCounts(), inspectSample: this.inspector.sampleCounts() },
       collectors: Object.fromEntries(
