@@ -28,7 +28,7 @@
  */
 import { type ChildProcess, execFileSync, fork, spawn } from 'node:child_process'
 import { once } from 'node:events'
-import { createReadStream, createWriteStream, existsSync, mkdtempSync, readFileSync, rmSync, statSync, writeFileSync } from 'node:fs'
+import { createReadStream, createWriteStream, existsSync, mkdtempSync, openSync, readFileSync, rmSync, statSync, writeFileSync } from 'node:fs'
 import { createServer } from 'node:net'
 import { tmpdir } from 'node:os'
 import { dirname, join } from 'node:path'
@@ -140,6 +140,12 @@ interface Status {
   outputs: Record<string, { details?: { ackedEvents: number; failedEvents: { total: number } } }>
 }
 
+/** `BENCH_AGENT_STDOUT=file` appends the agents' stdout there (where `--trace-gc` prints). */
+function agentStdout(): 'ignore' | number {
+  const path = process.env.BENCH_AGENT_STDOUT
+  return path ? openSync(path, 'a') : 'ignore'
+}
+
 /** The real agent as a child process, with its HTTP endpoint and resource sampling. */
 class AgentProcess {
   readonly child: ChildProcess
@@ -159,7 +165,10 @@ class AgentProcess {
     writeFileSync(path, JSON.stringify(config))
     const profile = process.env.BENCH_AGENT_PROFILE_DIR
     const flags = profile ? ['--cpu-prof', '--cpu-prof-dir', profile] : []
-    this.child = spawn(process.execPath, [...flags, cli, 'run', '--config', path], { stdio: ['ignore', 'ignore', 'pipe'] })
+    // Extra V8/Node flags for the agent only (e.g. `--trace-gc`), split on spaces.
+    const extra = process.env.BENCH_AGENT_NODE_FLAGS?.trim()
+    if (extra) flags.push(...extra.split(/\s+/))
+    this.child = spawn(process.execPath, [...flags, cli, 'run', '--config', path], { stdio: ['ignore', agentStdout(), 'pipe'] })
     this.child.stderr?.on('data', (d: Buffer) => (this.stderr += d.toString()))
     this.exited = new Promise((resolve) =>
       this.child.once('exit', (code) => {
@@ -238,7 +247,9 @@ function track<T extends ChildProcess>(c: T): T {
 }
 
 function baseConfig(port: number): Record<string, unknown> {
-  return { node: NODE, http: { enabled: true, host: '127.0.0.1', port }, log: { level: 'info' } }
+  // `BENCH_AGENT_CONFIG={"buffer":{"capacity":2000}}` adds to (or replaces) top-level settings.
+  const extra = process.env.BENCH_AGENT_CONFIG ? (JSON.parse(process.env.BENCH_AGENT_CONFIG) as Record<string, unknown>) : {}
+  return { node: NODE, http: { enabled: true, host: '127.0.0.1', port }, log: { level: 'info' }, ...extra }
 }
 
 function fileOutput(path: string): Record<string, unknown> {
@@ -338,6 +349,8 @@ function ebpfCollectorConfig(pid: number): Record<string, unknown> {
     ringBufferBytes: RING_BYTES,
     drainIntervalMs: DRAIN_MS,
     policy: { restart: 'temporary' },
+    // `BENCH_AGENT_EBPF={"batchBytes":65536}` tries other collector settings.
+    ...(process.env.BENCH_AGENT_EBPF ? (JSON.parse(process.env.BENCH_AGENT_EBPF) as Record<string, unknown>) : {}),
   }
 }
 
