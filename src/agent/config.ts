@@ -7,6 +7,7 @@ import { type Document, isScalar, LineCounter, parseDocument, visit } from 'yaml
 import { closest, knownKeysAt } from './config-suggest.js'
 import { MASK, redactShapes, SECRET_KEY } from './redact.js'
 import { type NatsOutputConfig, NatsOutputConfigSchema, resolveNatsOutputConfig } from '../outputs/nats/config.js'
+import { connectionProblems } from '../outputs/nats/connection.js'
 
 /**
  * The agent's configuration: YAML validated with Effect Schema. Every error names the path and
@@ -369,6 +370,7 @@ export function resolveConfig(
   const rawHost = typeof rawHttp.host === 'string' ? rawHttp.host : '127.0.0.1'
   if (!LOOPBACK.has(rawHost) && rawHttp.token === undefined)
     problems.push(`http.token: expected a bearer token (16+ characters) because http.host ${JSON.stringify(rawHost)} is not loopback`)
+  if (Result.isSuccess(decoded) && decoded.success.outputs?.nats) problems.push(...connectionProblems(decoded.success.outputs.nats))
   if (problems.length > 0 || Result.isFailure(decoded)) throw new ConfigError(source, problems)
   const c = decoded.success
   const require = c.readiness?.require ?? 'all'

@@ -21,6 +21,8 @@ export interface Output {
   health?(): OutputHealth
   /** Shutting down: stop blocking `write` (close() bounds and counts what is left). */
   release?(): void
+  /** SIGHUP: re-read certificate and credential files (the NATS output reconnects). */
+  reconnect?(): Promise<void>
 }
 
 export interface OutputHealth {
