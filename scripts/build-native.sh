@@ -62,7 +62,11 @@ if [[ "$mode" == --install ]]; then
   stale=()
   for t in $targets; do loads "build/Release/$t.node" || stale+=("$t"); done
   ((${#stale[@]})) || exit 0
-  say "rebuilding ${stale[*]} for $(uname -m), Node $(node -p process.version) (the shipped linux-x64 build does not load here)"
+  if [[ -f "build/Release/${stale[0]}.node" ]]; then
+    say "rebuilding ${stale[*]} for $(uname -m), Node $(node -p process.version) (the shipped linux-x64 build does not load here)"
+  else
+    say "building ${stale[*]} (not built yet)"
+  fi
   rm -rf .rebuild && mkdir .rebuild
   cp -r binding.gyp src bpf .rebuild/
   log=build/rebuild.log

@@ -51,6 +51,11 @@ export interface ReloadStatus {
   readonly lastError: string | null
 }
 
+function outputTotals(o: Output): { written: number; lost: number; dropped: Readonly<Record<string, number>> } {
+  const dropped = o.dropped?.() ?? {}
+  return { written: o.written, lost: Object.values(dropped).reduce((a, b) => a + b, 0), dropped }
+}
+
 function toPolicy(p: ResolvedCollector['policy']): PolicyOverrides {
   return p as PolicyOverrides
 }
@@ -155,7 +160,7 @@ export class Agent {
     const log = this.options.logger
     if (this.config.outputs.stdout) this.outputs.push(new StreamOutput('stdout', this.options.stdout ?? process.stdout))
     const file = this.config.outputs.file
-    if (file) this.outputs.push(new RotatingFileOutput(file.path, file.maxBytes, file.maxFiles))
+    if (file) this.outputs.push(new RotatingFileOutput(file.path, file.maxBytes, file.maxFiles, (m) => log.error(`output file: ${m} (events dropped as write_error; retrying)`, { output: 'file' })))
     if (this.config.outputs.nats) {
       // Loaded only when configured: the NATS client costs about 13 MB of RSS.
       const { NatsOutput } = await import('../outputs/nats/output.js')
@@ -320,18 +325,18 @@ export class Agent {
     // An output that cannot deliver (NATS down) would hold the pump forever; close() bounds it.
     for (const o of this.outputs) o.release?.()
     await this.pumping
-    await Promise.all(this.outputs.map((o) => o.close()))
+    // Bounded: what an output cannot write in time is counted (`shutdown`), never silently lost.
+    await Promise.all(this.outputs.map((o) => o.close(this.config.outputs.flushTimeoutMs)))
     this.tail.closeAll()
     await this.http?.close()
     const s = this.manager.statistics()
-    const lost = this.outputs.filter((o): o is StreamOutput => o instanceof StreamOutput && o.lost > 0)
     this.options.logger.info('stopped', {
       totalEvents: s.totalEvents,
       delivered: s.deliveredEvents,
       dropped: s.droppedEvents.total,
       drained: summary.drained,
-      // Delivered to an output whose sink had failed (a closed stdout): not written.
-      ...(lost.length > 0 ? { outputs: Object.fromEntries(lost.map((o) => [o.name, { written: o.written, lost: o.lost }])) } : {}),
+      // Per output: delivered to it = written + lost; lost by reason (a stalled or closed stdout).
+      outputs: Object.fromEntries(this.outputs.map((o) => [o.name, outputTotals(o)])),
     })
   }
 

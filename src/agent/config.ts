@@ -87,6 +87,7 @@ export const AgentConfigSchema = Schema.Struct({
           maxFiles: Schema.optional(PositiveInt).annotate({ description: 'Files kept, the current one included.' }),
         }),
       ).annotate({ description: 'NDJSON to a file, rotated by size.' }),
+      flushTimeoutMs: Schema.optional(PositiveInt).annotate({ description: 'At stop, how long (ms) stdout and the file output may take to write what they hold; the rest is counted as dropped (shutdown).' }),
       nats: Schema.optional(NatsOutputConfigSchema).annotate({ description: 'NATS JetStream output (docs/outputs/nats.md).' }),
     }),
   ).annotate({ description: 'Where the unified stream goes.' }),
@@ -170,6 +171,7 @@ export interface AgentConfig {
   readonly collectors: readonly ResolvedCollector[]
   readonly outputs: {
     readonly stdout: boolean
+    readonly flushTimeoutMs: number
     readonly file?: { readonly path: string; readonly maxBytes: number; readonly maxFiles: number }
     readonly nats?: NatsOutputConfig
   }
@@ -391,6 +393,7 @@ export function resolveConfig(
     collectors,
     outputs: {
       stdout: c.outputs?.stdout?.enabled ?? (c.outputs?.file || c.outputs?.nats ? false : true),
+      flushTimeoutMs: c.outputs?.flushTimeoutMs ?? 5_000,
       ...(c.outputs?.nats ? { nats: resolveNatsOutputConfig(c.outputs.nats) } : {}),
       ...(c.outputs?.file
         ? { file: { path: c.outputs.file.path, maxBytes: c.outputs.file.maxBytes ?? 100 * 1024 * 1024, maxFiles: c.outputs.file.maxFiles ?? 5 } }

@@ -16,7 +16,7 @@ import { registerElectionMetrics } from './election-metrics.js'
  */
 export interface AgentMetricsSources {
   readonly manager: () => CollectorManager
-  readonly outputs: () => readonly { name: string; written: number; bytes?: number; errors?: number }[]
+  readonly outputs: () => readonly { name: string; written: number; bytes?: number; errors?: number; dropped?: () => Readonly<Record<string, number>> }[]
   readonly tailDropped: () => number
   /** Absent, or returning undefined, when the agent has no enricher. */
   readonly enrichment?: () => EnrichmentCounts | undefined
@@ -159,6 +159,15 @@ export function createMetrics(src: AgentMetricsSources): Registry {
     registers: [registry],
     collect() {
       for (const o of src.outputs()) advance(outputWritten, `o:${o.name}`, { output: o.name }, o.written)
+    },
+  })
+  const outputDropped: Counter<string> = new Counter({
+    name: 'tapio_output_dropped_events_total',
+    help: 'Events an output was handed and did not write, by reason (write_error: the sink failed; shutdown: not flushed in time at stop)',
+    labelNames: ['output', 'reason'],
+    registers: [registry],
+    collect() {
+      for (const o of src.outputs()) for (const [reason, n] of Object.entries(o.dropped?.() ?? {})) advance(outputDropped, `od:${o.name}:${reason}`, { output: o.name, reason }, n)
     },
   })
   const tailDropped: Counter<string> = new Counter({

@@ -40,17 +40,24 @@ describe('delay', () => {
   it('removes its abort listener when the time is up (aborting later changes nothing)', async () => {
     const clock = new ManualClock()
     const ac = new AbortController()
+    const added: unknown[] = []
+    const removed: [string, unknown][] = []
+    const add = ac.signal.addEventListener.bind(ac.signal)
+    const remove = ac.signal.removeEventListener.bind(ac.signal)
+    ac.signal.addEventListener = ((type: string, fn: unknown, opts?: unknown) => {
+      added.push(fn)
+      return add(type as 'abort', fn as () => void, opts as never)
+    }) as typeof add
+    ac.signal.removeEventListener = ((type: string, fn: unknown) => {
+      removed.push([type, fn])
+      return remove(type as 'abort', fn as () => void)
+    }) as typeof remove
     const p = delay(10, ac.signal, clock)
     await clock.advanceAsync(10)
     expect(await p).toBe(true)
-    let removed = false
-    const remove = ac.signal.removeEventListener.bind(ac.signal)
-    ac.signal.removeEventListener = ((...a: Parameters<typeof remove>) => {
-      removed = true
-      return remove(...a)
-    }) as typeof remove
+    expect(removed).toEqual([['abort', added[0]]])
     ac.abort()
-    expect(removed).toBe(false)
+    expect(clock.pending).toBe(0)
   })
 
   it('negative delays are 0; the system clock is the default', async () => {

@@ -371,14 +371,17 @@ function checkRestartTimes(
   const until = firstStart.at + (group.length - 1) * (POLICY.startTimeoutMs + POLICY.stopTimeoutMs)
   // Anything else that touched the group meanwhile (operator, removal, shutdown, another failure).
   const cause = events[i]
+  const slack = (n: number) => n * (POLICY.startTimeoutMs + POLICY.stopTimeoutMs)
   const disturbed = events.some(
     (x) =>
       x !== cause &&
       x !== scheduled &&
-      x.at >= scheduled.at &&
       x.at <= until &&
       x.type !== 'recovered' &&
-      (group.includes(x.collector) || (x.type === 'restart-scheduled' && x.group.some((n) => group.includes(n)))),
+      // Something else that touched the group meanwhile, or another group restart still under way
+      // (group restarts run one after another).
+      ((x.at >= scheduled.at && group.includes(x.collector)) ||
+        (x.type === 'restart-scheduled' && x.group.some((n) => group.includes(n)) && x.at + x.delayMs + slack(x.group.length) >= scheduled.at)),
   )
   if (disturbed) return false
   if (group.length === 1) {

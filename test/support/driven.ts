@@ -113,6 +113,12 @@ export class DrivenInstance implements Collector {
     return { produced: this.produced, dropped: {}, queued, counters: {} }
   }
 
+  /** The source ends normally (a normal exit). */
+  finish(): void {
+    this.ended = true
+    this.wake?.()
+  }
+
   crash(): void {
     this.crashed = true
     this.wake?.()

@@ -241,6 +241,11 @@ export class NatsOutput {
     }
   }
 
+  /** Events handed to `write` and given up, by reason (the agent's per-output totals). */
+  dropped(): Readonly<Record<NatsFailureReason, number>> {
+    return { ...this.failed }
+  }
+
   /** Ready when connected and the stream is in place; the details are the statistics. */
   health(): OutputHealth {
     const s = this.statistics()

@@ -1,0 +1,26 @@
+import { defineConfig } from 'vitest/config'
+
+/**
+ * The tests `npm run mutate` runs against each mutant (docs/testing.md): the pure core's tests,
+ * without the global setup (no tsc build: TypeScript 7 has no JS API and the mutants live only in
+ * Stryker's sandbox), on the driven clock only (the real-time supervision tests would make every
+ * mutant cost seconds of sleeping) and with the model test at fewer sequences.
+ */
+export default defineConfig({
+  test: {
+    include: [
+      'test/core/clock.test.ts',
+      'test/core/delay.test.ts',
+      'test/core/backoff.test.ts',
+      'test/supervisor/*.test.ts',
+      'test/stream/*.test.ts',
+      'test/machines/*.test.ts',
+      'test/manager/model.test.ts',
+      'test/collectors/ebpf/decode.test.ts',
+      'test/collectors/systemd/units.test.ts',
+    ],
+    env: { MODEL_RUNS: process.env.MODEL_RUNS ?? '100' },
+    testTimeout: 60_000,
+    pool: 'forks',
+  },
+})
