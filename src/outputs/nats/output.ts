@@ -46,8 +46,8 @@ export interface NatsOutputStatistics {
   readonly retriedEvents: number
   /**
    * Events sent again after the stream's duplicate window had passed since their first send: if
-   * that first send was stored (only its acknowledgement lost), the stream now holds them twice.
-   * Counted once per message, and logged.
+   * an earlier send was stored (only its acknowledgement lost), the stream now holds another copy.
+   * Every such resend counts (an upper bound of the extra copies); the first is logged.
    */
   readonly possiblyDuplicatedEvents: number
   readonly failedEvents: Readonly<Record<NatsFailureReason, number>> & { readonly total: number }
@@ -133,6 +133,7 @@ export class NatsOutput {
   private readonly abort = new AbortController()
   private maxPayload: number
   private diagnosing = false
+  private warnedPastWindow = false
   private diagnosedAt = 0
   private readonly stats = {
     publishedEvents: 0,
@@ -349,7 +350,7 @@ export class NatsOutput {
       m.attempts += 1
       m.sentAt = now
       if (m.firstSentAt === 0) m.firstSentAt = now
-      else if (!m.pastWindow && now - m.firstSentAt > window) this.pastWindow(m, now - m.firstSentAt)
+      else if (now - m.firstSentAt > window) this.pastWindow(m, now - m.firstSentAt)
       this.inFlight.set(seq, m)
       try {
         nc.publish(m.subject, m.payload, { reply: `${this.inbox}.${seq}`, headers: m.headers })
@@ -407,9 +408,12 @@ export class NatsOutput {
 
   /** The stream no longer remembers this message's id: say so (counted, logged). */
   private pastWindow(m: PendingMessage, age: number): void {
-    m.pastWindow = true
-    const first = this.stats.possiblyDuplicatedEvents === 0
+    // Every such resend may add a copy (the stream's window restarts at each stored one): an upper bound.
     this.stats.possiblyDuplicatedEvents += m.events
+    if (m.pastWindow) return
+    m.pastWindow = true
+    const first = !this.warnedPastWindow
+    this.warnedPastWindow = true
     const text = `resending ${m.events} events first sent ${age} ms ago, past the stream's duplicate window (${this.config.stream.duplicateWindowMs} ms): if that send was stored, they are stored twice (counted in possiblyDuplicatedEvents)`
     if (first) this.log?.warn(`nats: ${text}`, { output: 'nats', events: m.events })
   }
