@@ -149,7 +149,7 @@ describe('NATS over TLS, mutual TLS, NKEY and .creds against real nats-servers',
 
   for (const f of failing) {
     it(`${f.name}: the output is not ready and says why; the reader fails saying the same`, async () => {
-      const out = new NatsOutput(parseNatsOutputConfig({ ...f.settings(), stream: { name: 'NEVER' }, retry: { initialMs: 50, maxMs: 200 } }), { node: 'n1' })
+      const out = new NatsOutput(parseNatsOutputConfig({ ...f.settings(), stream: { name: 'NEVER' }, retry: { initialMs: 50, maxMs: 200 }, closeTimeoutMs: 0 }), { node: 'n1' })
       try {
         out.start()
         await out.write(events(5))
