@@ -345,6 +345,8 @@ export class Agent {
     if (processorsChanged) this.chain = this.buildChain(next)
     this.config = { ...this.config, collectors: next.collectors, log: next.log, readiness: next.readiness, processors: next.processors }
     this.readinessPolicy.setPolicy(next.readiness)
+    // Rotated certificates and credentials (same paths, new contents) take effect now.
+    for (const o of this.outputs) await o.reconnect?.()
     this.reloadState = { attempts: this.reloadState.attempts + 1, successes: this.reloadState.successes + 1, lastSuccess: true, lastSuccessAt: Date.now(), lastError: null }
     log.info('config reloaded', { event: 'config.reload', result: 'ok', added, removed, restarted, unchanged, needsRestart, processors: processorsChanged ? 'applied' : 'unchanged' })
     if (needsRestart.length > 0) log.warn(`config: changes to ${needsRestart.join(', ')} take effect after a restart of the agent`)
