@@ -17,7 +17,7 @@ import {
   type NativeCounters,
   type OpenResult,
 } from '../../native/bpf-addon.js'
-import { BootClock, KIND_NAMES, RecordKind } from '../../native/bpf-records.js'
+import { BATCH_HEADER, BootClock, FRAME_HEADER, KIND_NAMES, RECORD_SIZE, RecordKind } from '../../native/bpf-records.js'
 import { CgroupResolver } from './cgroup.js'
 import { type EbpfConfig, parseEbpfConfigOrThrow } from './config.js'
 import { BatchDecoder, CgroupIdsOnly } from './decode.js'
@@ -36,8 +36,9 @@ interface LossSample {
 /** Everything that belongs to one start. */
 class Run {
   /**
-   * Unbounded in events on purpose: the native side hands over at most `maxBatchesInFlight`
-   * batches the queue has not released yet, then leaves events in the ring (counted by the kernel).
+   * Not bounded by the queue itself: the native side hands over at most `maxBatchesInFlight`
+   * batches the queue has not released yet, then leaves events in the ring (counted by the kernel),
+   * so at most `decodedEventsBound(config)` events wait here.
    */
   readonly queue: HandoffQueue
   closed = false
@@ -67,6 +68,17 @@ class Run {
   native(): NativeCounters {
     return this.finalNative ?? this.session.counters()
   }
+}
+
+const SMALLEST_FRAME = FRAME_HEADER + Math.min(...RECORD_SIZE.filter((n) => n > 0))
+
+/**
+ * The most decoded events that can wait in the collector's hand-off queue: the native side hands
+ * over at most `maxBatchesInFlight` batches not yet taken, each holding at most this many records.
+ * This is the collector's share of the agent's live heap under backpressure.
+ */
+export function decodedEventsBound(config: Pick<EbpfConfig, 'batchBytes' | 'maxBatchesInFlight'>): number {
+  return config.maxBatchesInFlight * Math.floor((config.batchBytes - BATCH_HEADER) / SMALLEST_FRAME)
 }
 
 export interface EbpfTotals {

@@ -1,5 +1,5 @@
 import { afterEach, beforeAll, describe, expect, it } from 'vitest'
-import { EbpfCollector } from '../../../src/collectors/ebpf/index.js'
+import { decodedEventsBound, EBPF_DEFAULTS, EbpfCollector } from '../../../src/collectors/ebpf/index.js'
 import { buildLoadgen, type Loadgen, Sink, startLoadgen, stats, waitFor } from './helpers.js'
 
 const probeOnly = { exec: false, exit: false, tcp: false, oom: false, openat: false }
@@ -69,6 +69,26 @@ describe('ebpf collector: exact loss accounting', () => {
     expect(s.delivered + s.droppedKernel + s.droppedUser).toBe(count)
     expect(s.pending).toBe(0)
     expect(sink.events.length).toBe(s.delivered)
+  })
+
+  it('with the default settings, at most decodedEventsBound events wait decoded in JavaScript', async () => {
+    // What waits decoded is live heap: tens of thousands of objects at once were promoted to the
+    // old generation and took the agent's peak RSS past 512 MiB (docs/performance.md).
+    const bound = decodedEventsBound(EBPF_DEFAULTS)
+    expect(bound).toBeLessThanOrEqual(2_400)
+    const count = 300_000
+    const { collector } = await flood(count, {}, false)
+    const s1 = stats(collector)
+    expect(s1.consumerStalls).toBeGreaterThan(0)
+    expect(s1.queued).toBeGreaterThan(0)
+    expect(s1.queued).toBeLessThanOrEqual(bound)
+    const sink = new Sink(collector)
+    await collector.stop()
+    await sink.done
+    const s = stats(collector)
+    expect(s.generated).toBe(count)
+    expect(s.delivered + s.droppedKernel + s.droppedUser).toBe(count)
+    expect(s.pending).toBe(0)
   })
 
   it('a big enough ring loses nothing', async () => {
