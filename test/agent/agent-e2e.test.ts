@@ -4,6 +4,7 @@ import { tmpdir } from 'node:os'
 import { join } from 'node:path'
 import { promisify } from 'node:util'
 import { afterAll, afterEach, describe, expect, it } from 'vitest'
+import { DEFAULT_AGENT_BUFFER_CAPACITY } from '../../src/agent/config.js'
 import { waitFor } from '../support/wait.js'
 import { AgentProcess, CLI, metric, ROOT } from './support.js'
 
@@ -51,7 +52,7 @@ http: { port: 0 }
       expect(metric(text, 'tapio_collector_events_produced_total', { collector: name })).toBe(n)
     }
     expect(metric(text, 'tapio_output_events_total', { output: 'stdout' })).toBe(2700)
-    expect(metric(text, 'tapio_buffer_capacity')).toBe(10000)
+    expect(metric(text, 'tapio_buffer_capacity')).toBe(DEFAULT_AGENT_BUFFER_CAPACITY)
     expect(metric(text, 'tapio_collector_state', { collector: 'alpha', state: 'stopped' })).toBe(1)
     expect(text).toMatch(/^process_resident_memory_bytes /m)
     agent.signal('SIGTERM')
