@@ -16,6 +16,8 @@ import { type Output, type OutputHealth, RotatingFileOutput, StreamOutput } from
 import type { CollectorKind } from './registry.js'
 import { TailHub } from './tail.js'
 import { Redactor } from './redact.js'
+import { ProcessorCounters, type ProcessorChain, type ProcessorStageStatistics } from '../processors/chain.js'
+import { buildProcessorChain } from '../processors/spec.js'
 
 export interface AgentOptions {
   /** Masks secrets in HTTP bodies (the CLI shares it with its logger); one from the config when absent. */
@@ -52,6 +54,11 @@ export interface ReloadStatus {
   readonly lastError: string | null
 }
 
+function outputTotals(o: Output): { written: number; lost: number; dropped: Readonly<Record<string, number>> } {
+  const dropped = o.dropped?.() ?? {}
+  return { written: o.written, lost: Object.values(dropped).reduce((a, b) => a + b, 0), dropped }
+}
+
 function toPolicy(p: ResolvedCollector['policy']): PolicyOverrides {
   return p as PolicyOverrides
 }
@@ -82,6 +89,10 @@ export class Agent {
   private readonly readinessPolicy: Readiness
   /** `supervisor.events: true`: the lifecycle events as stream events. */
   private readonly supervisorEvents: SupervisorEventsCollector | undefined
+  /** Cumulative across reloads: a SIGHUP swaps the chain, never the counts. */
+  private readonly processorCounters = new ProcessorCounters()
+  /** Undefined for an empty `processors: []` (the pump then skips the stage). */
+  private chain: ProcessorChain | undefined
   private reloadState: ReloadStatus = { attempts: 0, successes: 0, lastSuccess: true, lastSuccessAt: Date.now(), lastError: null }
 
   constructor(
@@ -144,6 +155,20 @@ export class Agent {
     return this.outputs.flatMap((o) => (o.health ? [{ name: o.name, written: o.written, health: o.health() }] : []))
   }
 
+  /** The processor stage's flow (per source: received = delivered + dropped by processor) and each processor's own counters. */
+  processorStatistics(): ProcessorStageStatistics {
+    return this.chain?.statistics() ?? this.processorCounters.snapshot()
+  }
+
+  private buildChain(config: AgentConfig): ProcessorChain | undefined {
+    if (config.processors.length === 0) return undefined
+    return buildProcessorChain(config.processors, {
+      ...(this.options.enricher ? { enricher: this.options.enricher } : {}),
+      outputs: this.outputs.map((o) => o.name),
+      counters: this.processorCounters,
+    })
+  }
+
   get currentConfig(): AgentConfig {
     return this.config
   }
@@ -157,7 +182,7 @@ export class Agent {
     const log = this.options.logger
     if (this.config.outputs.stdout) this.outputs.push(new StreamOutput('stdout', this.options.stdout ?? process.stdout))
     const file = this.config.outputs.file
-    if (file) this.outputs.push(new RotatingFileOutput(file.path, file.maxBytes, file.maxFiles))
+    if (file) this.outputs.push(new RotatingFileOutput(file.path, file.maxBytes, file.maxFiles, (m) => log.error(`output file: ${m} (events dropped as write_error; retrying)`, { output: 'file' })))
     if (this.config.outputs.nats) {
       // Loaded only when configured: the NATS client costs about 13 MB of RSS.
       const { NatsOutput } = await import('../outputs/nats/output.js')
@@ -166,6 +191,8 @@ export class Agent {
       nats.start()
       this.outputs.push(nats)
     }
+
+    this.chain = this.buildChain(this.config)
 
     // First registered: it starts before and stops after the collectors it reports on.
     if (this.supervisorEvents) this.manager.addCollector(SUPERVISOR_EVENTS_SOURCE, this.supervisorEvents, { restart: 'permanent' })
@@ -178,6 +205,7 @@ export class Agent {
         outputs: () => this.outputs,
         tailDropped: () => this.tail.dropped,
         enrichment: () => this.options.enricher?.counts(),
+        processors: () => this.processorStatistics(),
         reload: () => this.reloadState,
       })
       this.http = new AgentHttpServer(this, registry, this.config.http, log)
@@ -237,16 +265,27 @@ export class Agent {
   }
 
   /**
-   * Merged batches to every output (awaiting them: backpressure) and to the live tail. Each batch
-   * is wrapped once in its shared serialised form: whoever needs NDJSON first makes it, everyone
-   * else reuses it.
+   * Merged batches through the processor stage to every output (awaiting them: backpressure) and
+   * to the live tail. Each batch is wrapped once in its shared serialised form: whoever needs
+   * NDJSON first makes it, everyone else reuses it. The chain is read per batch, so a reload's new
+   * chain applies from the next batch on.
    */
   private async pump(): Promise<void> {
-    const enricher = this.options.enricher
     for await (const merged of this.manager.batches()) {
-      const batch = NdjsonBatch.from(enricher ? enricher.enrich(merged) : merged)
+      const chain = this.chain
+      const result = chain ? chain.run(merged) : { events: merged }
+      if (result.events.length === 0) continue
+      const batch = NdjsonBatch.from(result.events)
+      const routes = result.routes
       for (const o of this.outputs) {
-        const p = o.write(batch)
+        let mine = batch
+        if (routes) {
+          const events = routes.get(o.name)
+          if (!events || events.length === 0) continue
+          // Shared when the output gets everything (the common case): serialised once.
+          mine = events.length === batch.events.length ? batch : NdjsonBatch.from(events)
+        }
+        const p = o.write(mine)
         if (p) await p
       }
       this.tail.publish(batch)
@@ -309,10 +348,13 @@ export class Agent {
       await this.register(c)
       added.push(name)
     }
-    this.config = { ...this.config, collectors: next.collectors, log: next.log, readiness: next.readiness }
+    // Processors change without touching a collector: the next batch goes through the new chain.
+    const processorsChanged = JSON.stringify(this.config.processors) !== JSON.stringify(next.processors)
+    if (processorsChanged) this.chain = this.buildChain(next)
+    this.config = { ...this.config, collectors: next.collectors, log: next.log, readiness: next.readiness, processors: next.processors }
     this.readinessPolicy.setPolicy(next.readiness)
     this.reloadState = { attempts: this.reloadState.attempts + 1, successes: this.reloadState.successes + 1, lastSuccess: true, lastSuccessAt: Date.now(), lastError: null }
-    log.info('config reloaded', { event: 'config.reload', result: 'ok', added, removed, restarted, unchanged, needsRestart })
+    log.info('config reloaded', { event: 'config.reload', result: 'ok', added, removed, restarted, unchanged, needsRestart, processors: processorsChanged ? 'applied' : 'unchanged' })
     if (needsRestart.length > 0) log.warn(`config: changes to ${needsRestart.join(', ')} take effect after a restart of the agent`)
     return { added, removed, restarted, unchanged, needsRestart }
   }
@@ -326,20 +368,19 @@ export class Agent {
     // An output that cannot deliver (NATS down) would hold the pump forever; close() bounds it.
     for (const o of this.outputs) o.release?.()
     await this.pumping
-    await Promise.all(this.outputs.map((o) => o.close()))
+    // Bounded: what an output cannot write in time is counted (`shutdown`), never silently lost.
+    await Promise.all(this.outputs.map((o) => o.close(this.config.outputs.flushTimeoutMs)))
     this.tail.closeAll()
     await this.http?.close()
     await this.scrape?.close()
     const s = this.manager.statistics()
-    // Even with nothing lost (it failed just as the stream ended), a failed output is reported.
-    const lost = this.outputs.filter((o): o is StreamOutput => o instanceof StreamOutput && (o.lost > 0 || o.errors > 0))
     this.options.logger.info('stopped', {
       totalEvents: s.totalEvents,
       delivered: s.deliveredEvents,
       dropped: s.droppedEvents.total,
       drained: summary.drained,
-      // Delivered to an output whose sink had failed (a closed stdout): not written.
-      ...(lost.length > 0 ? { outputs: Object.fromEntries(lost.map((o) => [o.name, { written: o.written, lost: o.lost }])) } : {}),
+      // Per output: delivered to it = written + lost; lost by reason (a stalled or closed stdout).
+      outputs: Object.fromEntries(this.outputs.map((o) => [o.name, outputTotals(o)])),
     })
   }
 

@@ -12,6 +12,8 @@ import { type AgentConfig, ConfigError, loadConfigFile } from './config.js'
 import { configJsonSchema } from './config-schema.js'
 import { loadConfigFileOffThread } from './config-load.js'
 import { Reloader } from './reloader.js'
+import { exitAfterStderr, writeAllSync } from './exit.js'
+import { fileOutputProblem } from './outputs.js'
 import { Redactor, redactShapes } from './redact.js'
 import { createLogger, LOG_FORMATS, type LogFormat } from './logger.js'
 import { probeMain } from './probe.js'
@@ -26,7 +28,7 @@ const byKind = kindMap(kinds)
 const checks = validators(kinds)
 
 function fail(message: string, code = 2): never {
-  process.stderr.write(`${redactShapes(message)}\n`)
+  writeAllSync(2, `${redactShapes(message)}\n`)
   process.exit(code)
 }
 
@@ -51,7 +53,7 @@ function withOverrides(config: AgentConfig, httpPort: string | undefined, output
     c = { ...c, http: { ...c.http, enabled: true, port } }
   }
   if (output !== undefined) {
-    c = { ...c, outputs: { stdout: false, file: { path: output, maxBytes: c.outputs.file?.maxBytes ?? 100 * 1024 * 1024, maxFiles: c.outputs.file?.maxFiles ?? 5 } } }
+    c = { ...c, outputs: { stdout: false, flushTimeoutMs: c.outputs.flushTimeoutMs, file: { path: output, maxBytes: c.outputs.file?.maxBytes ?? 100 * 1024 * 1024, maxFiles: c.outputs.file?.maxFiles ?? 5 } } }
   }
   return c
 }
@@ -98,7 +100,7 @@ async function run(values: { config?: string; 'http-port'?: string; output?: str
     stopping = true
     logger.info(why)
     agent.stop().then(
-      () => process.exit(0),
+      () => exitAfterStderr(0),
       (e: unknown) => {
         logger.error('stop failed', { error: String(e) })
         process.exit(1)
@@ -316,6 +318,9 @@ async function main(argv: string[]): Promise<void> {
     case 'check-config': {
       const path = values.config as string | undefined
       const c = loadOrExit(path)
+      // Valid YAML can still name a file the agent could never write.
+      const fileProblem = c.outputs.file ? fileOutputProblem(c.outputs.file.path) : undefined
+      if (fileProblem) fail(`tapio-agent: invalid configuration (${path ?? 'embedded default'}):\n  - outputs.file.path: ${fileProblem}`)
       process.stdout.write(`${path ?? 'embedded default'}: valid (${c.collectors.length} collectors)\n`)
       return
     }

@@ -7,6 +7,7 @@ import { type Document, isScalar, LineCounter, parseDocument, visit } from 'yaml
 import { closest, knownKeysAt } from './config-suggest.js'
 import { MASK, redactShapes, SECRET_KEY } from './redact.js'
 import { type NatsOutputConfig, NatsOutputConfigSchema, resolveNatsOutputConfig } from '../outputs/nats/config.js'
+import { type ProcessorSpec, ProcessorsSchema, processorProblems } from '../processors/spec.js'
 
 /**
  * The agent's configuration: YAML validated with Effect Schema. Every error names the path and
@@ -95,6 +96,7 @@ export const AgentConfigSchema = Schema.Struct({
           maxFiles: Schema.optional(PositiveInt).annotate({ description: 'Files kept, the current one included.' }),
         }),
       ).annotate({ description: 'NDJSON to a file, rotated by size.' }),
+      flushTimeoutMs: Schema.optional(PositiveInt).annotate({ description: 'At stop, how long (ms) stdout and the file output may take to write what they hold; the rest is counted as dropped (shutdown).' }),
       nats: Schema.optional(NatsOutputConfigSchema).annotate({ description: 'NATS JetStream output (docs/outputs/nats.md).' }),
     }),
   ).annotate({ description: 'Where the unified stream goes.' }),
@@ -123,6 +125,7 @@ export const AgentConfigSchema = Schema.Struct({
       graceMs: Schema.optional(NonNegative).annotate({ description: 'How long (ms) a collector being restarted by its policy still counts as ready.' }),
     }),
   ).annotate({ description: 'What /readyz requires.' }),
+  processors: Schema.optional(ProcessorsSchema),
   log: Schema.optional(
     Schema.Struct({
       level: Schema.optional(Schema.Literals(['debug', 'info', 'warn', 'error'])).annotate({ description: 'Least severe level logged: debug, info, warn or error.' }),
@@ -185,6 +188,7 @@ export interface AgentConfig {
   readonly collectors: readonly ResolvedCollector[]
   readonly outputs: {
     readonly stdout: boolean
+    readonly flushTimeoutMs: number
     readonly file?: { readonly path: string; readonly maxBytes: number; readonly maxFiles: number }
     readonly nats?: NatsOutputConfig
   }
@@ -201,6 +205,8 @@ export interface AgentConfig {
     readonly scrape?: { readonly host: string; readonly port: number }
   }
   readonly readiness: { readonly require: 'all' | 'any' | readonly string[]; readonly graceMs: number }
+  /** The processor stage, in order; `[{ type: enrich }]` when the file has no `processors:`. */
+  readonly processors: readonly ProcessorSpec[]
   readonly log: { readonly level: 'debug' | 'info' | 'warn' | 'error'; readonly format: 'json' | 'text' }
 }
 
@@ -387,6 +393,7 @@ export function resolveConfig(
   const rawHost = typeof rawHttp.host === 'string' ? rawHttp.host : '127.0.0.1'
   if (!LOOPBACK.has(rawHost) && rawHttp.token === undefined)
     problems.push(`http.token: expected a bearer token (16+ characters) because http.host ${JSON.stringify(rawHost)} is not loopback`)
+  if (Result.isSuccess(decoded) && decoded.success.processors) problems.push(...processorProblems(decoded.success.processors, configuredOutputs(decoded.success.outputs)))
   if (problems.length > 0 || Result.isFailure(decoded)) throw new ConfigError(source, problems)
   const c = decoded.success
   const require = c.readiness?.require ?? 'all'
@@ -407,6 +414,7 @@ export function resolveConfig(
     collectors,
     outputs: {
       stdout: c.outputs?.stdout?.enabled ?? (c.outputs?.file || c.outputs?.nats ? false : true),
+      flushTimeoutMs: c.outputs?.flushTimeoutMs ?? 5_000,
       ...(c.outputs?.nats ? { nats: resolveNatsOutputConfig(c.outputs.nats) } : {}),
       ...(c.outputs?.file
         ? { file: { path: c.outputs.file.path, maxBytes: c.outputs.file.maxBytes ?? 100 * 1024 * 1024, maxFiles: c.outputs.file.maxFiles ?? 5 } }
@@ -426,8 +434,15 @@ export function resolveConfig(
         : {}),
     },
     readiness: { require, graceMs: c.readiness?.graceMs ?? 30_000 },
+    processors: c.processors ?? [{ type: 'enrich' }],
     log: { level: c.log?.level ?? 'info', format: c.log?.format ?? 'json' },
   }
+}
+
+/** The output names a route may use: those the outputs section turns on. */
+export function configuredOutputs(o: AgentConfigInput['outputs']): string[] {
+  const stdout = o?.stdout?.enabled ?? (o?.file || o?.nats ? false : true)
+  return [...(stdout ? ['stdout'] : []), ...(o?.file ? ['file'] : []), ...(o?.nats ? ['nats'] : [])]
 }
 
 const ENV_REF = /\$\{([A-Za-z_][A-Za-z0-9_]*)(?::-([^}]*))?\}/g

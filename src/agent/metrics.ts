@@ -8,6 +8,7 @@ import type { EnrichmentCounts } from '../enrich/enricher.js'
 import { registerNatsMetrics } from '../outputs/nats/metrics.js'
 import { NatsOutput } from '../outputs/nats/output.js'
 import { DROP_REASONS } from '../stream/counters.js'
+import type { ProcessorStageStatistics } from '../processors/chain.js'
 import { registerElectionMetrics } from './election-metrics.js'
 
 /**
@@ -16,12 +17,14 @@ import { registerElectionMetrics } from './election-metrics.js'
  */
 export interface AgentMetricsSources {
   readonly manager: () => CollectorManager
-  readonly outputs: () => readonly { name: string; written: number; bytes?: number; errors?: number }[]
+  readonly outputs: () => readonly { name: string; written: number; bytes?: number; errors?: number; dropped?: () => Readonly<Record<string, number>> }[]
   readonly tailDropped: () => number
   /** Absent, or returning undefined, when the agent has no enricher. */
   readonly enrichment?: () => EnrichmentCounts | undefined
   /** The last configuration reload's outcome. */
   readonly reload?: () => ReloadStatus
+  /** The processor stage's flow. */
+  readonly processors?: () => ProcessorStageStatistics
 }
 
 export function createMetrics(src: AgentMetricsSources): Registry {
@@ -161,6 +164,15 @@ export function createMetrics(src: AgentMetricsSources): Registry {
       for (const o of src.outputs()) advance(outputWritten, `o:${o.name}`, { output: o.name }, o.written)
     },
   })
+  const outputDropped: Counter<string> = new Counter({
+    name: 'tapio_output_dropped_events_total',
+    help: 'Events an output was handed and did not write, by reason (write_error: the sink failed; shutdown: not flushed in time at stop)',
+    labelNames: ['output', 'reason'],
+    registers: [registry],
+    collect() {
+      for (const o of src.outputs()) for (const [reason, n] of Object.entries(o.dropped?.() ?? {})) advance(outputDropped, `od:${o.name}:${reason}`, { output: o.name, reason }, n)
+    },
+  })
   const tailDropped: Counter<string> = new Counter({
     name: 'tapio_tail_dropped_total',
     help: 'Events a slow /events client lost (the main stream is never slowed)',
@@ -181,6 +193,37 @@ export function createMetrics(src: AgentMetricsSources): Registry {
       for (const [reason, n] of Object.entries(c.miss)) advance(enrichment, `em:${reason}`, { result: 'miss', reason }, n)
     },
   })
+  if (src.processors) {
+    const stage = src.processors
+    const received: Counter<string> = new Counter({
+      name: 'tapio_processor_events_received_total',
+      help: 'Events that entered the processor stage, by collector',
+      labelNames: ['collector'],
+      registers: [registry],
+      collect() {
+        for (const [collector, c] of Object.entries(stage().sources)) advance(received, `pr:${collector}`, { collector }, c.received)
+      },
+    })
+    const delivered: Counter<string> = new Counter({
+      name: 'tapio_processor_events_delivered_total',
+      help: 'Events that left the processor stage for the outputs, by collector',
+      labelNames: ['collector'],
+      registers: [registry],
+      collect() {
+        for (const [collector, c] of Object.entries(stage().sources)) advance(delivered, `pd:${collector}`, { collector }, c.delivered)
+      },
+    })
+    const removed: Counter<string> = new Counter({
+      name: 'tapio_processor_events_dropped_total',
+      help: 'Events a processor removed, by collector and processor name (received = delivered + dropped)',
+      labelNames: ['collector', 'processor'],
+      registers: [registry],
+      collect() {
+        for (const [collector, c] of Object.entries(stage().sources))
+          for (const [processor, n] of Object.entries(c.dropped)) advance(removed, `px:${collector}:${processor}`, { collector, processor }, n)
+      },
+    })
+  }
   if (src.outputs().some((o) => o instanceof NatsOutput)) {
     registerNatsMetrics(registry, () => src.outputs().find((o): o is NatsOutput => o instanceof NatsOutput)?.statistics())
   }

@@ -2,7 +2,8 @@ import * as Effect from 'effect/Effect'
 import * as Exit from 'effect/Exit'
 import * as Scope from 'effect/Scope'
 import * as Stream from 'effect/Stream'
-import type { Collector, CollectorHealth, CollectorOutput } from './collector.js'
+import { type Collector, type CollectorHealth, type CollectorOutput, CollectorStateError } from './collector.js'
+import type { SourceStatistics } from './statistics.js'
 
 /** An Effect-native collector: acquire resources in a scope, expose events as a Stream. */
 export interface EffectCollectorSpec<E> {
@@ -12,35 +13,72 @@ export interface EffectCollectorSpec<E> {
   readonly health?: () => CollectorHealth
 }
 
-/** Adapt an Effect-native collector to the plain Collector contract. */
+/**
+ * Adapt an Effect-native collector to the plain Collector contract (docs/collectors/contract.md):
+ * start twice and `events()` before start are refused, stop twice waits for the one release.
+ * The stream is pulled as the consumer reads, so nothing is queued or dropped here: `produced`
+ * counts what was handed out.
+ */
 export function effectCollector<E>(spec: EffectCollectorSpec<E>): Collector {
   let scope: Scope.Closeable | undefined
+  let started = false
+  let stopping: Promise<void> | undefined
   let stopped: Promise<void> = Promise.resolve()
   let signalStopped: () => void = () => {}
+  let produced = 0
+  const count = (item: CollectorOutput): CollectorOutput => {
+    produced += Array.isArray(item) ? item.length : 1
+    return item
+  }
+  const release = async (s: Scope.Closeable): Promise<void> => {
+    await Effect.runPromise(Scope.close(s, Exit.void))
+  }
   return {
     async start(signal) {
+      if (scope) throw new CollectorStateError('effect collector: already started')
+      signal.throwIfAborted()
+      if (stopping) await stopping
       const s = Effect.runSync(Scope.make())
       scope = s
       stopped = new Promise<void>((resolve) => {
         signalStopped = resolve
       })
-      if (spec.acquire) await Effect.runPromise(Scope.provide(spec.acquire, s), { signal })
+      try {
+        if (spec.acquire) await Effect.runPromise(Scope.provide(spec.acquire, s), { signal })
+      } catch (e) {
+        // A failed or aborted start releases what it acquired and leaves the collector startable.
+        scope = undefined
+        signalStopped()
+        await release(s)
+        throw e
+      }
+      started = true
     },
-    async stop() {
+    stop() {
       const s = scope
       scope = undefined
       signalStopped()
-      if (s) await Effect.runPromise(Scope.close(s, Exit.void))
+      if (s) {
+        stopping = release(s).finally(() => {
+          stopping = undefined
+        })
+      }
+      return stopping ?? Promise.resolve()
     },
     events() {
+      if (!started) throw new CollectorStateError('effect collector: events() before a successful start()')
       // The stream ends when the collector is stopped, so the supervisor's drain completes.
       const untilStopped = stopped
       return Stream.toAsyncIterable(
         spec.events.pipe(
+          Stream.map(count),
           Stream.interruptWhen(Effect.promise(() => untilStopped)),
           Stream.mapError((e) => (e instanceof Error ? e : new Error(String(e)))),
         ),
       )
+    },
+    statistics(): SourceStatistics {
+      return { produced, dropped: {}, queued: 0, counters: {} }
     },
     ...(spec.health ? { health: spec.health } : {}),
   }

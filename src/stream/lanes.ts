@@ -46,7 +46,6 @@ export class Lanes {
   register(source: string): Lane {
     const existing = this.bySource.get(source)
     if (existing?.registered) return existing
-    if (existing) this.bySource.delete(source)
     const lane: Lane = { source, queue: [], head: 0, offset: 0, size: 0, sampleTick: 0, registered: true, counters: emptySourceCounters() }
     this.bySource.set(source, lane)
     this.list.push(lane)
@@ -59,19 +58,16 @@ export class Lanes {
     this.removeIfDone(lane)
   }
 
-  all(): readonly Lane[] {
-    return this.list
-  }
-
   sources(): string[] {
     return this.list.map((l) => l.source)
   }
 
-  /** Lanes that take part in the fair share: registered ones and those still draining. */
+  /**
+   * Lanes that take part in the fair share: registered ones and those still draining (a lane is
+   * removed once it is unregistered and empty, so that is every lane there is).
+   */
   activeCount(): number {
-    let n = 0
-    for (const l of this.list) if (l.registered || l.size > 0) n += 1
-    return n
+    return this.list.length
   }
 
   /** The lane holding the most events (first registered among equals), other than `exclude`. */

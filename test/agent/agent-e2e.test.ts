@@ -47,6 +47,8 @@ http: { port: 0 }
       expect(metric(text, 'tapio_events_accepted_total', { collector: name })).toBe(n)
       expect(metric(text, 'tapio_events_delivered_total', { collector: name })).toBe(n)
       expect(metric(text, 'tapio_events_dropped_total', { collector: name, reason: 'buffer_full' })).toBe(0)
+      // Counted at the source too: what the collector produced, all of it delivered.
+      expect(metric(text, 'tapio_collector_events_produced_total', { collector: name })).toBe(n)
     }
     expect(metric(text, 'tapio_output_events_total', { output: 'stdout' })).toBe(2700)
     expect(metric(text, 'tapio_buffer_capacity')).toBe(10000)

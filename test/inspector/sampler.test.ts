@@ -95,3 +95,22 @@ describe('restartBudget', () => {
     expect(restartBudget(p, h, p.withinMs + 1_000).remaining).toBe(p.maxRestarts)
   })
 })
+
+describe('EventSampler cost ceiling', () => {
+  it('looks at no more than 20,000 events per 100 ms, then samples again in the next window', () => {
+    let now = 0
+    const s = new EventSampler(2, () => now)
+    s.watch('a')
+    const batch = (src: string, n: number, from: number) => Array.from({ length: n }, (_, i) => ev(src, from + i))
+    // 19,990 events of another collector use up the window's budget but for 10.
+    s.observe(batch('b', 19_990, 0))
+    s.observe([...batch('a', 5, 100_000), ...batch('b', 20, 200_000)])
+    // Only the last 10 of that batch were looked at: none of them from "a".
+    expect(s.take('a').fresh).toBe(false)
+    s.observe(batch('a', 3, 300_000))
+    expect(s.take('a').fresh).toBe(false)
+    now = 100
+    s.observe(batch('a', 3, 400_000))
+    expect(s.take('a').events.map((e) => e.id)).toEqual(['a-400001', 'a-400002'])
+  })
+})

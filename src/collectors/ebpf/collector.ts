@@ -22,6 +22,7 @@ import { CgroupResolver } from './cgroup.js'
 import { type EbpfConfig, parseEbpfConfigOrThrow } from './config.js'
 import { BatchDecoder, CgroupIdsOnly } from './decode.js'
 import { preflight } from './detect.js'
+import { delay } from '../../core/delay.js'
 
 const STOP_TIMEOUT_MS = 5_000
 const CLOCK_REANCHOR_MS = 60_000
@@ -178,14 +179,9 @@ export class EbpfCollector implements Collector {
 
   private async finish(run: Run): Promise<void> {
     run.session.stop()
-    let timer: NodeJS.Timeout | undefined
-    await Promise.race([
-      run.ended$,
-      new Promise<void>((resolve) => {
-        timer = setTimeout(resolve, STOP_TIMEOUT_MS)
-      }),
-    ])
-    clearTimeout(timer)
+    const drained = new AbortController()
+    await Promise.race([run.ended$, delay(STOP_TIMEOUT_MS, drained.signal)])
+    drained.abort()
     run.finalNative = run.session.close()
     run.closed = true
     run.queue.end()

@@ -4,6 +4,7 @@ import type { SourceStatistics } from '../../core/statistics.js'
 import { type EventInput, makeEvent } from '../../events/event.js'
 import { nowNs } from '../../events/time.js'
 import { parseSyntheticConfig, SYNTHETIC_DEFAULTS, type SyntheticConfig } from './config.js'
+import { delay } from '../../core/delay.js'
 
 /** What the instances of one registration share: how often it was started (for `faultyStarts`). */
 export interface SyntheticSharedState {
@@ -129,18 +130,12 @@ export class SyntheticCollector implements Collector {
     }
   }
 
-  private pause(ms: number): Promise<void> {
-    return new Promise<void>((resolve) => {
-      const t = setTimeout(() => {
-        this.wake = undefined
-        resolve()
-      }, ms)
-      this.wake = () => {
-        clearTimeout(t)
-        this.wake = undefined
-        resolve()
-      }
-    })
+  /** Waits for the next batch's time; stop() cuts it short. */
+  private async pause(ms: number): Promise<void> {
+    const cut = new AbortController()
+    this.wake = () => cut.abort()
+    await delay(ms, cut.signal)
+    this.wake = undefined
   }
 }
 

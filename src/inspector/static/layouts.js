@@ -33,6 +33,9 @@ export const FIXED_LAYOUTS = {
       'running>restarting': 20,
       'restarting.releasing>stopping': 60,
       'restarting.waiting>stopped': 25,
+      // Opposite arrows between starting and restarting: apart, so their labels do not collide.
+      'starting>restarting': 45,
+      'restarting.waiting>starting': 45,
     },
     // Where along its arrow a label sits (0..1, default the middle), to keep crossing labels apart.
     labelAt: {

@@ -5,6 +5,7 @@ import { type TapioEvent, validateEvent } from '../../events/event.js'
 import { NATS_DEFAULTS } from './config.js'
 import { NODE_HEADER } from './output.js'
 import { parseEventSubject } from './subjects.js'
+import { delay } from '../../core/delay.js'
 
 export interface ConsumeEventsOptions {
   readonly servers: readonly string[]
@@ -140,16 +141,8 @@ function isTransient(e: Error): boolean {
   return e.name === 'StreamNotFoundError' || e.name === 'TimeoutError' || e.name === 'NoRespondersError' || /timeout|no responders|not found|leader/i.test(e.message)
 }
 
-function abortableDelay(ms: number, signal: AbortSignal | undefined): Promise<void> {
-  return new Promise((resolve) => {
-    const t = setTimeout(done, ms)
-    function done() {
-      clearTimeout(t)
-      signal?.removeEventListener('abort', done)
-      resolve()
-    }
-    signal?.addEventListener('abort', done, { once: true })
-  })
+async function abortableDelay(ms: number, signal: AbortSignal | undefined): Promise<void> {
+  await delay(ms, signal)
 }
 
 async function ensureDurable(nc: NatsConnection, stream: string, o: ConsumeEventsOptions): Promise<void> {

@@ -105,6 +105,8 @@ export class NatsOutput {
   private ensuringStream = false
   private server: string | null = null
   private lastError: string | null = null
+  /** Since a publish was answered with an error or not at all, until the next acknowledgement. */
+  private publishFailing = false
   private readonly waiting = new Deque<PendingMessage>()
   private readonly inFlight = new Map<number, PendingMessage>()
   private retryQueue: PendingMessage[] = []
@@ -227,10 +229,18 @@ export class NatsOutput {
     }
   }
 
-  /** Ready when connected and the stream is in place; the details are the statistics. */
+  /** Events handed to `write` and given up, by reason (the agent's per-output totals). */
+  dropped(): Readonly<Record<NatsFailureReason, number>> {
+    return { ...this.failed }
+  }
+
+  /**
+   * Ready when connected, the stream is in place, and publishes are acknowledged: connected is not
+   * enough (a cluster that lost its quorum takes connections and answers no publish).
+   */
   health(): OutputHealth {
     const s = this.statistics()
-    return { ready: s.connected && s.streamReady, lastError: s.lastError, details: s }
+    return { ready: s.connected && s.streamReady && !this.publishFailing, lastError: s.lastError, details: s }
   }
 
   // ---- encoding -------------------------------------------------------------------------------
@@ -376,6 +386,9 @@ export class NatsOutput {
       return
     }
     this.settle(m)
+    // Recovered (or never failed): an acknowledged publish clears the last error.
+    this.publishFailing = false
+    this.lastError = null
     this.stats.ackedEvents += m.events
     this.stats.ackedMessages += 1
     if (reply.duplicate === true) this.stats.duplicateEvents += m.events
@@ -388,6 +401,7 @@ export class NatsOutput {
   }
 
   private retry(m: PendingMessage, why: string): void {
+    this.publishFailing = true
     this.setError(why)
     const max = this.config.retry.maxAttempts
     if (max > 0 && m.attempts >= max) {
@@ -488,6 +502,7 @@ export class NatsOutput {
       if (r.created) this.log?.info(`nats: created stream ${this.config.stream.name}`, { output: 'nats', stream: this.config.stream.name })
       for (const d of r.differences) this.log?.warn(`nats: stream ${this.config.stream.name}: ${d} (left as it is)`, { output: 'nats' })
       this.streamReady = true
+      if (!this.publishFailing) this.lastError = null
       this.flush()
     } catch (e) {
       // tick() tries again while connected.
@@ -509,6 +524,7 @@ export class NatsOutput {
           this.server = s.server
           this.stats.reconnects += 1
           this.log?.info(`nats: reconnected to ${s.server}`, { output: 'nats', server: s.server })
+          if (!this.publishFailing) this.lastError = null
           // Replies to what was in flight went to the old connection: send it again now.
           const lost = [...this.inFlight.values()]
           this.inFlight.clear()
