@@ -7,6 +7,7 @@ import { type Document, isScalar, LineCounter, parseDocument, visit } from 'yaml
 import { closest, knownKeysAt } from './config-suggest.js'
 import { MASK, redactShapes, SECRET_KEY } from './redact.js'
 import { type NatsOutputConfig, NatsOutputConfigSchema, resolveNatsOutputConfig } from '../outputs/nats/config.js'
+import { connectionProblems } from '../outputs/nats/connection.js'
 import { type ProcessorSpec, ProcessorsSchema, processorProblems } from '../processors/spec.js'
 
 /**
@@ -393,6 +394,7 @@ export function resolveConfig(
   const rawHost = typeof rawHttp.host === 'string' ? rawHttp.host : '127.0.0.1'
   if (!LOOPBACK.has(rawHost) && rawHttp.token === undefined)
     problems.push(`http.token: expected a bearer token (16+ characters) because http.host ${JSON.stringify(rawHost)} is not loopback`)
+  if (Result.isSuccess(decoded) && decoded.success.outputs?.nats) problems.push(...connectionProblems(decoded.success.outputs.nats))
   if (Result.isSuccess(decoded) && decoded.success.processors) problems.push(...processorProblems(decoded.success.processors, configuredOutputs(decoded.success.outputs)))
   if (problems.length > 0 || Result.isFailure(decoded)) throw new ConfigError(source, problems)
   const c = decoded.success
