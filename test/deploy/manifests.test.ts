@@ -259,7 +259,7 @@ describe('deploy/kubernetes manifests', () => {
       block.push(`  ${l.slice('  # '.length)}`)
     }
     const withNats = text.replace('  stdout: { enabled: true }\n', `${block.join('\n')}\n`)
-    const config = loadConfigText(withNats, 'configmap agent.yaml (nats block)', validators(builtinKinds()), { NODE_NAME: 'n', POD_NAME: 'p', POD_NAMESPACE: 'tapio-system' })
+    const config = loadConfigText(withNats, 'configmap agent.yaml (nats block)', validators(builtinKinds()), { NODE_NAME: 'n', POD_NAME: 'p', POD_NAMESPACE: 'tapio-system', POD_IP: '10.0.0.5' })
     const nats = config.outputs.nats
     expect(nats?.servers.every((u) => u.startsWith('tls://'))).toBe(true)
     const files = [nats?.tls?.caFile, nats?.tls?.certFile, nats?.tls?.keyFile, nats?.credsFile]
