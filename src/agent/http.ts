@@ -226,6 +226,7 @@ export class AgentHttpServer {
         tailRefused: this.agent.tail.refused,
       },
       streams: { inspect: this.inspector.feedCounts(), inspectSample: this.inspector.sampleCounts() },
+      processors: this.agent.processorStatistics(),
       collectors: Object.fromEntries(
         Object.entries(stats.collectors).map(([name, c]) => [
           name,
