@@ -18,6 +18,7 @@ export interface Volume {
   hostPath?: { path: string; type?: string }
   configMap?: { name: string }
   emptyDir?: { medium?: string; sizeLimit?: string }
+  secret?: { secretName: string; optional?: boolean; defaultMode?: number }
 }
 export interface Probe {
   exec?: { command: string[] }
@@ -111,6 +112,8 @@ export function podmanOptions(spec: DaemonSetSpec, configDir: string, runtimeDef
     if (v.hostPath) opts.push('-v', `${v.hostPath.path}:${m.mountPath}:${flags.join(',')}`)
     else if (v.configMap) opts.push('-v', `${configDir}:${m.mountPath}:ro`)
     else if (v.emptyDir) opts.push('--tmpfs', `${m.mountPath}:rw,size=${v.emptyDir.sizeLimit === '16Mi' ? '16m' : '64m'}`)
+    // An optional Secret that does not exist: the kubelet mounts an empty directory.
+    else if (v.secret?.optional) opts.push('--tmpfs', `${m.mountPath}:ro,size=1m`)
     else throw new Error(`volume ${v.name}: kind not mapped`)
   }
   return opts

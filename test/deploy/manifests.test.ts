@@ -243,7 +243,7 @@ describe('deploy/kubernetes manifests', () => {
   it('mount NATS certificates and credentials from a Secret of its own namespace (optional), and the documented nats block points at them', () => {
     const pod = one<DaemonSet>('DaemonSet').spec.template.spec
     const c = pod.containers[0] as Container
-    const mount = c.volumeMounts.find((m) => m.mountPath === '/etc/tapio/nats')
+    const mount = c.volumeMounts.find((m) => m.mountPath === '/etc/tapio-nats')
     expect(mount?.readOnly).toBe(true)
     const volume = pod.volumes.find((v) => v.name === mount?.name) as { secret?: { secretName: string; optional?: boolean; defaultMode?: number } } | undefined
     // A Secret volume always comes from the pod's namespace: the kubelet mounts it, no API read by the agent.
@@ -263,6 +263,6 @@ describe('deploy/kubernetes manifests', () => {
     const nats = config.outputs.nats
     expect(nats?.servers.every((u) => u.startsWith('tls://'))).toBe(true)
     const files = [nats?.tls?.caFile, nats?.tls?.certFile, nats?.tls?.keyFile, nats?.credsFile]
-    expect(files.every((f) => typeof f === 'string' && f.startsWith('/etc/tapio/nats/'))).toBe(true)
+    expect(files.every((f) => typeof f === 'string' && f.startsWith('/etc/tapio-nats/'))).toBe(true)
   })
 })
