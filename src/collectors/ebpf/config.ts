@@ -1,3 +1,4 @@
+import { availableParallelism } from 'node:os'
 import * as Result from 'effect/Result'
 import * as Schema from 'effect/Schema'
 
@@ -28,7 +29,7 @@ export const EbpfConfigInputSchema = Schema.Struct({
     }),
   ).annotate({ description: 'Which kernel programs are loaded.' }),
   openatPrefixes: Schema.optional(Schema.Array(PathPrefix).check(Schema.isBetweenLength(1, 8))).annotate({ description: 'Absolute path prefixes whose opens are reported (1-8, each at most 63 bytes; matched in the kernel).' }),
-  ringBufferBytes: Schema.optional(RingBytes).annotate({ description: 'Total ring buffer size in bytes (power of two).' }),
+  ringBufferBytes: Schema.optional(RingBytes).annotate({ description: 'Total ring buffer size in bytes (power of two); default 1 MiB per CPU, at least 8 MiB.' }),
   wakeupFraction: Schema.optional(Schema.Finite.check(Schema.isBetween({ minimum: 0, maximum: 1 }))).annotate({ description: 'The kernel wakes the consumer early once this fraction of the ring is filled.' }),
   drainIntervalMs: Schema.optional(PositiveInt.check(Schema.isBetween({ minimum: 1, maximum: 1000 }))).annotate({ description: 'Records are picked up at least this often (the latency bound at low rates).' }),
   batchBytes: Schema.optional(PositiveInt.check(Schema.isBetween({ minimum: 16384, maximum: 16 << 20 }))).annotate({ description: 'Bytes of records per batch handed to JavaScript.' }),
@@ -69,10 +70,23 @@ export interface EbpfConfig {
   readonly addonPath?: string
 }
 
+/**
+ * The default ring: 1 MiB per CPU (the node's event rate grows with what runs on it), at least
+ * 8 MiB, a power of two. 8 MiB holds ~175,000 probe-sized records (~9 MiB of records with the
+ * native reader's in-flight batches) while the consumer is blocked: seconds of a busy node's
+ * exec/exit/tcp traffic (bench:ebpf-stall; docs/performance.md, Footprint). Falco's default for a
+ * full syscall stream is 8 MB per two CPUs. The ring is kernel memory that libbpf maps twice, so
+ * the agent's RSS shows twice its size.
+ */
+export function defaultRingBufferBytes(cpus: number = availableParallelism()): number {
+  const mib = Math.max(8, Math.min(1024, Math.ceil(cpus)))
+  return 2 ** Math.ceil(Math.log2(mib)) * (1 << 20)
+}
+
 export const EBPF_DEFAULTS: EbpfConfig = {
   programs: { exec: true, exit: true, tcp: true, oom: true, openat: false },
   openatPrefixes: ['/etc/'],
-  ringBufferBytes: 16 << 20,
+  ringBufferBytes: defaultRingBufferBytes(),
   wakeupFraction: 0.25,
   drainIntervalMs: 5,
   batchBytes: 256 << 10,
