@@ -196,9 +196,9 @@ describe('ebpf config', () => {
     })
   })
 
-  it('sizes the default ring at 1 MiB per CPU, at least 8 MiB, a power of two', () => {
+  it('sizes the default ring at 1 MiB per CPU, at least 4 MiB, a power of two', () => {
     const MiB = 1 << 20
-    expect([1, 2, 8, 9, 16, 17, 64, 96, 4096].map((cpus) => defaultRingBufferBytes(cpus) / MiB)).toEqual([8, 8, 8, 16, 16, 32, 64, 128, 1024])
+    expect([1, 2, 4, 5, 8, 9, 17, 64, 96, 4096].map((cpus) => defaultRingBufferBytes(cpus) / MiB)).toEqual([4, 4, 4, 8, 8, 16, 32, 64, 128, 1024])
   })
 
   it.each([
