@@ -15,6 +15,8 @@ import { type Output, type OutputHealth, RotatingFileOutput, StreamOutput } from
 import type { CollectorKind } from './registry.js'
 import { TailHub } from './tail.js'
 import { Redactor } from './redact.js'
+import { ProcessorCounters, type ProcessorChain, type ProcessorStageStatistics } from '../processors/chain.js'
+import { buildProcessorChain } from '../processors/spec.js'
 
 export interface AgentOptions {
   /** Masks secrets in HTTP bodies (the CLI shares it with its logger); one from the config when absent. */
@@ -85,6 +87,10 @@ export class Agent {
   private readonly readinessPolicy: Readiness
   /** `supervisor.events: true`: the lifecycle events as stream events. */
   private readonly supervisorEvents: SupervisorEventsCollector | undefined
+  /** Cumulative across reloads: a SIGHUP swaps the chain, never the counts. */
+  private readonly processorCounters = new ProcessorCounters()
+  /** Undefined for an empty `processors: []` (the pump then skips the stage). */
+  private chain: ProcessorChain | undefined
   private reloadState: ReloadStatus = { attempts: 0, successes: 0, lastSuccess: true, lastSuccessAt: Date.now(), lastError: null }
 
   constructor(
@@ -147,6 +153,20 @@ export class Agent {
     return this.outputs.flatMap((o) => (o.health ? [{ name: o.name, written: o.written, health: o.health() }] : []))
   }
 
+  /** The processor stage's flow (per source: received = delivered + dropped by processor) and each processor's own counters. */
+  processorStatistics(): ProcessorStageStatistics {
+    return this.chain?.statistics() ?? this.processorCounters.snapshot()
+  }
+
+  private buildChain(config: AgentConfig): ProcessorChain | undefined {
+    if (config.processors.length === 0) return undefined
+    return buildProcessorChain(config.processors, {
+      ...(this.options.enricher ? { enricher: this.options.enricher } : {}),
+      outputs: this.outputs.map((o) => o.name),
+      counters: this.processorCounters,
+    })
+  }
+
   get currentConfig(): AgentConfig {
     return this.config
   }
@@ -170,6 +190,8 @@ export class Agent {
       this.outputs.push(nats)
     }
 
+    this.chain = this.buildChain(this.config)
+
     // First registered: it starts before and stops after the collectors it reports on.
     if (this.supervisorEvents) this.manager.addCollector(SUPERVISOR_EVENTS_SOURCE, this.supervisorEvents, { restart: 'permanent' })
     for (const c of this.config.collectors) await this.register(c)
@@ -181,6 +203,7 @@ export class Agent {
         outputs: () => this.outputs,
         tailDropped: () => this.tail.dropped,
         enrichment: () => this.options.enricher?.counts(),
+        processors: () => this.processorStatistics(),
         reload: () => this.reloadState,
       })
       this.http = new AgentHttpServer(this, registry, this.config.http, log)
@@ -234,16 +257,27 @@ export class Agent {
   }
 
   /**
-   * Merged batches to every output (awaiting them: backpressure) and to the live tail. Each batch
-   * is wrapped once in its shared serialised form: whoever needs NDJSON first makes it, everyone
-   * else reuses it.
+   * Merged batches through the processor stage to every output (awaiting them: backpressure) and
+   * to the live tail. Each batch is wrapped once in its shared serialised form: whoever needs
+   * NDJSON first makes it, everyone else reuses it. The chain is read per batch, so a reload's new
+   * chain applies from the next batch on.
    */
   private async pump(): Promise<void> {
-    const enricher = this.options.enricher
     for await (const merged of this.manager.batches()) {
-      const batch = NdjsonBatch.from(enricher ? enricher.enrich(merged) : merged)
+      const chain = this.chain
+      const result = chain ? chain.run(merged) : { events: merged }
+      if (result.events.length === 0) continue
+      const batch = NdjsonBatch.from(result.events)
+      const routes = result.routes
       for (const o of this.outputs) {
-        const p = o.write(batch)
+        let mine = batch
+        if (routes) {
+          const events = routes.get(o.name)
+          if (!events || events.length === 0) continue
+          // Shared when the output gets everything (the common case): serialised once.
+          mine = events.length === batch.events.length ? batch : NdjsonBatch.from(events)
+        }
+        const p = o.write(mine)
         if (p) await p
       }
       this.tail.publish(batch)
@@ -306,10 +340,15 @@ export class Agent {
       await this.register(c)
       added.push(name)
     }
-    this.config = { ...this.config, collectors: next.collectors, log: next.log, readiness: next.readiness }
+    // Processors change without touching a collector: the next batch goes through the new chain.
+    const processorsChanged = JSON.stringify(this.config.processors) !== JSON.stringify(next.processors)
+    if (processorsChanged) this.chain = this.buildChain(next)
+    this.config = { ...this.config, collectors: next.collectors, log: next.log, readiness: next.readiness, processors: next.processors }
     this.readinessPolicy.setPolicy(next.readiness)
+    // Rotated certificates and credentials (same paths, new contents) take effect now.
+    for (const o of this.outputs) await o.reconnect?.()
     this.reloadState = { attempts: this.reloadState.attempts + 1, successes: this.reloadState.successes + 1, lastSuccess: true, lastSuccessAt: Date.now(), lastError: null }
-    log.info('config reloaded', { event: 'config.reload', result: 'ok', added, removed, restarted, unchanged, needsRestart })
+    log.info('config reloaded', { event: 'config.reload', result: 'ok', added, removed, restarted, unchanged, needsRestart, processors: processorsChanged ? 'applied' : 'unchanged' })
     if (needsRestart.length > 0) log.warn(`config: changes to ${needsRestart.join(', ')} take effect after a restart of the agent`)
     return { added, removed, restarted, unchanged, needsRestart }
   }

@@ -14,6 +14,7 @@ import { type AgentConfig, ConfigError, loadConfigFile } from './config.js'
 import { configJsonSchema } from './config-schema.js'
 import { loadConfigFileOffThread } from './config-load.js'
 import { Reloader } from './reloader.js'
+import type { NatsConnectionSettings } from '../outputs/nats/connection.js'
 import { exitAfterStderr, writeAllSync } from './exit.js'
 import { fileOutputProblem } from './outputs.js'
 import { Redactor, redactShapes } from './redact.js'
@@ -184,10 +185,11 @@ async function consume(values: { durable?: string; servers?: string; filter?: st
     ...(ackWait !== undefined ? { ackWaitMs: ackWait } : {}),
     ...(values.stream ? { stream: values.stream } : nats ? { stream: nats.stream.name } : {}),
     ...(nats ? { subjectPrefix: nats.subjectPrefix } : {}),
-    ...(nats?.token !== undefined ? { token: nats.token } : {}),
-    ...(nats?.user !== undefined ? { user: nats.user } : {}),
-    ...(nats?.pass !== undefined ? { pass: nats.pass } : {}),
+    // TLS and credentials as the agent's outputs.nats has them (files, read at every connect).
+    ...(nats ? pickConnection(nats) : {}),
   })
+  // Rotated certificates or credentials: reconnect, which reads the files again.
+  process.on('SIGHUP', () => void consumer.reconnect())
   const log = createLogger('info')
   log.info('consume: reading', { servers, durable: values.durable, filter: values.filter ?? null })
   try {
@@ -209,6 +211,19 @@ async function consume(values: { durable?: string; servers?: string; filter?: st
     process.exit(1)
   }
   log.info('consume: stopped', { ...consumer.statistics() })
+}
+
+function pickConnection(n: NatsConnectionSettings): Omit<NatsConnectionSettings, 'servers'> {
+  return {
+    ...(n.tls !== undefined ? { tls: n.tls } : {}),
+    ...(n.token !== undefined ? { token: n.token } : {}),
+    ...(n.user !== undefined ? { user: n.user } : {}),
+    ...(n.pass !== undefined ? { pass: n.pass } : {}),
+    ...(n.tokenFile !== undefined ? { tokenFile: n.tokenFile } : {}),
+    ...(n.passFile !== undefined ? { passFile: n.passFile } : {}),
+    ...(n.nkeySeedFile !== undefined ? { nkeySeedFile: n.nkeySeedFile } : {}),
+    ...(n.credsFile !== undefined ? { credsFile: n.credsFile } : {}),
+  }
 }
 
 /** stdout/stderr for the commands that talk to a running agent. */

@@ -7,6 +7,8 @@ import { type Document, isScalar, LineCounter, parseDocument, visit } from 'yaml
 import { closest, knownKeysAt } from './config-suggest.js'
 import { MASK, redactShapes, SECRET_KEY } from './redact.js'
 import { type NatsOutputConfig, NatsOutputConfigSchema, resolveNatsOutputConfig } from '../outputs/nats/config.js'
+import { connectionProblems } from '../outputs/nats/connection.js'
+import { type ProcessorSpec, ProcessorsSchema, processorProblems } from '../processors/spec.js'
 
 /**
  * The agent's configuration: YAML validated with Effect Schema. Every error names the path and
@@ -108,6 +110,7 @@ export const AgentConfigSchema = Schema.Struct({
       graceMs: Schema.optional(NonNegative).annotate({ description: 'How long (ms) a collector being restarted by its policy still counts as ready.' }),
     }),
   ).annotate({ description: 'What /readyz requires.' }),
+  processors: Schema.optional(ProcessorsSchema),
   log: Schema.optional(
     Schema.Struct({
       level: Schema.optional(Schema.Literals(['debug', 'info', 'warn', 'error'])).annotate({ description: 'Least severe level logged: debug, info, warn or error.' }),
@@ -185,6 +188,8 @@ export interface AgentConfig {
     readonly maxConnections: number
   }
   readonly readiness: { readonly require: 'all' | 'any' | readonly string[]; readonly graceMs: number }
+  /** The processor stage, in order; `[{ type: enrich }]` when the file has no `processors:`. */
+  readonly processors: readonly ProcessorSpec[]
   readonly log: { readonly level: 'debug' | 'info' | 'warn' | 'error'; readonly format: 'json' | 'text' }
 }
 
@@ -371,6 +376,8 @@ export function resolveConfig(
   const rawHost = typeof rawHttp.host === 'string' ? rawHttp.host : '127.0.0.1'
   if (!LOOPBACK.has(rawHost) && rawHttp.token === undefined)
     problems.push(`http.token: expected a bearer token (16+ characters) because http.host ${JSON.stringify(rawHost)} is not loopback`)
+  if (Result.isSuccess(decoded) && decoded.success.outputs?.nats) problems.push(...connectionProblems(decoded.success.outputs.nats))
+  if (Result.isSuccess(decoded) && decoded.success.processors) problems.push(...processorProblems(decoded.success.processors, configuredOutputs(decoded.success.outputs)))
   if (problems.length > 0 || Result.isFailure(decoded)) throw new ConfigError(source, problems)
   const c = decoded.success
   const require = c.readiness?.require ?? 'all'
@@ -408,8 +415,15 @@ export function resolveConfig(
       maxConnections: c.http?.maxConnections ?? 256,
     },
     readiness: { require, graceMs: c.readiness?.graceMs ?? 30_000 },
+    processors: c.processors ?? [{ type: 'enrich' }],
     log: { level: c.log?.level ?? 'info', format: c.log?.format ?? 'json' },
   }
+}
+
+/** The output names a route may use: those the outputs section turns on. */
+export function configuredOutputs(o: AgentConfigInput['outputs']): string[] {
+  const stdout = o?.stdout?.enabled ?? (o?.file || o?.nats ? false : true)
+  return [...(stdout ? ['stdout'] : []), ...(o?.file ? ['file'] : []), ...(o?.nats ? ['nats'] : [])]
 }
 
 const ENV_REF = /\$\{([A-Za-z_][A-Za-z0-9_]*)(?::-([^}]*))?\}/g

@@ -223,8 +223,10 @@ export class AgentHttpServer {
         dropped: stats.droppedEvents,
         restarts: stats.restarts,
         tailDropped: this.agent.tail.dropped,
+        tailRefused: this.agent.tail.refused,
       },
       streams: { inspect: this.inspector.feedCounts(), inspectSample: this.inspector.sampleCounts() },
+      processors: this.agent.processorStatistics(),
       collectors: Object.fromEntries(
         Object.entries(stats.collectors).map(([name, c]) => [
           name,

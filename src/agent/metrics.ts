@@ -8,6 +8,7 @@ import type { EnrichmentCounts } from '../enrich/enricher.js'
 import { registerNatsMetrics } from '../outputs/nats/metrics.js'
 import type { NatsOutput } from '../outputs/nats/output.js'
 import { DROP_REASONS } from '../stream/counters.js'
+import type { ProcessorStageStatistics } from '../processors/chain.js'
 import { registerElectionMetrics } from './election-metrics.js'
 
 /**
@@ -22,6 +23,8 @@ export interface AgentMetricsSources {
   readonly enrichment?: () => EnrichmentCounts | undefined
   /** The last configuration reload's outcome. */
   readonly reload?: () => ReloadStatus
+  /** The processor stage's flow. */
+  readonly processors?: () => ProcessorStageStatistics
 }
 
 export function createMetrics(src: AgentMetricsSources): Registry {
@@ -190,6 +193,37 @@ export function createMetrics(src: AgentMetricsSources): Registry {
       for (const [reason, n] of Object.entries(c.miss)) advance(enrichment, `em:${reason}`, { result: 'miss', reason }, n)
     },
   })
+  if (src.processors) {
+    const stage = src.processors
+    const received: Counter<string> = new Counter({
+      name: 'tapio_processor_events_received_total',
+      help: 'Events that entered the processor stage, by collector',
+      labelNames: ['collector'],
+      registers: [registry],
+      collect() {
+        for (const [collector, c] of Object.entries(stage().sources)) advance(received, `pr:${collector}`, { collector }, c.received)
+      },
+    })
+    const delivered: Counter<string> = new Counter({
+      name: 'tapio_processor_events_delivered_total',
+      help: 'Events that left the processor stage for the outputs, by collector',
+      labelNames: ['collector'],
+      registers: [registry],
+      collect() {
+        for (const [collector, c] of Object.entries(stage().sources)) advance(delivered, `pd:${collector}`, { collector }, c.delivered)
+      },
+    })
+    const removed: Counter<string> = new Counter({
+      name: 'tapio_processor_events_dropped_total',
+      help: 'Events a processor removed, by collector and processor name (received = delivered + dropped)',
+      labelNames: ['collector', 'processor'],
+      registers: [registry],
+      collect() {
+        for (const [collector, c] of Object.entries(stage().sources))
+          for (const [processor, n] of Object.entries(c.dropped)) advance(removed, `px:${collector}:${processor}`, { collector, processor }, n)
+      },
+    })
+  }
   // By name, not instanceof: the NATS client is loaded only when a NATS output is configured.
   const isNats = (o: { name: string }): o is NatsOutput => o.name === 'nats' && 'statistics' in o
   if (src.outputs().some(isNats)) {

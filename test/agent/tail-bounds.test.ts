@@ -18,9 +18,13 @@ function rssMB(pid: number): number {
   return Number(m?.[1] ?? 0) / 1024
 }
 
-async function status(url: string): Promise<{ totals: { delivered: number; tailDropped: number } }> {
+interface Totals {
+  totals: { delivered: number; tailDropped: number; tailRefused: number }
+}
+
+async function status(url: string): Promise<Totals> {
   const r = await fetch(`${url}/api/status`)
-  return (await r.json()) as { totals: { delivered: number; tailDropped: number } }
+  return (await r.json()) as Totals
 }
 
 /** A client that sends the request, takes the response head, and never reads again. */
@@ -98,6 +102,7 @@ http: { port: 0, tailQueue: 1000, maxTailClients: ${CAP}, maxConnections: ${CAP 
       // The main stream kept flowing, the stuck clients lost their own events (counted)...
       expect(after.totals.delivered - deliveredBefore).toBeGreaterThan(50_000)
       expect(after.totals.tailDropped).toBeGreaterThan(STUCK * 10_000)
+      expect(after.totals.tailRefused).toBe(1)
       // ...the reading client kept up...
       expect(frames - framesBefore).toBeGreaterThan(50_000)
       // ...and memory stayed bounded: at most tailQueue events per client, shared frames.

@@ -236,4 +236,30 @@ describe('deploy/kubernetes manifests', () => {
     expect(text).toContain(`ENTRYPOINT ${JSON.stringify(['node', ...flags, '/app/dist/src/agent/cli.js']).replaceAll(',', ', ')}`)
     expect(text).toContain('COPY --from=build /app/dist ./dist')
   })
+
+  it('mount NATS certificates and credentials from a Secret of its own namespace (optional), and the documented nats block points at them', () => {
+    const pod = one<DaemonSet>('DaemonSet').spec.template.spec
+    const c = pod.containers[0] as Container
+    const mount = c.volumeMounts.find((m) => m.mountPath === '/etc/tapio/nats')
+    expect(mount?.readOnly).toBe(true)
+    const volume = pod.volumes.find((v) => v.name === mount?.name) as { secret?: { secretName: string; optional?: boolean; defaultMode?: number } } | undefined
+    // A Secret volume always comes from the pod's namespace: the kubelet mounts it, no API read by the agent.
+    expect(volume?.secret).toEqual({ secretName: 'tapio-agent-nats', optional: true, defaultMode: 0o400 })
+    const cm = one<Doc & { data: Record<string, string> }>('ConfigMap')
+    const text = cm.data['agent.yaml'] as string
+    const lines = text.split('\n')
+    const start = lines.findIndex((l) => /^ {2}# nats:$/.test(l))
+    expect(start).toBeGreaterThan(0)
+    const block: string[] = []
+    for (const l of lines.slice(start)) {
+      if (!l.startsWith('  # ')) break
+      block.push(`  ${l.slice('  # '.length)}`)
+    }
+    const withNats = text.replace('  stdout: { enabled: true }\n', `${block.join('\n')}\n`)
+    const config = loadConfigText(withNats, 'configmap agent.yaml (nats block)', validators(builtinKinds()), { NODE_NAME: 'n', POD_NAME: 'p', POD_NAMESPACE: 'tapio-system' })
+    const nats = config.outputs.nats
+    expect(nats?.servers.every((u) => u.startsWith('tls://'))).toBe(true)
+    const files = [nats?.tls?.caFile, nats?.tls?.certFile, nats?.tls?.keyFile, nats?.credsFile]
+    expect(files.every((f) => typeof f === 'string' && f.startsWith('/etc/tapio/nats/'))).toBe(true)
+  })
 })

@@ -91,8 +91,8 @@ describe('tapio-agent -> NATS JetStream -> tapio-agent consume (real processes, 
     const url = await agent.url()
     await until(async () => {
       const r = await fetch(`${url}/readyz`)
-      const body = (await r.json()) as { failing: { name: string; lastError: string | null }[] }
-      return r.status === 503 && body.failing.some((f) => f.name === 'output:nats' && /cannot connect/.test(f.lastError ?? ''))
+      const body = (await r.json()) as { failing: { name: string; reason: string | null }[] }
+      return r.status === 503 && body.failing.some((f) => f.name === 'output:nats' && /cannot connect/.test(f.reason ?? ''))
     }, '/readyz to report the unreachable NATS output')
     await until(async () => (await natsStatus(agent)).details.pendingEvents >= 500, 'the output to fill up to maxPendingEvents')
     agent.signal('SIGTERM')

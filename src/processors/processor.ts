@@ -1,0 +1,42 @@
+import type { TapioEvent } from '../events/event.js'
+
+/**
+ * What a processor is handed with each batch: `drop(e)` counts an event it removes, under the
+ * processor's name, for the event's source (the conservation law through the stage).
+ */
+export interface ProcessorContext {
+  drop(e: TapioEvent): void
+  /** Milliseconds since the epoch for this batch (rate limits); one clock read per batch. */
+  readonly now: number
+}
+
+/**
+ * One step of the processor stage. Synchronous and batch-wide (no promise per event): it returns
+ * the batch it passes on, which may be the input itself, a subset (each removed event reported
+ * through `ctx.drop`) or copies. Events are shared with other consumers: never change them in
+ * place, copy what you change (copy-on-write).
+ */
+export interface Processor {
+  /** Unique in a chain; the drop reason in statistics and /metrics. */
+  readonly name: string
+  /** filter, sample, drop, rename, enrich, route, or your own. */
+  readonly type: string
+  process(batch: readonly TapioEvent[], ctx: ProcessorContext): readonly TapioEvent[]
+  /** Own counters (cumulative), e.g. the enricher's hits and misses. */
+  statistics?(): Readonly<Record<string, number>>
+}
+
+/**
+ * A processor that decides where events go (the `route` processor): the last step of a chain.
+ * `assign` returns, for each output name, the events it receives; an event sent to no output is
+ * reported through `ctx.drop`.
+ */
+export interface Router extends Processor {
+  assign(batch: readonly TapioEvent[], ctx: ProcessorContext): ReadonlyMap<string, readonly TapioEvent[]>
+  /** Output names this router may send to (checked against the configured outputs). */
+  readonly outputs: readonly string[]
+}
+
+export function isRouter(p: Processor): p is Router {
+  return typeof (p as Partial<Router>).assign === 'function'
+}
