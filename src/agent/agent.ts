@@ -16,7 +16,7 @@ import type { CollectorKind } from './registry.js'
 import { TailHub } from './tail.js'
 import { Redactor } from './redact.js'
 import { ProcessorCounters, type ProcessorChain, type ProcessorStageStatistics } from '../processors/chain.js'
-import { buildProcessorChain } from '../processors/spec.js'
+import { buildProcessorChain, processorProblems } from '../processors/spec.js'
 
 export interface AgentOptions {
   /** Masks secrets in HTTP bodies (the CLI shares it with its logger); one from the config when absent. */
@@ -310,6 +310,15 @@ export class Agent {
 
   private async applyReload(next: AgentConfig): Promise<ReloadResult> {
     const log = this.options.logger
+    // Checked before anything changes: a route may only name the outputs that run now (a new
+    // output needs a restart), else its events would be counted delivered and written nowhere.
+    const processorsChanged = JSON.stringify(this.config.processors) !== JSON.stringify(next.processors)
+    let chain = this.chain
+    if (processorsChanged) {
+      const problems = processorProblems(next.processors, this.outputs.map((o) => o.name))
+      if (problems.length > 0) throw new Error(`processors not applied (the running outputs are ${this.outputs.map((o) => o.name).join(', ')}): ${problems.join('; ')}`)
+      chain = this.buildChain(next)
+    }
     this.redactor.addConfig(next)
     const needsRestart: string[] = []
     for (const key of ['buffer', 'http', 'outputs', 'supervisor'] as const) {
@@ -341,8 +350,7 @@ export class Agent {
       added.push(name)
     }
     // Processors change without touching a collector: the next batch goes through the new chain.
-    const processorsChanged = JSON.stringify(this.config.processors) !== JSON.stringify(next.processors)
-    if (processorsChanged) this.chain = this.buildChain(next)
+    this.chain = chain
     this.config = { ...this.config, collectors: next.collectors, log: next.log, readiness: next.readiness, processors: next.processors }
     this.readinessPolicy.setPolicy(next.readiness)
     // Rotated certificates and credentials (same paths, new contents) take effect now.

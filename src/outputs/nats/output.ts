@@ -405,9 +405,12 @@ export class NatsOutput {
       return
     }
     this.settle(m)
-    // Recovered (or never failed): an acknowledged publish clears the last error.
-    this.publishFailing = false
-    this.lastError = null
+    // Recovered: the first acknowledgement after failing publishes clears their error (a message
+    // rejected for its size says nothing about availability and stays reported).
+    if (this.publishFailing) {
+      this.publishFailing = false
+      this.lastError = null
+    }
     this.stats.ackedEvents += m.events
     this.stats.ackedMessages += 1
     if (reply.duplicate === true) this.stats.duplicateEvents += m.events
