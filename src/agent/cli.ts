@@ -251,7 +251,7 @@ function positiveInt(flag: string, v: string | undefined): number | undefined {
   return n
 }
 
-const DEFAULT_URL = 'http://127.0.0.1:9464'
+const DEFAULT_URL = 'http://127.0.0.1:8497'
 
 async function status(values: { url?: string; token?: string; json?: boolean; watch?: boolean; interval?: string }): Promise<void> {
   const interval = values.interval === undefined ? 2 : Number(values.interval)
