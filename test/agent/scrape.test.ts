@@ -33,7 +33,7 @@ describe('http.scrape', () => {
       path,
       `http: { host: 127.0.0.2, port: 0, token: ${TOKEN}, allowControl: true, scrape: { host: 127.0.0.2, port: 0 } }
 collectors:
-  ticks: { kind: synthetic, rate: 0, batchSize: 10, total: 100 }
+  ticks: { kind: synthetic, rate: 0, batchSize: 10, total: 100, policy: { restart: transient } }
 outputs: { stdout: { enabled: true } }
 `,
     )

@@ -1,7 +1,8 @@
 // The DaemonSet of deploy/kubernetes/ as the tests need it: parsed from the manifest (or from
 // `kubectl kustomize` output) and turned into the `podman run` options that give a container the same
 // privileges, namespaces and mounts on this host.
-import { existsSync, readFileSync } from 'node:fs'
+import { existsSync, mkdirSync, readFileSync } from 'node:fs'
+import { join } from 'node:path'
 import { fileURLToPath } from 'node:url'
 import { parseAllDocuments } from 'yaml'
 
@@ -18,6 +19,7 @@ export interface Volume {
   hostPath?: { path: string; type?: string }
   configMap?: { name: string }
   emptyDir?: { medium?: string; sizeLimit?: string }
+  secret?: { secretName: string; optional?: boolean }
 }
 export interface Probe {
   exec?: { command: string[] }
@@ -109,8 +111,15 @@ export function podmanOptions(spec: DaemonSetSpec, configDir: string, runtimeDef
     const flags = [m.readOnly ? 'ro' : 'rw']
     if (m.mountPropagation === 'HostToContainer') flags.push('rslave')
     if (v.hostPath) opts.push('-v', `${v.hostPath.path}:${m.mountPath}:${flags.join(',')}`)
-    else if (v.configMap) opts.push('-v', `${configDir}:${m.mountPath}:ro`)
+    else if (v.configMap) {
+      opts.push('-v', `${configDir}:${m.mountPath}:ro`)
+      // Mounts nested in the ConfigMap's (/etc/tapio/nats in /etc/tapio) need their mount point
+      // there: the kubelet makes it, a read-only bind cannot get it later.
+      for (const n of c.volumeMounts) if (n.mountPath.startsWith(`${m.mountPath}/`)) mkdirSync(join(configDir, n.mountPath.slice(m.mountPath.length + 1)), { recursive: true })
+    }
     else if (v.emptyDir) opts.push('--tmpfs', `${m.mountPath}:rw,size=${v.emptyDir.sizeLimit === '16Mi' ? '16m' : '64m'}`)
+    // An optional Secret that does not exist is mounted as an empty directory by the kubelet.
+    else if (v.secret?.optional) opts.push('--tmpfs', `${m.mountPath}:ro,size=64k`)
     else throw new Error(`volume ${v.name}: kind not mapped`)
   }
   return opts
