@@ -236,7 +236,11 @@ describe('deploy/kubernetes manifests', () => {
       for (const src of parts.filter((p) => !p.startsWith('.image/'))) expect(existsSync(join(root, src)), `${line}: ${src}`).toBe(true)
     }
     for (const addon of ['tapio_bpf.node', 'tapio_netlink.node']) expect(text).toContain(`/app/native/build/Release/${addon}`)
-    expect(text).toContain('ENTRYPOINT ["node", "/app/dist/src/agent/cli.js"]')
+    // The image runs the agent with the same Node.js flags as the `tapio-agent` command's shebang.
+    const shebang = readFileSync(join(root, 'src/agent/cli.ts'), 'utf8').split('\n', 1)[0] ?? ''
+    const flags = /^#!\/usr\/bin\/env -S node (.+)$/.exec(shebang)?.[1]?.split(' ') ?? []
+    expect(flags.length).toBeGreaterThan(0)
+    expect(text).toContain(`ENTRYPOINT ${JSON.stringify(['node', ...flags, '/app/dist/src/agent/cli.js']).replaceAll(',', ', ')}`)
     expect(text).toContain('COPY --from=build /app/dist ./dist')
   })
 
