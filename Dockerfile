@@ -87,7 +87,8 @@ COPY --from=build /app/native/build/Release/tapio_bpf.node /app/native/build/Rel
 COPY --from=build /app/src/inspector/static ./src/inspector/static
 # Root: the capabilities the DaemonSet adds are only effective for uid 0 without file capabilities.
 USER 0
-ENTRYPOINT ["node", "/app/dist/src/agent/cli.js"]
+# The same Node.js flags as the CLI's shebang (docs/performance.md, Footprint).
+ENTRYPOINT ["node", "--max-semi-space-size=8", "/app/dist/src/agent/cli.js"]
 # Without --config the embedded default runs every collector this node supports (enabled: auto);
 # the DaemonSet passes --config /etc/tapio/agent.yaml from its ConfigMap.
 CMD ["run"]

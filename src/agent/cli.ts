@@ -1,4 +1,6 @@
-#!/usr/bin/env node
+#!/usr/bin/env -S node --max-semi-space-size=8
+// The flag caps V8's young generation at 2 x 8 MB (Node 20's default grows it to 2 x 16 MB): the
+// agent's own process only, never a library user's. Measured in docs/performance.md (Footprint).
 import { once } from 'node:events'
 import { accessSync, constants, mkdirSync, statSync, writeFileSync } from 'node:fs'
 import { dirname, resolve } from 'node:path'

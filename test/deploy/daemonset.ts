@@ -19,7 +19,7 @@ export interface Volume {
   hostPath?: { path: string; type?: string }
   configMap?: { name: string }
   emptyDir?: { medium?: string; sizeLimit?: string }
-  secret?: { secretName: string; optional?: boolean }
+  secret?: { secretName: string; optional?: boolean; defaultMode?: number }
 }
 export interface Probe {
   exec?: { command: string[] }

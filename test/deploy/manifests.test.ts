@@ -236,14 +236,18 @@ describe('deploy/kubernetes manifests', () => {
       for (const src of parts.filter((p) => !p.startsWith('.image/'))) expect(existsSync(join(root, src)), `${line}: ${src}`).toBe(true)
     }
     for (const addon of ['tapio_bpf.node', 'tapio_netlink.node']) expect(text).toContain(`/app/native/build/Release/${addon}`)
-    expect(text).toContain('ENTRYPOINT ["node", "/app/dist/src/agent/cli.js"]')
+    // The image runs the agent with the same Node.js flags as the `tapio-agent` command's shebang.
+    const shebang = readFileSync(join(root, 'src/agent/cli.ts'), 'utf8').split('\n', 1)[0] ?? ''
+    const flags = /^#!\/usr\/bin\/env -S node (.+)$/.exec(shebang)?.[1]?.split(' ') ?? []
+    expect(flags.length).toBeGreaterThan(0)
+    expect(text).toContain(`ENTRYPOINT ${JSON.stringify(['node', ...flags, '/app/dist/src/agent/cli.js']).replaceAll(',', ', ')}`)
     expect(text).toContain('COPY --from=build /app/dist ./dist')
   })
 
   it('mount NATS certificates and credentials from a Secret of its own namespace (optional), and the documented nats block points at them', () => {
     const pod = one<DaemonSet>('DaemonSet').spec.template.spec
     const c = pod.containers[0] as Container
-    const mount = c.volumeMounts.find((m) => m.mountPath === '/etc/tapio/nats')
+    const mount = c.volumeMounts.find((m) => m.mountPath === '/etc/tapio-nats')
     expect(mount?.readOnly).toBe(true)
     const volume = pod.volumes.find((v) => v.name === mount?.name) as { secret?: { secretName: string; optional?: boolean; defaultMode?: number } } | undefined
     // A Secret volume always comes from the pod's namespace: the kubelet mounts it, no API read by the agent.
@@ -263,6 +267,6 @@ describe('deploy/kubernetes manifests', () => {
     const nats = config.outputs.nats
     expect(nats?.servers.every((u) => u.startsWith('tls://'))).toBe(true)
     const files = [nats?.tls?.caFile, nats?.tls?.certFile, nats?.tls?.keyFile, nats?.credsFile]
-    expect(files.every((f) => typeof f === 'string' && f.startsWith('/etc/tapio/nats/'))).toBe(true)
+    expect(files.every((f) => typeof f === 'string' && f.startsWith('/etc/tapio-nats/'))).toBe(true)
   })
 })

@@ -10,9 +10,9 @@ import { SubjectCache } from './subjects.js'
 import { Backoff, type BackoffPolicy } from '../../core/backoff.js'
 import { delay } from '../../core/delay.js'
 
-/** Why events could not be delivered (each is counted, none is silent). */
-export const NATS_FAILURE_REASONS = ['rejected', 'too_large', 'retries_exhausted', 'shutdown'] as const
-export type NatsFailureReason = (typeof NATS_FAILURE_REASONS)[number]
+import { NATS_FAILURE_REASONS, type NatsFailureReason } from './reasons.js'
+
+export { NATS_FAILURE_REASONS, type NatsFailureReason }
 
 export interface NatsOutputLogger {
   info(msg: string, fields?: Record<string, unknown>): void
