@@ -4,6 +4,7 @@ import { CollectorManager } from '../manager/collector-manager.js'
 import type { PolicyOverrides } from '../supervisor/policy.js'
 import type { AgentConfig, ResolvedCollector } from './config.js'
 import { AgentHttpServer } from './http.js'
+import { SCRAPE_PATHS, ScrapeListener } from './scrape-http.js'
 import type { LifecycleEvent } from '../supervisor/lifecycle-events.js'
 import { logLifecycle } from './lifecycle-log.js'
 import { SUPERVISOR_EVENTS_SOURCE, SupervisorEventsCollector } from './supervisor-events.js'
@@ -76,6 +77,7 @@ export class Agent {
   readonly tail: TailHub
   private outputs: Output[] = []
   private http: AgentHttpServer | undefined
+  private scrape: ScrapeListener | undefined
   private pumping: Promise<void> | undefined
   private active = new Map<string, ResolvedCollector>()
   private rateTimer: ReturnType<typeof setInterval> | undefined
@@ -209,6 +211,12 @@ export class Agent {
       this.http = new AgentHttpServer(this, registry, this.config.http, log)
       await this.http.listen()
       log.info(`http: listening on ${this.http.url}`, { url: this.http.url })
+      const scrape = this.config.http.scrape
+      if (scrape) {
+        this.scrape = new ScrapeListener(registry, () => this.readiness(), { ...scrape, maxConnections: this.config.http.maxConnections }, this.redactor.redact)
+        await this.scrape.listen()
+        log.info(`http: scrape listener (${SCRAPE_PATHS.join(', ')}) on ${this.scrape.url}`, { url: this.scrape.url })
+      }
     }
     this.rateTimer = setInterval(() => this.sampleRates(), 1000)
     this.rateTimer.unref()
@@ -374,6 +382,7 @@ export class Agent {
     await Promise.all(this.outputs.map((o) => o.close(this.config.outputs.flushTimeoutMs)))
     this.tail.closeAll()
     await this.http?.close()
+    await this.scrape?.close()
     const s = this.manager.statistics()
     this.options.logger.info('stopped', {
       totalEvents: s.totalEvents,
@@ -387,5 +396,9 @@ export class Agent {
 
   get httpUrl(): string | undefined {
     return this.http?.url
+  }
+
+  get scrapeUrl(): string | undefined {
+    return this.scrape?.url
   }
 }

@@ -1,4 +1,6 @@
-#!/usr/bin/env node
+#!/usr/bin/env -S node --max-semi-space-size=8
+// The flag caps V8's young generation at 2 x 8 MB (Node 20's default grows it to 2 x 16 MB): the
+// agent's own process only, never a library user's. Measured in docs/performance.md (Footprint).
 import { once } from 'node:events'
 import { accessSync, constants, mkdirSync, statSync, writeFileSync } from 'node:fs'
 import { dirname, resolve } from 'node:path'
@@ -249,7 +251,7 @@ function positiveInt(flag: string, v: string | undefined): number | undefined {
   return n
 }
 
-const DEFAULT_URL = 'http://127.0.0.1:9464'
+const DEFAULT_URL = 'http://127.0.0.1:8497'
 
 async function status(values: { url?: string; token?: string; json?: boolean; watch?: boolean; interval?: string }): Promise<void> {
   const interval = values.interval === undefined ? 2 : Number(values.interval)

@@ -27,6 +27,15 @@ export const DEFAULT_AGENT_BUFFER_CAPACITY = 2000
 const PositiveInt = Schema.Int.check(Schema.isGreaterThanOrEqualTo(1))
 const NonNegative = Schema.Finite.check(Schema.isGreaterThanOrEqualTo(0))
 
+/**
+ * Default ports, outside 9100-9999 (Prometheus' exporter port allocations, all taken) and off the
+ * common defaults of node-level software sharing the node's network namespace (9464:
+ * OpenTelemetry's Prometheus exporter, 9100 node exporter, 7472 MetalLB, 9962-9965 Cilium,
+ * 10249-10256 kube-proxy/kubelet, 8888/8889 OpenTelemetry Collector).
+ */
+export const DEFAULT_HTTP_PORT = 8497
+export const DEFAULT_SCRAPE_PORT = 8498
+
 export const PolicyConfigSchema = Schema.Struct({
   restart: Schema.optional(Schema.Literals(['permanent', 'transient', 'temporary'])).annotate({ description: 'permanent: always restart; transient: only after a failure; temporary: never.' }),
   maxRestarts: Schema.optional(Schema.Int.check(Schema.isGreaterThanOrEqualTo(0))).annotate({ description: 'At most this many restarts within withinMs (OTP intensity); beyond that, onExceeded applies.' }),
@@ -111,6 +120,13 @@ export const AgentConfigSchema = Schema.Struct({
       tailQueue: Schema.optional(PositiveInt).annotate({ description: 'Events a slow /events client may fall behind before it loses its own events.' }),
       maxTailClients: Schema.optional(PositiveInt).annotate({ description: '/events clients at once; the next one is answered 503.' }),
       maxConnections: Schema.optional(PositiveInt).annotate({ description: 'Open connections at most; past it the oldest idle or half-open one is closed.' }),
+      scrape: Schema.optional(
+        Schema.Struct({
+          enabled: Schema.optional(Schema.Boolean).annotate({ description: 'Serve the scrape listener (default true when the section is present).' }),
+          host: Schema.String.check(Schema.isMinLength(1)).annotate({ description: 'Address to bind, e.g. the pod IP (${POD_IP} from the downward API).' }),
+          port: Schema.optional(Schema.Int.check(Schema.isGreaterThanOrEqualTo(0), Schema.isLessThanOrEqualTo(65535))).annotate({ description: `TCP port (default ${DEFAULT_SCRAPE_PORT}; 0 = any free port).` }),
+        }),
+      ).annotate({ description: 'A second listener serving only /metrics, /healthz and /readyz, without the token: for a cluster\'s Prometheus and probes.' }),
     }),
   ).annotate({ description: 'The HTTP endpoints: probes, metrics, live tail, inspector, status.' }),
   readiness: Schema.optional(
@@ -151,7 +167,7 @@ outputs:
 http:
   enabled: true
   host: 127.0.0.1
-  port: 9464
+  port: ${DEFAULT_HTTP_PORT}
 log:
   level: info
 `
@@ -195,6 +211,8 @@ export interface AgentConfig {
     readonly tailQueue: number
     readonly maxTailClients: number
     readonly maxConnections: number
+    /** The scrape-only listener (/metrics, /healthz, /readyz without the token), when configured. */
+    readonly scrape?: { readonly host: string; readonly port: number }
   }
   readonly readiness: { readonly require: 'all' | 'any' | readonly string[]; readonly graceMs: number }
   /** The processor stage, in order; `[{ type: enrich }]` when the file has no `processors:`. */
@@ -416,12 +434,15 @@ export function resolveConfig(
     http: {
       enabled: c.http?.enabled ?? true,
       host,
-      port: c.http?.port ?? 9464,
+      port: c.http?.port ?? DEFAULT_HTTP_PORT,
       ...(c.http?.token ? { token: c.http.token } : {}),
       allowControl: c.http?.allowControl ?? false,
       tailQueue: c.http?.tailQueue ?? 1000,
       maxTailClients: c.http?.maxTailClients ?? 64,
       maxConnections: c.http?.maxConnections ?? 256,
+      ...(c.http?.scrape && c.http.scrape.enabled !== false
+        ? { scrape: { host: c.http.scrape.host, port: c.http.scrape.port ?? DEFAULT_SCRAPE_PORT } }
+        : {}),
     },
     readiness: { require, graceMs: c.readiness?.graceMs ?? 30_000 },
     processors: c.processors ?? [{ type: 'enrich' }],

@@ -1,5 +1,6 @@
 import { Counter, Gauge, type Registry } from 'prom-client'
-import { NATS_FAILURE_REASONS, type NatsOutputStatistics } from './output.js'
+import type { NatsOutputStatistics } from './output.js'
+import { NATS_FAILURE_REASONS } from './reasons.js'
 
 /**
  * `tapio_nats_*` series, read from the output's statistics at scrape time. The output's counters

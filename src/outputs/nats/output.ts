@@ -10,9 +10,9 @@ import { SubjectCache } from './subjects.js'
 import { Backoff, type BackoffPolicy } from '../../core/backoff.js'
 import { delay } from '../../core/delay.js'
 
-/** Why events could not be delivered (each is counted, none is silent). */
-export const NATS_FAILURE_REASONS = ['rejected', 'too_large', 'retries_exhausted', 'shutdown'] as const
-export type NatsFailureReason = (typeof NATS_FAILURE_REASONS)[number]
+import { NATS_FAILURE_REASONS, type NatsFailureReason } from './reasons.js'
+
+export { NATS_FAILURE_REASONS, type NatsFailureReason }
 
 export interface NatsOutputLogger {
   info(msg: string, fields?: Record<string, unknown>): void
@@ -405,9 +405,12 @@ export class NatsOutput {
       return
     }
     this.settle(m)
-    // Recovered (or never failed): an acknowledged publish clears the last error.
-    this.publishFailing = false
-    this.lastError = null
+    // Recovered: the first acknowledgement after failing publishes clears their error (a message
+    // rejected for its size says nothing about availability and stays reported).
+    if (this.publishFailing) {
+      this.publishFailing = false
+      this.lastError = null
+    }
     this.stats.ackedEvents += m.events
     this.stats.ackedMessages += 1
     if (reply.duplicate === true) this.stats.duplicateEvents += m.events

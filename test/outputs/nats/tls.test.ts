@@ -7,6 +7,7 @@ import { makeEvent, type TapioEvent } from '../../../src/events/event.js'
 import { consumeEvents, type ConsumeEventsOptions, NatsOutput, parseNatsOutputConfig } from '../../../src/outputs/nats/index.js'
 import type { NatsConnectionSettings } from '../../../src/outputs/nats/connection.js'
 import { waitFor } from '../../support/wait.js'
+import { natsStatus, Processes, until } from './agents.js'
 import { makeCa, makeLeaf, type Pem } from './certs.js'
 import { operatorSetup } from './jwt.js'
 import { destroyAllNatsServers, NatsServer } from './nats-server.js'
@@ -193,4 +194,45 @@ describe('NATS over TLS, mutual TLS, NKEY and .creds against real nats-servers',
       await out.close()
     }
   })
+
+  it('tapio-agent: /readyz names a rejected client certificate; SIGHUP re-reads the files without restarting collectors', async () => {
+    const procs = new Processes()
+    try {
+      const certFile = join(dir, 'agent-rot.pem')
+      const keyFile = join(dir, 'agent-rot.key')
+      copyFileSync(client.cert, certFile)
+      copyFileSync(client.key, keyFile)
+      const tls = `, stream: { name: SECURE }, tls: { caFile: ${JSON.stringify(ca.cert)}, certFile: ${JSON.stringify(certFile)}, keyFile: ${JSON.stringify(keyFile)}, serverName: nats.tapio.test }, nkeySeedFile: ${JSON.stringify(seedFile)}`
+      const agent = procs.agent('node-tls', [secure.url.replace('nats://', 'tls://')], '  gen: { kind: synthetic, rate: 200, batchSize: 10 }', tls)
+      const url = await agent.url()
+      await until(async () => (await natsStatus(agent)).details.ackedEvents > 50, 'events acknowledged over mutual TLS')
+      expect((await fetch(`${url}/readyz`)).status).toBe(200)
+      // Rotate in a certificate the server does not trust, and SIGHUP: the agent reconnects with it.
+      copyFileSync(foreignClient.cert, certFile)
+      copyFileSync(foreignClient.key, keyFile)
+      agent.signal('SIGHUP')
+      let body = ''
+      await until(async () => {
+        const r = await fetch(`${url}/readyz`)
+        body = await r.text()
+        return r.status === 503 && body.includes('rejected the client certificate')
+      }, '/readyz to name the rejected client certificate', 40_000).catch((e: unknown) => {
+        throw new Error(`${String(e)}\nlast /readyz: ${body}\nagent: ${agent.stderr.slice(-3000)}`)
+      })
+      expect(body).toContain('output:nats')
+      expect(body).not.toContain(new TextDecoder().decode(user.getSeed()))
+      copyFileSync(client.cert, certFile)
+      copyFileSync(client.key, keyFile)
+      agent.signal('SIGHUP')
+      const before = (await natsStatus(agent)).details.ackedEvents
+      await until(async () => (await fetch(`${url}/readyz`)).status === 200 && (await natsStatus(agent)).details.ackedEvents > before + 50, 'ready again, events acknowledged', 40_000)
+      const reloads = agent.logs().filter((l) => l.msg === 'config reloaded')
+      expect(reloads.length).toBeGreaterThanOrEqual(1)
+      // The collectors ran on: no reload restarted any.
+      for (const r of reloads) expect(r.restarted).toEqual([])
+      expect((await natsStatus(agent)).details.failedEvents.total).toBe(0)
+    } finally {
+      await procs.stopAll()
+    }
+  }, 120_000)
 })
