@@ -57,6 +57,7 @@ const args = parseArgs({
     'no-kill': { type: 'boolean', default: false },
     verbose: { type: 'boolean', default: false },
     inside: { type: 'string' },
+    dir: { type: 'string' },
     bare: { type: 'boolean', default: false },
   },
 }).values
@@ -129,11 +130,13 @@ async function outer(): Promise<void> {
   const net: Net = { hub: `${tag}-hub`, nodes: [] }
   let inner: ChildProcess | undefined
   let cleaned = false
+  const dir = mkdtempSync(join(tmpdir(), 'bench-fleet-'))
   const cleanup = () => {
     if (cleaned) return
     cleaned = true
     if (inner && inner.exitCode === null) inner.kill('SIGKILL')
     teardownNet(net)
+    rmSync(dir, { recursive: true, force: true })
   }
   const onSignal = (sig: NodeJS.Signals) => {
     console.error(`bench:fleet: ${sig}: stopping and removing namespaces`)
@@ -146,7 +149,7 @@ async function outer(): Promise<void> {
   try {
     buildNet(tag, MAX_NODES, net)
     const passOn = process.argv.slice(2)
-    inner = spawn('ip', ['netns', 'exec', net.hub, process.execPath, SELF, ...passOn, '--inside', net.nodes.join(',')], { stdio: 'inherit' })
+    inner = spawn('ip', ['netns', 'exec', net.hub, process.execPath, SELF, ...passOn, '--inside', net.nodes.join(','), '--dir', dir], { stdio: 'inherit' })
     const child = inner
     const timer = setTimeout(() => {
       console.error(`bench:fleet: timed out after ${TIMEOUT_S} s`)
@@ -617,8 +620,7 @@ async function baseline(ns: string): Promise<Baseline> {
   return JSON.parse(out.trim().split('\n').at(-1) ?? '{}') as Baseline
 }
 
-async function inside(nodes: string[]): Promise<void> {
-  const dir = mkdtempSync(join(tmpdir(), 'bench-fleet-'))
+async function inside(nodes: string[], dir: string): Promise<void> {
   const servers = startCluster(dir)
   try {
     for (const s of servers) await s.start()
@@ -653,7 +655,6 @@ async function inside(nodes: string[]): Promise<void> {
     )
   } finally {
     await Promise.all(servers.map((s) => s.kill()))
-    rmSync(dir, { recursive: true, force: true })
   }
 }
 
@@ -663,7 +664,8 @@ async function main(): Promise<void> {
     const nodes = args.inside.split(',')
     // The outer process owns the namespaces; here only our own children need stopping on a signal.
     for (const sig of ['SIGINT', 'SIGTERM'] as const) process.once(sig, () => process.exit(130))
-    return inside(nodes)
+    if (args.dir === undefined) throw new Error('bench:fleet --inside needs --dir')
+    return inside(nodes, args.dir)
   }
   if (process.getuid?.() !== 0) throw new Error('bench:fleet needs root (ip netns, veth)')
   return outer()
