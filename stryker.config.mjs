@@ -30,5 +30,7 @@ export default {
   jsonReporter: { fileName: process.env.MUTATION_REPORT ?? 'reports/mutation/mutation.json' },
   htmlReporter: { fileName: 'reports/mutation/mutation.html' },
   tempDirName: process.env.MUTATION_TMP ?? '.stryker-tmp',
+  // Not copied into the sandbox: other runs' sandboxes, reports, build output.
+  ignorePatterns: ['.stryker-tmp*', 'reports', 'dist', 'test-artifacts', 'native/build'],
   cleanTempDir: 'always',
 }

@@ -22,6 +22,9 @@
  *
  *   npm run bench:agent [-- --runs 3 --synthetic 10000000 --ebpf 5000000 --nats 2000000 --only ebpf-file]
  *
+ * The agent runs with the Node.js flags of the CLI's shebang (what `tapio-agent` runs with);
+ * `--node-flags ''` (or other flags) measures it without them.
+ *
  * BENCH_AGENT_PROFILE_DIR=dir writes a V8 CPU profile of every agent process there (node --cpu-prof).
  *
  * The last output line is one JSON object.
@@ -39,6 +42,7 @@ import { connect, createInbox, headers } from '@nats-io/transport-node'
 import { nextEventId } from '../src/events/id.js'
 import { nowNs } from '../src/events/time.js'
 import { NATS_DEFAULTS } from '../src/outputs/nats/config.js'
+import { agentNodeFlags } from './agent-node-flags.js'
 
 const STREAM = NATS_DEFAULTS.stream.name
 const WINDOW = NATS_DEFAULTS.maxPendingEvents
@@ -61,6 +65,8 @@ function repoRoot(): string {
 const root = repoRoot()
 const helpers = join(root, 'bench', 'ebpf', 'out')
 const cli = join(root, 'dist', 'src', 'agent', 'cli.js')
+/** Node.js flags of every agent process (set from --node-flags or the CLI's shebang). */
+let agentFlags: string[] = []
 
 /** One measured run of one variant. */
 interface Run {
@@ -158,7 +164,7 @@ class AgentProcess {
     const path = join(dir, 'agent.yaml')
     writeFileSync(path, JSON.stringify(config))
     const profile = process.env.BENCH_AGENT_PROFILE_DIR
-    const flags = profile ? ['--cpu-prof', '--cpu-prof-dir', profile] : []
+    const flags = [...agentFlags, ...(profile ? ['--cpu-prof', '--cpu-prof-dir', profile] : [])]
     this.child = spawn(process.execPath, [...flags, cli, 'run', '--config', path], { stdio: ['ignore', 'ignore', 'pipe'] })
     this.child.stderr?.on('data', (d: Buffer) => (this.stderr += d.toString()))
     this.exited = new Promise((resolve) =>
@@ -584,6 +590,8 @@ async function main(): Promise<void> {
       url: { type: 'string' },
       events: { type: 'string' },
       out: { type: 'string' },
+      // The agent's Node.js flags; default: the CLI's shebang flags (what `tapio-agent` runs with).
+      'node-flags': { type: 'string' },
     },
   })
   if (values.child) {
@@ -598,6 +606,7 @@ async function main(): Promise<void> {
   const nSynthetic = Number(values.synthetic)
   const nEbpf = Number(values.ebpf)
   const nNats = Number(values.nats)
+  agentFlags = values['node-flags'] !== undefined ? values['node-flags'].split(/\s+/).filter(Boolean) : agentNodeFlags(cli)
   const only = new Set((values.only ?? 'synthetic,ebpf-file,ebpf-nats').split(','))
   const results: Run[] = []
   const record = (r: Run) => {
@@ -657,6 +666,7 @@ async function main(): Promise<void> {
   const summary = {
     bench: 'agent',
     runs,
+    agentNodeFlags: agentFlags,
     events: { synthetic: nSynthetic, ebpf: nEbpf, nats: nNats },
     syntheticFilePerSec: perSec('synthetic', 'agent'),
     syntheticBarePerSec: perSec('synthetic', 'baseline'),

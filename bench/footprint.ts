@@ -24,6 +24,7 @@ import { tmpdir } from 'node:os'
 import { join } from 'node:path'
 import { fileURLToPath } from 'node:url'
 import { parseArgs } from 'node:util'
+import { agentNodeFlags } from './agent-node-flags.js'
 
 const root = fileURLToPath(new URL('../..', import.meta.url))
 const { values } = parseArgs({
@@ -91,7 +92,8 @@ interface AgentSample {
 /** One agent with the embedded default, idle for `seconds`; always stopped, also on failure. */
 async function idleAgent(seconds: number): Promise<AgentSample> {
   const dir = mkdtempSync(join(tmpdir(), 'tapio-footprint-'))
-  const child = spawn(process.execPath, ['dist/src/agent/cli.js', 'run', '--http-port', '0', '--output', join(dir, 'events.ndjson')], {
+  // With the CLI's shebang flags: the agent as the installed `tapio-agent` command runs it.
+  const child = spawn(process.execPath, [...agentNodeFlags(join(root, 'dist/src/agent/cli.js')), 'dist/src/agent/cli.js', 'run', '--http-port', '0', '--output', join(dir, 'events.ndjson')], {
     cwd: root,
     stdio: ['ignore', 'ignore', 'pipe'],
   })

@@ -7,6 +7,9 @@
  *     Nats-Msg-Id headers, same window of unacknowledged events, acks on one wildcard inbox) —
  *     the baseline of what the client and server can do on this machine.
  * Both run with packing (maxEventsPerMessage 100, the default) and with one event per message.
+ *   - `agent-tls`: the same agent run against a second nats-server that requires TLS (certificates
+ *     made with openssl for the run; the client verifies the server), packed: the TLS cost, as the
+ *     ratio to the plain `agent` row of the same run.
  * Last, `reader`: `consumeEvents` reading what one agent run published (validated, acknowledged).
  * Each run is its own process and its own fresh stream; variants alternate; medians reported.
  *
@@ -15,7 +18,7 @@
  * The last output line is one JSON object.
  */
 import { type ChildProcess, fork, spawn } from 'node:child_process'
-import { mkdtempSync, rmSync } from 'node:fs'
+import { mkdtempSync, rmSync, writeFileSync } from 'node:fs'
 import { createServer } from 'node:net'
 import { tmpdir } from 'node:os'
 import { join } from 'node:path'
@@ -32,8 +35,17 @@ import { nextEventId } from '../src/events/id.js'
 import { NATS_DEFAULTS } from '../src/outputs/nats/config.js'
 import type { NatsOutputStatistics } from '../src/outputs/nats/output.js'
 import { consumeEvents } from '../src/outputs/nats/consumer.js'
+import { connectOptions } from '../src/outputs/nats/connection.js'
+import { makeCa, makeLeaf } from '../test/outputs/nats/certs.js'
 
-type Variant = 'agent' | 'bare' | 'reader'
+const SERVER_NAME = 'nats.bench.test'
+
+type Variant = 'agent' | 'agent-tls' | 'bare' | 'reader'
+/** TLS client settings of the `agent-tls` variant. */
+interface BenchTls {
+  readonly caFile: string
+  readonly serverName: string
+}
 interface RunResult {
   variant: Variant
   pack: number
@@ -49,20 +61,20 @@ const WINDOW = NATS_DEFAULTS.maxPendingEvents
 const COLLECTORS = 2
 const BATCH = 1000
 
-async function freshStream(url: string): Promise<void> {
-  const nc = await connect({ servers: url })
+async function freshStream(url: string, tls?: BenchTls): Promise<void> {
+  const nc = await connect(connectOptions({ servers: [url], ...(tls ? { tls } : {}) }))
   const jsm = await jetstreamManager(nc)
   await jsm.streams.delete(STREAM).catch(() => false)
   await nc.close()
 }
 
-async function runAgent(url: string, total: number, pack: number): Promise<RunResult> {
+async function runAgent(url: string, total: number, pack: number, tls?: BenchTls): Promise<RunResult> {
   const kinds = builtinKinds()
   const per = total / COLLECTORS
   const collectors: Record<string, Record<string, unknown>> = {}
   for (let i = 0; i < COLLECTORS; i++) collectors[`gen${i}`] = { kind: 'synthetic', rate: 0, batchSize: BATCH, total: per, policy: { restart: 'temporary' } }
   const config = resolveConfig(
-    { node: 'bench-node', collectors, outputs: { nats: { servers: [url], maxEventsPerMessage: pack } }, http: { enabled: false }, log: { level: 'warn' } },
+    { node: 'bench-node', collectors, outputs: { nats: { servers: [url], maxEventsPerMessage: pack, ...(tls ? { tls } : {}) } }, http: { enabled: false }, log: { level: 'warn' } },
     'bench',
     validators(kinds),
   )
@@ -82,7 +94,7 @@ async function runAgent(url: string, total: number, pack: number): Promise<RunRe
   const seconds = (performance.now() - t0) / 1000
   const s = stats()
   await agent.stop()
-  return { variant: 'agent', pack, events: s?.ackedEvents ?? 0, seconds, perSec: (s?.ackedEvents ?? 0) / seconds, duplicates: s?.duplicateEvents ?? 0, failed: s?.failedEvents.total ?? 0 }
+  return { variant: tls ? 'agent-tls' : 'agent', pack, events: s?.ackedEvents ?? 0, seconds, perSec: (s?.ackedEvents ?? 0) / seconds, duplicates: s?.duplicateEvents ?? 0, failed: s?.failedEvents.total ?? 0 }
 }
 
 /** consumeEvents (durable, validated, acknowledged) over what one agent run published. */
@@ -183,9 +195,9 @@ async function freePort(): Promise<number> {
   })
 }
 
-function child(variant: Variant, url: string, events: number, pack: number): Promise<RunResult> {
+function child(variant: Variant, url: string, events: number, pack: number, ca?: string): Promise<RunResult> {
   return new Promise((resolve, reject) => {
-    const c: ChildProcess = fork(fileURLToPath(import.meta.url), ['--child', variant, '--url', url, '--events', String(events), '--pack', String(pack)], { stdio: 'inherit' })
+    const c: ChildProcess = fork(fileURLToPath(import.meta.url), ['--child', variant, '--url', url, '--events', String(events), '--pack', String(pack), ...(ca ? ['--ca', ca] : [])], { stdio: 'inherit' })
     c.once('message', (m) => resolve(m as RunResult))
     c.once('exit', (code) => (code === 0 ? undefined : reject(new Error(`${variant} run exited with ${code}`))))
   })
@@ -201,6 +213,7 @@ async function main(): Promise<void> {
       child: { type: 'string' },
       url: { type: 'string' },
       pack: { type: 'string' },
+      ca: { type: 'string' },
     },
   })
   if (values.child) {
@@ -208,23 +221,35 @@ async function main(): Promise<void> {
     const url = values.url as string
     const events = Number(values.events)
     const pack = Number(values.pack)
-    await freshStream(url)
-    const r = variant === 'agent' ? await runAgent(url, events, pack) : variant === 'bare' ? await runBare(url, events, pack) : await runReader(url, events)
+    const tls = values.ca ? { caFile: values.ca, serverName: SERVER_NAME } : undefined
+    await freshStream(url, tls)
+    const r = variant === 'agent' || variant === 'agent-tls' ? await runAgent(url, events, pack, tls) : variant === 'bare' ? await runBare(url, events, pack) : await runReader(url, events)
     process.send?.(r)
     process.exit(0)
   }
   const dir = mkdtempSync(join(tmpdir(), 'bench-nats-'))
   const port = await freePort()
-  const server = spawn('nats-server', ['-js', '-a', '127.0.0.1', '-p', String(port), '-sd', dir], { stdio: ['ignore', 'ignore', 'pipe'] })
-  let log = ''
-  server.stderr?.on('data', (d: Buffer) => (log += d.toString()))
+  const tlsPort = await freePort()
+  const ca = makeCa(dir, 'bench-ca')
+  const cert = makeLeaf(dir, 'bench-server', ca, { san: [`DNS:${SERVER_NAME}`] })
+  const tlsConf = join(dir, 'tls.conf')
+  writeFileSync(tlsConf, `listen: 127.0.0.1:${tlsPort}\njetstream { store_dir: "${join(dir, 'tls-js')}" }\ntls { cert_file: "${cert.cert}", key_file: "${cert.key}" }\n`)
+  const servers = [
+    spawn('nats-server', ['-js', '-a', '127.0.0.1', '-p', String(port), '-sd', join(dir, 'plain-js')], { stdio: ['ignore', 'ignore', 'pipe'] }),
+    spawn('nats-server', ['-c', tlsConf], { stdio: ['ignore', 'ignore', 'pipe'] }),
+  ]
   try {
-    const deadline = Date.now() + 30_000
-    while (!/Server is ready/.test(log)) {
-      if (Date.now() > deadline || server.exitCode !== null) throw new Error(`nats-server did not start (is the Debian package nats-server installed?):\n${log}`)
-      await new Promise((r) => setTimeout(r, 20))
+    for (const server of servers) {
+      let log = ''
+      server.stderr?.on('data', (d: Buffer) => (log += d.toString()))
+      const deadline = Date.now() + 30_000
+      while (!/Server is ready/.test(log)) {
+        if (Date.now() > deadline || server.exitCode !== null) throw new Error(`nats-server did not start (is the Debian package nats-server installed?):\n${log}`)
+        await new Promise((r) => setTimeout(r, 20))
+      }
     }
     const url = `nats://127.0.0.1:${port}`
+    const tlsUrl = `tls://127.0.0.1:${tlsPort}`
     const runs = Number(values.runs)
     const results: RunResult[] = []
     for (const [pack, events] of [
@@ -232,8 +257,9 @@ async function main(): Promise<void> {
       [1, Number(values['events-unpacked'])],
     ] as const) {
       for (let i = 0; i < runs; i++) {
-        for (const v of (i % 2 === 0 ? ['agent', 'bare'] : ['bare', 'agent']) as Variant[]) {
-          const r = await child(v, url, events, pack)
+        const order: Variant[] = pack === 100 ? ['agent', 'agent-tls', 'bare'] : ['agent', 'bare']
+        for (const v of i % 2 === 0 ? order : [...order].reverse()) {
+          const r = v === 'agent-tls' ? await child(v, tlsUrl, events, pack, ca.cert) : await child(v, url, events, pack)
           results.push(r)
           console.log(`${v.padEnd(5)} pack=${String(pack).padEnd(3)} run ${i + 1}: ${Math.round(r.perSec).toLocaleString('en')} events/s acknowledged (${r.events} in ${r.seconds.toFixed(2)} s, duplicates ${r.duplicates}, failed ${r.failed})`)
         }
@@ -250,6 +276,7 @@ async function main(): Promise<void> {
       bareClientPerSec: med('bare', 100),
       ratio: Number((med('agent', 100) / med('bare', 100)).toFixed(2)),
       eventsPerMessage: 100,
+      tls: { agentAckedPerSec: med('agent-tls', 100), plainAgentAckedPerSec: med('agent', 100), ratio: Number((med('agent-tls', 100) / med('agent', 100)).toFixed(2)) },
       unpacked: { agentAckedPerSec: med('agent', 1), bareClientPerSec: med('bare', 1), ratio: Number((med('agent', 1) / med('bare', 1)).toFixed(2)) },
       readerPerSec: med('reader', 100),
       runs,
@@ -261,7 +288,7 @@ async function main(): Promise<void> {
     }
     console.log(JSON.stringify(summary))
   } finally {
-    server.kill('SIGKILL')
+    for (const server of servers) server.kill('SIGKILL')
     rmSync(dir, { recursive: true, force: true })
   }
 }

@@ -4,6 +4,7 @@ import { CollectorManager } from '../manager/collector-manager.js'
 import type { PolicyOverrides } from '../supervisor/policy.js'
 import type { AgentConfig, ResolvedCollector } from './config.js'
 import { AgentHttpServer } from './http.js'
+import { SCRAPE_PATHS, ScrapeListener } from './scrape-http.js'
 import type { LifecycleEvent } from '../supervisor/lifecycle-events.js'
 import { logLifecycle } from './lifecycle-log.js'
 import { SUPERVISOR_EVENTS_SOURCE, SupervisorEventsCollector } from './supervisor-events.js'
@@ -16,7 +17,7 @@ import type { CollectorKind } from './registry.js'
 import { TailHub } from './tail.js'
 import { Redactor } from './redact.js'
 import { ProcessorCounters, type ProcessorChain, type ProcessorStageStatistics } from '../processors/chain.js'
-import { buildProcessorChain } from '../processors/spec.js'
+import { buildProcessorChain, processorProblems } from '../processors/spec.js'
 
 export interface AgentOptions {
   /** Masks secrets in HTTP bodies (the CLI shares it with its logger); one from the config when absent. */
@@ -76,6 +77,7 @@ export class Agent {
   readonly tail: TailHub
   private outputs: Output[] = []
   private http: AgentHttpServer | undefined
+  private scrape: ScrapeListener | undefined
   private pumping: Promise<void> | undefined
   private active = new Map<string, ResolvedCollector>()
   private rateTimer: ReturnType<typeof setInterval> | undefined
@@ -209,6 +211,12 @@ export class Agent {
       this.http = new AgentHttpServer(this, registry, this.config.http, log)
       await this.http.listen()
       log.info(`http: listening on ${this.http.url}`, { url: this.http.url })
+      const scrape = this.config.http.scrape
+      if (scrape) {
+        this.scrape = new ScrapeListener(registry, () => this.readiness(), { ...scrape, maxConnections: this.config.http.maxConnections }, this.redactor.redact)
+        await this.scrape.listen()
+        log.info(`http: scrape listener (${SCRAPE_PATHS.join(', ')}) on ${this.scrape.url}`, { url: this.scrape.url })
+      }
     }
     this.rateTimer = setInterval(() => this.sampleRates(), 1000)
     this.rateTimer.unref()
@@ -310,6 +318,15 @@ export class Agent {
 
   private async applyReload(next: AgentConfig): Promise<ReloadResult> {
     const log = this.options.logger
+    // Checked before anything changes: a route may only name the outputs that run now (a new
+    // output needs a restart), else its events would be counted delivered and written nowhere.
+    const processorsChanged = JSON.stringify(this.config.processors) !== JSON.stringify(next.processors)
+    let chain = this.chain
+    if (processorsChanged) {
+      const problems = processorProblems(next.processors, this.outputs.map((o) => o.name))
+      if (problems.length > 0) throw new Error(`processors not applied (the running outputs are ${this.outputs.map((o) => o.name).join(', ')}): ${problems.join('; ')}`)
+      chain = this.buildChain(next)
+    }
     this.redactor.addConfig(next)
     const needsRestart: string[] = []
     for (const key of ['buffer', 'http', 'outputs', 'supervisor'] as const) {
@@ -341,10 +358,11 @@ export class Agent {
       added.push(name)
     }
     // Processors change without touching a collector: the next batch goes through the new chain.
-    const processorsChanged = JSON.stringify(this.config.processors) !== JSON.stringify(next.processors)
-    if (processorsChanged) this.chain = this.buildChain(next)
+    this.chain = chain
     this.config = { ...this.config, collectors: next.collectors, log: next.log, readiness: next.readiness, processors: next.processors }
     this.readinessPolicy.setPolicy(next.readiness)
+    // Rotated certificates and credentials (same paths, new contents) take effect now.
+    for (const o of this.outputs) await o.reconnect?.()
     this.reloadState = { attempts: this.reloadState.attempts + 1, successes: this.reloadState.successes + 1, lastSuccess: true, lastSuccessAt: Date.now(), lastError: null }
     log.info('config reloaded', { event: 'config.reload', result: 'ok', added, removed, restarted, unchanged, needsRestart, processors: processorsChanged ? 'applied' : 'unchanged' })
     if (needsRestart.length > 0) log.warn(`config: changes to ${needsRestart.join(', ')} take effect after a restart of the agent`)
@@ -364,6 +382,7 @@ export class Agent {
     await Promise.all(this.outputs.map((o) => o.close(this.config.outputs.flushTimeoutMs)))
     this.tail.closeAll()
     await this.http?.close()
+    await this.scrape?.close()
     const s = this.manager.statistics()
     this.options.logger.info('stopped', {
       totalEvents: s.totalEvents,
@@ -377,5 +396,9 @@ export class Agent {
 
   get httpUrl(): string | undefined {
     return this.http?.url
+  }
+
+  get scrapeUrl(): string | undefined {
+    return this.scrape?.url
   }
 }

@@ -45,7 +45,7 @@ export const COMMANDS: readonly CommandSpec[] = [
     name: 'status',
     usage: 'tapio-agent status [--url URL] [--token T] [--json] [--watch [--interval SECONDS]]',
     summary: 'ask a running agent for its collectors, states, rates, restarts, drops and reasons',
-    details: `  --url URL             the agent (default http://127.0.0.1:9464)
+    details: `  --url URL             the agent (default http://127.0.0.1:8497)
   --token T             bearer token, when the agent requires one
   --json                print /api/status as JSON
   -w, --watch           repaint until interrupted; keeps trying (with backoff) while the agent is away
@@ -58,7 +58,7 @@ export const COMMANDS: readonly CommandSpec[] = [
     name: 'tail',
     usage: 'tapio-agent tail [--url URL] [--token T] [--source S] [--type T] [--severity LEVEL] [--format json|pretty|logfmt] [--limit N]',
     summary: "follow a running agent's live events (/events)",
-    details: `  --url URL             the agent (default http://127.0.0.1:9464)
+    details: `  --url URL             the agent (default http://127.0.0.1:8497)
   --token T             bearer token, when the agent requires one
   --source S            only these collectors (comma-separated or repeated); an unknown name is warned about
   --type T              only these event types; a trailing * matches a prefix (k8s.pod.*)

@@ -1,4 +1,6 @@
-#!/usr/bin/env node
+#!/usr/bin/env -S node --max-semi-space-size=8
+// The flag caps V8's young generation at 2 x 8 MB (Node 20's default grows it to 2 x 16 MB): the
+// agent's own process only, never a library user's. Measured in docs/performance.md (Footprint).
 import { once } from 'node:events'
 import { accessSync, constants, mkdirSync, statSync, writeFileSync } from 'node:fs'
 import { dirname, resolve } from 'node:path'
@@ -12,6 +14,7 @@ import { type AgentConfig, ConfigError, loadConfigFile } from './config.js'
 import { configJsonSchema } from './config-schema.js'
 import { loadConfigFileOffThread } from './config-load.js'
 import { Reloader } from './reloader.js'
+import type { NatsConnectionSettings } from '../outputs/nats/connection.js'
 import { exitAfterStderr, writeAllSync } from './exit.js'
 import { fileOutputProblem } from './outputs.js'
 import { Redactor, redactShapes } from './redact.js'
@@ -182,10 +185,11 @@ async function consume(values: { durable?: string; servers?: string; filter?: st
     ...(ackWait !== undefined ? { ackWaitMs: ackWait } : {}),
     ...(values.stream ? { stream: values.stream } : nats ? { stream: nats.stream.name } : {}),
     ...(nats ? { subjectPrefix: nats.subjectPrefix } : {}),
-    ...(nats?.token !== undefined ? { token: nats.token } : {}),
-    ...(nats?.user !== undefined ? { user: nats.user } : {}),
-    ...(nats?.pass !== undefined ? { pass: nats.pass } : {}),
+    // TLS and credentials as the agent's outputs.nats has them (files, read at every connect).
+    ...(nats ? pickConnection(nats) : {}),
   })
+  // Rotated certificates or credentials: reconnect, which reads the files again.
+  process.on('SIGHUP', () => void consumer.reconnect())
   const log = createLogger('info')
   log.info('consume: reading', { servers, durable: values.durable, filter: values.filter ?? null })
   try {
@@ -207,6 +211,19 @@ async function consume(values: { durable?: string; servers?: string; filter?: st
     process.exit(1)
   }
   log.info('consume: stopped', { ...consumer.statistics() })
+}
+
+function pickConnection(n: NatsConnectionSettings): Omit<NatsConnectionSettings, 'servers'> {
+  return {
+    ...(n.tls !== undefined ? { tls: n.tls } : {}),
+    ...(n.token !== undefined ? { token: n.token } : {}),
+    ...(n.user !== undefined ? { user: n.user } : {}),
+    ...(n.pass !== undefined ? { pass: n.pass } : {}),
+    ...(n.tokenFile !== undefined ? { tokenFile: n.tokenFile } : {}),
+    ...(n.passFile !== undefined ? { passFile: n.passFile } : {}),
+    ...(n.nkeySeedFile !== undefined ? { nkeySeedFile: n.nkeySeedFile } : {}),
+    ...(n.credsFile !== undefined ? { credsFile: n.credsFile } : {}),
+  }
 }
 
 /** stdout/stderr for the commands that talk to a running agent. */
@@ -234,7 +251,7 @@ function positiveInt(flag: string, v: string | undefined): number | undefined {
   return n
 }
 
-const DEFAULT_URL = 'http://127.0.0.1:9464'
+const DEFAULT_URL = 'http://127.0.0.1:8497'
 
 async function status(values: { url?: string; token?: string; json?: boolean; watch?: boolean; interval?: string }): Promise<void> {
   const interval = values.interval === undefined ? 2 : Number(values.interval)

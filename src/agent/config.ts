@@ -7,6 +7,7 @@ import { type Document, isScalar, LineCounter, parseDocument, visit } from 'yaml
 import { closest, knownKeysAt } from './config-suggest.js'
 import { MASK, redactShapes, SECRET_KEY } from './redact.js'
 import { type NatsOutputConfig, NatsOutputConfigSchema, resolveNatsOutputConfig } from '../outputs/nats/config.js'
+import { connectionProblems } from '../outputs/nats/connection.js'
 import { type ProcessorSpec, ProcessorsSchema, processorProblems } from '../processors/spec.js'
 
 /**
@@ -16,6 +17,15 @@ import { type ProcessorSpec, ProcessorsSchema, processorProblems } from '../proc
 
 const PositiveInt = Schema.Int.check(Schema.isGreaterThanOrEqualTo(1))
 const NonNegative = Schema.Finite.check(Schema.isGreaterThanOrEqualTo(0))
+
+/**
+ * Default ports, outside 9100-9999 (Prometheus' exporter port allocations, all taken) and off the
+ * common defaults of node-level software sharing the node's network namespace (9464:
+ * OpenTelemetry's Prometheus exporter, 9100 node exporter, 7472 MetalLB, 9962-9965 Cilium,
+ * 10249-10256 kube-proxy/kubelet, 8888/8889 OpenTelemetry Collector).
+ */
+export const DEFAULT_HTTP_PORT = 8497
+export const DEFAULT_SCRAPE_PORT = 8498
 
 export const PolicyConfigSchema = Schema.Struct({
   restart: Schema.optional(Schema.Literals(['permanent', 'transient', 'temporary'])).annotate({ description: 'permanent: always restart; transient: only after a failure; temporary: never.' }),
@@ -101,6 +111,13 @@ export const AgentConfigSchema = Schema.Struct({
       tailQueue: Schema.optional(PositiveInt).annotate({ description: 'Events a slow /events client may fall behind before it loses its own events.' }),
       maxTailClients: Schema.optional(PositiveInt).annotate({ description: '/events clients at once; the next one is answered 503.' }),
       maxConnections: Schema.optional(PositiveInt).annotate({ description: 'Open connections at most; past it the oldest idle or half-open one is closed.' }),
+      scrape: Schema.optional(
+        Schema.Struct({
+          enabled: Schema.optional(Schema.Boolean).annotate({ description: 'Serve the scrape listener (default true when the section is present).' }),
+          host: Schema.String.check(Schema.isMinLength(1)).annotate({ description: 'Address to bind, e.g. the pod IP (${POD_IP} from the downward API).' }),
+          port: Schema.optional(Schema.Int.check(Schema.isGreaterThanOrEqualTo(0), Schema.isLessThanOrEqualTo(65535))).annotate({ description: `TCP port (default ${DEFAULT_SCRAPE_PORT}; 0 = any free port).` }),
+        }),
+      ).annotate({ description: 'A second listener serving only /metrics, /healthz and /readyz, without the token: for a cluster\'s Prometheus and probes.' }),
     }),
   ).annotate({ description: 'The HTTP endpoints: probes, metrics, live tail, inspector, status.' }),
   readiness: Schema.optional(
@@ -141,7 +158,7 @@ outputs:
 http:
   enabled: true
   host: 127.0.0.1
-  port: 9464
+  port: ${DEFAULT_HTTP_PORT}
 log:
   level: info
 `
@@ -185,6 +202,8 @@ export interface AgentConfig {
     readonly tailQueue: number
     readonly maxTailClients: number
     readonly maxConnections: number
+    /** The scrape-only listener (/metrics, /healthz, /readyz without the token), when configured. */
+    readonly scrape?: { readonly host: string; readonly port: number }
   }
   readonly readiness: { readonly require: 'all' | 'any' | readonly string[]; readonly graceMs: number }
   /** The processor stage, in order; `[{ type: enrich }]` when the file has no `processors:`. */
@@ -375,6 +394,7 @@ export function resolveConfig(
   const rawHost = typeof rawHttp.host === 'string' ? rawHttp.host : '127.0.0.1'
   if (!LOOPBACK.has(rawHost) && rawHttp.token === undefined)
     problems.push(`http.token: expected a bearer token (16+ characters) because http.host ${JSON.stringify(rawHost)} is not loopback`)
+  if (Result.isSuccess(decoded) && decoded.success.outputs?.nats) problems.push(...connectionProblems(decoded.success.outputs.nats))
   if (Result.isSuccess(decoded) && decoded.success.processors) problems.push(...processorProblems(decoded.success.processors, configuredOutputs(decoded.success.outputs)))
   if (problems.length > 0 || Result.isFailure(decoded)) throw new ConfigError(source, problems)
   const c = decoded.success
@@ -405,12 +425,15 @@ export function resolveConfig(
     http: {
       enabled: c.http?.enabled ?? true,
       host,
-      port: c.http?.port ?? 9464,
+      port: c.http?.port ?? DEFAULT_HTTP_PORT,
       ...(c.http?.token ? { token: c.http.token } : {}),
       allowControl: c.http?.allowControl ?? false,
       tailQueue: c.http?.tailQueue ?? 1000,
       maxTailClients: c.http?.maxTailClients ?? 64,
       maxConnections: c.http?.maxConnections ?? 256,
+      ...(c.http?.scrape && c.http.scrape.enabled !== false
+        ? { scrape: { host: c.http.scrape.host, port: c.http.scrape.port ?? DEFAULT_SCRAPE_PORT } }
+        : {}),
     },
     readiness: { require, graceMs: c.readiness?.graceMs ?? 30_000 },
     processors: c.processors ?? [{ type: 'enrich' }],

@@ -11,9 +11,12 @@ import { isIP } from 'node:net'
  *   configured `http.host`. That holds for every method, reads included.
  * - Cross-site control: a browser sends `Origin` with every cross-origin request and with every
  *   POST; a simple (`text/plain`) POST needs no preflight. So an `Origin`, when present, must be
- *   this very origin (`http://` + the `Host` header). A request without `Origin` (and without a
- *   cross-site `Sec-Fetch-Site`) comes from a non-browser client, which could have sent any
- *   header anyway: the token, not the headers, is what stops those.
+ *   this very origin (`http://` + the `Host` header).
+ * - A state-changing request (POST...) needs that same-origin `Origin` or the token. Browsers
+ *   always send `Origin` on a POST, so a request without one comes from another program on the
+ *   node (e.g. a pod on the host network): it must say on purpose which agent it means to drive
+ *   (`Origin: http://127.0.0.1:8497`, as `curl -H` can) or hold the token; an accidental or
+ *   blind request is refused. Reads stay open on loopback (health, metrics, status).
  * - A valid bearer token passes both checks: a page cannot know it (the cookie is `SameSite=Strict`
  *   and bound to the agent's own name, so it never rides along a cross-site or rebound request).
  */
@@ -96,9 +99,13 @@ export function requestGuard(options: GuardOptions): (req: IncomingMessage) => R
         return { status: 403, error: `cross-origin request refused (Origin ${origin})` }
       return undefined
     }
+    if (SAFE_METHODS.has(req.method ?? 'GET')) return undefined
     const site = req.headers['sec-fetch-site']
-    if (!SAFE_METHODS.has(req.method ?? 'GET') && site !== undefined && site !== 'same-origin' && site !== 'none')
+    if (site !== undefined && site !== 'same-origin' && site !== 'none')
       return { status: 403, error: `cross-site request refused (Sec-Fetch-Site ${site})` }
-    return undefined
+    return {
+      status: 403,
+      error: 'a state-changing request needs a same-origin Origin header (e.g. Origin: http://127.0.0.1:<port>) or the token (Authorization: Bearer <token>)',
+    }
   }
 }

@@ -6,7 +6,7 @@ import { COMPONENT_STATUSES } from '../core/status.js'
 import type { CollectorManager } from '../manager/collector-manager.js'
 import type { EnrichmentCounts } from '../enrich/enricher.js'
 import { registerNatsMetrics } from '../outputs/nats/metrics.js'
-import { NatsOutput } from '../outputs/nats/output.js'
+import type { NatsOutput } from '../outputs/nats/output.js'
 import { DROP_REASONS } from '../stream/counters.js'
 import type { ProcessorStageStatistics } from '../processors/chain.js'
 import { registerElectionMetrics } from './election-metrics.js'
@@ -224,8 +224,10 @@ export function createMetrics(src: AgentMetricsSources): Registry {
       },
     })
   }
-  if (src.outputs().some((o) => o instanceof NatsOutput)) {
-    registerNatsMetrics(registry, () => src.outputs().find((o): o is NatsOutput => o instanceof NatsOutput)?.statistics())
+  // By name, not instanceof: the NATS client is loaded only when a NATS output is configured.
+  const isNats = (o: { name: string }): o is NatsOutput => o.name === 'nats' && 'statistics' in o
+  if (src.outputs().some(isNats)) {
+    registerNatsMetrics(registry, () => src.outputs().find(isNats)?.statistics())
   }
   return registry
 }

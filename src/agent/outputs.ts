@@ -25,6 +25,8 @@ export interface Output {
   health?(): OutputHealth
   /** Shutting down: stop blocking `write` (close() bounds and counts what is left). */
   release?(): void
+  /** SIGHUP: re-read certificate and credential files (the NATS output reconnects). */
+  reconnect?(): Promise<void>
   /** Events handed to this output and not written, by reason (`shutdown`, `write_error`, ...). */
   dropped?(): Readonly<Record<string, number>>
 }

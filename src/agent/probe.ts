@@ -9,7 +9,7 @@ import { realpathSync } from 'node:fs'
 import { fileURLToPath } from 'node:url'
 import { parseArgs } from 'node:util'
 
-export const DEFAULT_AGENT_URL = 'http://127.0.0.1:9464'
+export const DEFAULT_AGENT_URL = 'http://127.0.0.1:8497'
 
 export interface ProbeResult {
   readonly code: 0 | 1 | 2

@@ -98,7 +98,7 @@ describe('the configuration JSON Schema', () => {
 
   it('gives the same verdict as check-config on good and bad configs', () => {
     // `${NAME}` references are expanded before validation (the DaemonSet's ConfigMap uses them).
-    const env = { NODE_NAME: 'node-1', POD_NAMESPACE: 'tapio-system', POD_NAME: 'tapio-agent-x1' }
+    const env = { NODE_NAME: 'node-1', POD_NAMESPACE: 'tapio-system', POD_NAME: 'tapio-agent-x1', POD_IP: '10.0.0.5' }
     for (const text of GOOD) {
       const doc = expandEnv(parse(text) ?? {}, env, 'parity')
       expect([agentAccepts(doc), schemaAccepts(doc), text]).toEqual([true, true, text])

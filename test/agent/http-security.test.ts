@@ -80,7 +80,7 @@ describe('loopback bind without a token (the default)', () => {
   })
 
   it('answers malformed input with 400, never 500', async () => {
-    const badName = await httpRequest(url, '/api/collectors/%E0%A4%A/stop', { method: 'POST' })
+    const badName = await httpRequest(url, '/api/collectors/%E0%A4%A/stop', { method: 'POST', headers: { origin: `http://127.0.0.1:${port}`, host: `127.0.0.1:${port}` } })
     expect(badName.status).toBe(400)
     for (const target of ['http://evil.example/api/status', 'http://[::1/api/status', '//evil.example/api/status', '*']) {
       const r = await rawRequest(url, `GET ${target} HTTP/1.1\r\nHost: 127.0.0.1:${port}\r\nConnection: close\r\n\r\n`)
@@ -91,11 +91,16 @@ describe('loopback bind without a token (the default)', () => {
     expect(await collectorState(url, 'g')).toBe('running')
   })
 
-  it('lets the same-origin page (and non-browser clients) control collectors', async () => {
+  it('lets the same-origin page (and clients that name this agent as Origin) control collectors', async () => {
     const r = await httpRequest(url, '/api/collectors/g/stop', { method: 'POST', headers: { host: `127.0.0.1:${port}`, origin: `http://127.0.0.1:${port}`, 'sec-fetch-site': 'same-origin' } })
     expect(r.status).toBe(200)
     expect(await collectorState(url, 'g')).toBe('stopped')
-    const curl = await httpRequest(url, '/api/collectors/g/restart', { method: 'POST' })
+    // A program on the node (a pod on the host network) that sends neither Origin nor the token.
+    const blind = await httpRequest(url, '/api/collectors/g/restart', { method: 'POST' })
+    expect(blind.status).toBe(403)
+    expect(blind.body).toMatch(/needs a same-origin Origin header .* or the token/)
+    expect(await collectorState(url, 'g')).toBe('stopped')
+    const curl = await httpRequest(url, '/api/collectors/g/restart', { method: 'POST', headers: { origin: `http://127.0.0.1:${port}`, host: `127.0.0.1:${port}` } })
     expect(curl.status).toBe(200)
     expect(await collectorState(url, 'g')).not.toBe('stopped')
   })

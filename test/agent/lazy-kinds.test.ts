@@ -53,4 +53,23 @@ describe('collector kinds load their code only when configured', () => {
     expect(heavy(r.urls, '@kubernetes').length).toBeGreaterThan(0)
     expect(heavy(r.urls, 'dbus-next').length).toBeGreaterThan(0)
   })
+
+  it('metrics without a NATS output and systemd detection without a bus load neither the NATS client nor dbus-next', () => {
+    const script = join(dir, 'idle.mjs')
+    writeFileSync(
+      script,
+      `import { createMetrics } from ${JSON.stringify(pathToFileURL(join(root, 'dist/src/agent/metrics.js')).href)}\n` +
+        `import { detectSystemd } from ${JSON.stringify(pathToFileURL(join(root, 'dist/src/collectors/systemd/detect.js')).href)}\n` +
+        `const registry = createMetrics({ manager: () => { throw new Error('not scraped') }, outputs: () => [], tailDropped: () => 0 })\n` +
+        `const d = await detectSystemd({ address: 'unix:path=${join(dir, 'no-such-bus')}' })\n` +
+        `console.log(typeof registry.metrics, JSON.stringify(d))\n`,
+    )
+    const r = resolvedBy([script])
+    expect(r.status, r.output).toBe(0)
+    expect(r.output).toContain('"supported":false')
+    expect(r.output).toContain('no bus at')
+    expect(heavy(r.urls, 'prom-client').length).toBeGreaterThan(0)
+    expect(r.urls.filter((u) => u.includes('/node_modules/@nats-io/'))).toEqual([])
+    expect(heavy(r.urls, 'dbus-next')).toEqual([])
+  })
 })

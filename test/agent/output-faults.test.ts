@@ -142,7 +142,7 @@ describe('closed pipes', () => {
     agent.child.stderr.destroy()
     await new Promise((r) => setTimeout(r, 200))
     // Each restart logs lines (control action, lifecycle): each write would be an EPIPE.
-    for (let i = 0; i < 3; i++) expect((await fetch(`${url}/api/collectors/gen/restart`, { method: 'POST' })).status).toBe(200)
+    for (let i = 0; i < 3; i++) expect((await fetch(`${url}/api/collectors/gen/restart`, { method: 'POST', headers: { origin: url } })).status).toBe(200)
     for (let i = 0; i < 5; i++) expect((await fetch(`${url}/api/status`)).status).toBe(200)
     const before = agent.events().length
     await waitFor(() => agent.events().length > before + 50, 'events still flowing')

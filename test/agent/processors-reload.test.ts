@@ -82,6 +82,20 @@ describe('processors in the agent', () => {
     await waitFor(() => agent.logs().some((l) => l.msg.includes('new config rejected')), 'the rejection')
     const rejected = agent.logs().find((l) => l.msg.includes('new config rejected')) as unknown as { problems: string[] }
     expect(rejected.problems).toEqual(['processors[0].include.where: unexpected end at column 9 of "data.n >"'])
+
+    // A route to an output that only a restart would start is refused before anything changes.
+    const out = join(dir, 'later.ndjson')
+    writeFileSync(
+      cfg,
+      `http: { port: 0 }\noutputs: { stdout: { enabled: true }, file: { path: ${JSON.stringify(out)} } }\n${collectors}processors:\n  - { type: route, routes: [ { match: {}, outputs: [file] } ] }\n`,
+    )
+    agent.signal('SIGHUP')
+    await waitFor(() => agent.logs().some((l) => l.msg === 'reload failed'), 'the refusal')
+    const failed = agent.logs().find((l) => l.msg === 'reload failed') as unknown as { error: string }
+    expect(failed.error).toMatch(/processors not applied \(the running outputs are stdout\): processors\[0\]\.routes\[0\]\.outputs\[0\]: expected a configured output \(stdout\), got "file"/)
+    const n = agent.events().length
+    await waitFor(() => agent.events().length > n + 20, 'events still flowing through the old chain')
+    expect(agent.events().slice(n).every((e) => 'n' in e.data)).toBe(true)
     agent.signal('SIGTERM')
     expect(await agent.exited).toBe(0)
   })

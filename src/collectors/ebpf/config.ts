@@ -1,3 +1,4 @@
+import { availableParallelism } from 'node:os'
 import * as Result from 'effect/Result'
 import * as Schema from 'effect/Schema'
 
@@ -28,7 +29,7 @@ export const EbpfConfigInputSchema = Schema.Struct({
     }),
   ).annotate({ description: 'Which kernel programs are loaded.' }),
   openatPrefixes: Schema.optional(Schema.Array(PathPrefix).check(Schema.isBetweenLength(1, 8))).annotate({ description: 'Absolute path prefixes whose opens are reported (1-8, each at most 63 bytes; matched in the kernel).' }),
-  ringBufferBytes: Schema.optional(RingBytes).annotate({ description: 'Total ring buffer size in bytes (power of two).' }),
+  ringBufferBytes: Schema.optional(RingBytes).annotate({ description: 'Total ring buffer size in bytes (power of two); default 1 MiB per CPU, at least 4 MiB.' }),
   wakeupFraction: Schema.optional(Schema.Finite.check(Schema.isBetween({ minimum: 0, maximum: 1 }))).annotate({ description: 'The kernel wakes the consumer early once this fraction of the ring is filled.' }),
   drainIntervalMs: Schema.optional(PositiveInt.check(Schema.isBetween({ minimum: 1, maximum: 1000 }))).annotate({ description: 'Records are picked up at least this often (the latency bound at low rates).' }),
   batchBytes: Schema.optional(PositiveInt.check(Schema.isBetween({ minimum: 16384, maximum: 16 << 20 }))).annotate({ description: 'Bytes of records per batch handed to JavaScript.' }),
@@ -69,10 +70,24 @@ export interface EbpfConfig {
   readonly addonPath?: string
 }
 
+/**
+ * The default ring: 1 MiB per CPU (a node's event rate grows with what runs on it), at least
+ * 4 MiB, a power of two. Blocked, the consumer lets a 4 MiB ring (plus the native reader's
+ * in-flight batches) absorb ~100,000 probe records, 5.7 MB of ring records; a busy 2-CPU machine
+ * (8 parallel builds) writes ~5 KB/s of exec/exit/tcp records, so that is minutes of stall, and
+ * seconds at 100x the rate (bench:ebpf-stall; docs/performance.md, Footprint). Falco's default
+ * for a full syscall stream is 8 MB per two CPUs. The ring is kernel memory that libbpf maps
+ * twice, so the agent's RSS shows twice its size.
+ */
+export function defaultRingBufferBytes(cpus: number = availableParallelism()): number {
+  const mib = Math.max(4, Math.min(1024, Math.ceil(cpus)))
+  return 2 ** Math.ceil(Math.log2(mib)) * (1 << 20)
+}
+
 export const EBPF_DEFAULTS: EbpfConfig = {
   programs: { exec: true, exit: true, tcp: true, oom: true, openat: false },
   openatPrefixes: ['/etc/'],
-  ringBufferBytes: 16 << 20,
+  ringBufferBytes: defaultRingBufferBytes(),
   wakeupFraction: 0.25,
   drainIntervalMs: 5,
   batchBytes: 256 << 10,

@@ -6,6 +6,7 @@
  */
 import { EventEmitter } from 'node:events'
 import { Message, sessionBus, type MessageBus } from 'dbus-next'
+import { isAbstractAddress, socketPathOf } from './address.js'
 
 /** Wire values of the D-Bus message types (dbus-next's typed enum starts at 0, the wire at 1). */
 const METHOD_CALL = 1
@@ -67,23 +68,6 @@ export interface BusConnection {
   onLost(listener: (reason: string) => void): void
   readonly closed: boolean
   close(): void
-}
-
-/** dbus-next cannot use abstract sockets without its native helper; only paths and TCP work. */
-export function socketPathOf(address: string): string | undefined {
-  for (const part of address.split(';')) {
-    const m = /^unix:(.*)$/.exec(part)
-    if (!m?.[1]) continue
-    for (const kv of m[1].split(',')) {
-      const [k, v] = kv.split('=')
-      if (k === 'path' && v) return decodeURIComponent(v)
-    }
-  }
-  return undefined
-}
-
-export function isAbstractAddress(address: string): boolean {
-  return /(^|;)unix:([^;]*,)?abstract=/.test(address)
 }
 
 interface StreamLike {
@@ -297,3 +281,5 @@ class DbusNextConnection implements BusConnection {
     for (const abort of pending) abort(new BusError(reason))
   }
 }
+
+export { isAbstractAddress, socketPathOf }

@@ -1,7 +1,7 @@
 import { existsSync } from 'node:fs'
 import * as Result from 'effect/Result'
 import * as Schema from 'effect/Schema'
-import { connectBus, socketPathOf } from './bus.js'
+import { socketPathOf } from './address.js'
 import { type SystemdConfigInput, resolveBusAddress, withDefaults } from './config.js'
 import { MANAGER_IFACE, PROPERTIES_IFACE, SYSTEMD_NAME, SYSTEMD_PATH, VariantSchema, decode } from './messages.js'
 
@@ -20,6 +20,8 @@ export async function detectSystemd(config?: SystemdConfigInput): Promise<{ supp
   const timeout = Math.min(cfg.callTimeoutMs, 5_000)
   let conn
   try {
+    // dbus-next is loaded only once there is a socket to talk to.
+    const { connectBus } = await import('./bus.js')
     conn = await connectBus(address, new AbortController().signal, timeout)
   } catch (err) {
     return { supported: false, reason: err instanceof Error ? err.message : String(err) }

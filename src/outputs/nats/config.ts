@@ -1,5 +1,6 @@
 import * as Result from 'effect/Result'
 import * as Schema from 'effect/Schema'
+import { connectionProblems, type NatsConnectionSettings } from './connection.js'
 
 /**
  * Configuration of the NATS JetStream output. Durations are milliseconds, sizes bytes, like the
@@ -10,6 +11,15 @@ const PositiveInt = Schema.Int.check(Schema.isGreaterThanOrEqualTo(1))
 const NonNegativeInt = Schema.Int.check(Schema.isGreaterThanOrEqualTo(0))
 /** A subject token: no dots, wildcards or whitespace. */
 const Token = Schema.String.check(Schema.isPattern(/^[A-Za-z0-9_-]+$/, { description: 'letters, digits, _ or -' }))
+
+const FilePath = Schema.String.check(Schema.isMinLength(1))
+
+export const NatsTlsSchema = Schema.Struct({
+  caFile: Schema.optional(FilePath).annotate({ description: "PEM file of the CA(s) the server's certificate must chain to (default: the system's trust store)." }),
+  certFile: Schema.optional(FilePath).annotate({ description: 'PEM client certificate for mutual TLS (with keyFile).' }),
+  keyFile: Schema.optional(FilePath).annotate({ description: 'PEM private key of certFile.' }),
+  serverName: Schema.optional(Schema.String.check(Schema.isMinLength(1))).annotate({ description: "Name the server's certificate must carry, when it differs from the host in the URL (SNI and verification)." }),
+})
 
 export const NatsStreamConfigSchema = Schema.Struct({
   name: Schema.optional(Token).annotate({ description: 'JetStream stream name.' }),
@@ -26,7 +36,12 @@ export const NatsOutputConfigSchema = Schema.Struct({
   name: Schema.optional(Schema.String).annotate({ description: 'Connection name shown by the server (`nats server report connections`).' }),
   token: Schema.optional(Schema.String).annotate({ description: 'Authentication token.' }),
   user: Schema.optional(Schema.String).annotate({ description: 'User name (with pass).' }),
-  pass: Schema.optional(Schema.String).annotate({ description: 'Password (with user).' }),
+  pass: Schema.optional(Schema.String).annotate({ description: 'Password (with user). Prefer passFile: a secret in the config file is one more copy of it.' }),
+  tokenFile: Schema.optional(FilePath).annotate({ description: 'File holding the authentication token (read at every connect).' }),
+  passFile: Schema.optional(FilePath).annotate({ description: 'File holding the password of user (read at every connect).' }),
+  nkeySeedFile: Schema.optional(FilePath).annotate({ description: 'File holding an NKEY user seed (SU...), for servers with nkey users (read at every connect).' }),
+  credsFile: Schema.optional(FilePath).annotate({ description: 'Credentials file (.creds: user JWT and NKEY seed, as nsc writes it), for servers in operator/JWT mode (read at every connect).' }),
+  tls: Schema.optional(NatsTlsSchema).annotate({ description: 'TLS to the server (also implied by tls:// URLs); with it the output refuses a server that offers no TLS. Files are read again at every connect; SIGHUP reconnects, so rotated certificates are used without a restart.' }),
   subjectPrefix: Schema.optional(
     Schema.String.check(Schema.isPattern(/^[A-Za-z0-9_-]+(\.[A-Za-z0-9_-]+)*$/, { description: 'dot-separated tokens without wildcards' })),
   ).annotate({ description: 'Subjects are `<subjectPrefix>.<node>.<source>.<type...>`.' }),
@@ -56,12 +71,9 @@ export interface NatsStreamConfig {
   readonly duplicateWindowMs: number
 }
 
-export interface NatsOutputConfig {
+export interface NatsOutputConfig extends NatsConnectionSettings {
   readonly servers: readonly string[]
   readonly name: string
-  readonly token?: string
-  readonly user?: string
-  readonly pass?: string
   readonly subjectPrefix: string
   readonly stream: NatsStreamConfig
   readonly maxEventsPerMessage: number
@@ -100,6 +112,11 @@ export function resolveNatsOutputConfig(c: NatsOutputConfigInput): NatsOutputCon
     ...(c.token !== undefined ? { token: c.token } : {}),
     ...(c.user !== undefined ? { user: c.user } : {}),
     ...(c.pass !== undefined ? { pass: c.pass } : {}),
+    ...(c.tokenFile !== undefined ? { tokenFile: c.tokenFile } : {}),
+    ...(c.passFile !== undefined ? { passFile: c.passFile } : {}),
+    ...(c.nkeySeedFile !== undefined ? { nkeySeedFile: c.nkeySeedFile } : {}),
+    ...(c.credsFile !== undefined ? { credsFile: c.credsFile } : {}),
+    ...(c.tls !== undefined ? { tls: { ...c.tls } } : {}),
     subjectPrefix: c.subjectPrefix ?? d.subjectPrefix,
     stream: {
       name: c.stream?.name ?? d.stream.name,
@@ -127,5 +144,7 @@ export function resolveNatsOutputConfig(c: NatsOutputConfigInput): NatsOutputCon
 export function parseNatsOutputConfig(input: unknown): NatsOutputConfig {
   const r = Schema.decodeUnknownResult(NatsOutputConfigSchema)(input, { errors: 'all', onExcessProperty: 'error' })
   if (Result.isFailure(r)) throw new Error(`invalid NATS output configuration: ${String(r.failure)}`)
+  const problems = connectionProblems(r.success)
+  if (problems.length > 0) throw new Error(`invalid NATS output configuration: ${problems.join('; ')}`)
   return resolveNatsOutputConfig(r.success)
 }

@@ -4,14 +4,12 @@ import * as Result from 'effect/Result'
 import { type TapioEvent, validateEvent } from '../../events/event.js'
 import { NATS_DEFAULTS } from './config.js'
 import { NODE_HEADER } from './output.js'
+import { connectOptions, describeConnectError, explainTimeout, type NatsConnectionSettings } from './connection.js'
 import { parseEventSubject } from './subjects.js'
 import { delay } from '../../core/delay.js'
 
-export interface ConsumeEventsOptions {
-  readonly servers: readonly string[]
-  readonly token?: string
-  readonly user?: string
-  readonly pass?: string
+/** Servers, TLS and authentication as for the output (`outputs.nats`). */
+export interface ConsumeEventsOptions extends NatsConnectionSettings {
   /** Durable consumer name: a restarted reader with the same name resumes where it stopped. */
   readonly durable: string
   /** Stream name (default TAPIO_EVENTS). */
@@ -69,6 +67,8 @@ export interface ConsumerStatistics {
 /** A running reader: iterate it once; `statistics()` at any time. */
 export interface EventConsumer extends AsyncIterable<ConsumedEvent> {
   statistics(): Readonly<ConsumerStatistics>
+  /** Reconnect, re-reading the TLS and credential files (SIGHUP in `tapio-agent consume`). */
+  reconnect(): Promise<void>
 }
 
 class MessageAcks {
@@ -190,19 +190,20 @@ export function consumeEvents(options: ConsumeEventsOptions): EventConsumer {
   const prefix = options.subjectPrefix ?? NATS_DEFAULTS.subjectPrefix
   const seen = new RecentIds(options.rememberIds ?? 100_000)
   let iterated = false
+  let current: NatsConnection | undefined
 
   async function* run(): AsyncGenerator<ConsumedEvent> {
     const signal = options.signal
     if (signal?.aborted) return
     const nc = await connect({
-      servers: [...options.servers],
+      ...connectOptions(options),
       name: `tapio-consumer-${options.durable}`,
-      ...(options.token !== undefined ? { token: options.token } : {}),
-      ...(options.user !== undefined ? { user: options.user } : {}),
-      ...(options.pass !== undefined ? { pass: options.pass } : {}),
       maxReconnectAttempts: -1,
       reconnectTimeWait: 500,
+    }).catch(async (e: unknown) => {
+      throw new Error(`cannot connect to ${options.servers.join(', ')}: ${describeConnectError(await explainTimeout(e, options), options)}`, { cause: e })
     })
+    current = nc
     const open = new Set<MessageAcks>()
     let onAbort: (() => void) | undefined
     try {
@@ -287,12 +288,16 @@ export function consumeEvents(options: ConsumeEventsOptions): EventConsumer {
       if (onAbort) signal?.removeEventListener('abort', onAbort)
       // Whatever was handed out and not fully acknowledged goes back at once, not after ack_wait.
       for (const a of open) a.msg.nak()
+      current = undefined
       await nc.drain().catch(() => nc.close())
     }
   }
 
   return {
     statistics: () => stats,
+    reconnect: async () => {
+      await current?.reconnect()
+    },
     [Symbol.asyncIterator]() {
       if (iterated) throw new Error('consumeEvents: iterate the consumer once (start another for a second reader)')
       iterated = true

@@ -1,5 +1,6 @@
 import { Counter, Gauge, type Registry } from 'prom-client'
-import { NATS_FAILURE_REASONS, type NatsOutputStatistics } from './output.js'
+import type { NatsOutputStatistics } from './output.js'
+import { NATS_FAILURE_REASONS } from './reasons.js'
 
 /**
  * `tapio_nats_*` series, read from the output's statistics at scrape time. The output's counters
@@ -28,6 +29,7 @@ export function registerNatsMetrics(registry: Registry, stats: () => NatsOutputS
   counter('tapio_nats_acked_total', 'Events acknowledged by JetStream (stored)', (s) => s.ackedEvents)
   counter('tapio_nats_duplicates_total', 'Events acknowledged as duplicates (a resend the stream already had)', (s) => s.duplicateEvents)
   counter('tapio_nats_retries_total', 'Events sent again after a timeout, error reply or reconnect', (s) => s.retriedEvents)
+  counter('tapio_nats_possibly_duplicated_total', "Events sent again after the stream's duplicate window had passed since their first send (the stream may hold them twice)", (s) => s.possiblyDuplicatedEvents)
   counter('tapio_nats_messages_published_total', 'NATS messages published (first send; several events each when packed)', (s) => s.publishedMessages)
   counter('tapio_nats_reconnects_total', 'Reconnections to the NATS servers', (s) => s.reconnects)
   counter('tapio_nats_connect_attempts_total', 'Connection attempts while not connected (first connect and reconnects)', (s) => s.connectAttempts)

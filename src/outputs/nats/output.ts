@@ -5,13 +5,14 @@ import { NdjsonBatch } from '../ndjson.js'
 import type { NatsOutputConfig } from './config.js'
 import { Deque } from './deque.js'
 import { ensureStream } from './stream.js'
+import { connectOptions, describeConnectError, diagnoseTls, explainTimeout, wantsTls } from './connection.js'
 import { SubjectCache } from './subjects.js'
 import { Backoff, type BackoffPolicy } from '../../core/backoff.js'
 import { delay } from '../../core/delay.js'
 
-/** Why events could not be delivered (each is counted, none is silent). */
-export const NATS_FAILURE_REASONS = ['rejected', 'too_large', 'retries_exhausted', 'shutdown'] as const
-export type NatsFailureReason = (typeof NATS_FAILURE_REASONS)[number]
+import { NATS_FAILURE_REASONS, type NatsFailureReason } from './reasons.js'
+
+export { NATS_FAILURE_REASONS, type NatsFailureReason }
 
 export interface NatsOutputLogger {
   info(msg: string, fields?: Record<string, unknown>): void
@@ -43,6 +44,12 @@ export interface NatsOutputStatistics {
   readonly duplicateEvents: number
   /** Events sent again (ack timeout, reconnect, error reply). */
   readonly retriedEvents: number
+  /**
+   * Events sent again after the stream's duplicate window had passed since their first send: if
+   * an earlier send was stored (only its acknowledgement lost), the stream now holds another copy.
+   * Every such resend counts (an upper bound of the extra copies); the first is logged.
+   */
+  readonly possiblyDuplicatedEvents: number
   readonly failedEvents: Readonly<Record<NatsFailureReason, number>> & { readonly total: number }
   readonly reconnects: number
   /** Connection attempts made while not connected (first connect and reconnects). */
@@ -62,6 +69,10 @@ interface PendingMessage {
   readonly events: number
   attempts: number
   sentAt: number
+  /** First send (ms); 0 until sent. */
+  firstSentAt: number
+  /** Already counted in possiblyDuplicatedEvents. */
+  pastWindow: boolean
 }
 
 interface PubAckReply {
@@ -123,6 +134,9 @@ export class NatsOutput {
   private connecting: Promise<void> | undefined
   private readonly abort = new AbortController()
   private maxPayload: number
+  private diagnosing = false
+  private warnedPastWindow = false
+  private diagnosedAt = 0
   private readonly stats = {
     publishedEvents: 0,
     publishedMessages: 0,
@@ -130,6 +144,7 @@ export class NatsOutput {
     ackedMessages: 0,
     duplicateEvents: 0,
     retriedEvents: 0,
+    possiblyDuplicatedEvents: 0,
     reconnects: 0,
     connectAttempts: 0,
   }
@@ -325,7 +340,7 @@ export class NatsOutput {
     this.pending += events
     this.stats.publishedEvents += events
     this.stats.publishedMessages += 1
-    this.waiting.push({ subject, payload, headers: h, events, attempts: 0, sentAt: 0 })
+    this.waiting.push({ subject, payload, headers: h, events, attempts: 0, sentAt: 0, firstSentAt: 0, pastWindow: false })
   }
 
   // ---- sending and acknowledgements -----------------------------------------------------------
@@ -333,10 +348,14 @@ export class NatsOutput {
   private flush(): void {
     const nc = this.nc
     if (!nc || !this.connected || !this.streamReady) return
+    const now = Date.now()
+    const window = this.config.stream.duplicateWindowMs
     for (let m = this.waiting.shift(); m !== undefined; m = this.waiting.shift()) {
       const seq = ++this.nextSeq
       m.attempts += 1
-      m.sentAt = Date.now()
+      m.sentAt = now
+      if (m.firstSentAt === 0) m.firstSentAt = now
+      else if (now - m.firstSentAt > window) this.pastWindow(m, now - m.firstSentAt)
       this.inFlight.set(seq, m)
       try {
         nc.publish(m.subject, m.payload, { reply: `${this.inbox}.${seq}`, headers: m.headers })
@@ -386,13 +405,58 @@ export class NatsOutput {
       return
     }
     this.settle(m)
-    // Recovered (or never failed): an acknowledged publish clears the last error.
-    this.publishFailing = false
-    this.lastError = null
+    // Recovered: the first acknowledgement after failing publishes clears their error (a message
+    // rejected for its size says nothing about availability and stays reported).
+    if (this.publishFailing) {
+      this.publishFailing = false
+      this.lastError = null
+    }
     this.stats.ackedEvents += m.events
     this.stats.ackedMessages += 1
     if (reply.duplicate === true) this.stats.duplicateEvents += m.events
     this.retryBackoff.succeed()
+  }
+
+  /** The stream no longer remembers this message's id: say so (counted, logged). */
+  private pastWindow(m: PendingMessage, age: number): void {
+    // Every such resend may add a copy (the stream's window restarts at each stored one): an upper bound.
+    this.stats.possiblyDuplicatedEvents += m.events
+    if (m.pastWindow) return
+    m.pastWindow = true
+    const first = !this.warnedPastWindow
+    this.warnedPastWindow = true
+    const text = `resending ${m.events} events first sent ${age} ms ago, past the stream's duplicate window (${this.config.stream.duplicateWindowMs} ms): if that send was stored, they are stored twice (counted in possiblyDuplicatedEvents)`
+    if (first) this.log?.warn(`nats: ${text}`, { output: 'nats', events: m.events })
+  }
+
+  /**
+   * Reconnect, which reads the certificate, key, CA and credential files again: how a SIGHUP
+   * makes rotated files take effect without restarting anything. Unacknowledged messages are sent
+   * again on the new connection (same message ids).
+   */
+  async reconnect(): Promise<void> {
+    const nc = this.nc
+    if (!nc || this.closed) return
+    this.log?.info('nats: reconnecting to re-read the TLS and credential files', { output: 'nats' })
+    await nc.reconnect().catch((e: unknown) => this.setError(`reconnect: ${e instanceof Error ? e.message : String(e)}`))
+  }
+
+  /**
+   * While reconnecting over TLS the client reports failed handshakes only as timeouts: find the
+   * reason (at most one probe every 2 s) so /readyz names it.
+   */
+  private diagnose(): void {
+    const now = Date.now()
+    if (!wantsTls(this.config) || this.diagnosing || now - this.diagnosedAt < 2000) return
+    this.diagnosing = true
+    this.diagnosedAt = now
+    void diagnoseTls(this.config)
+      .then((e) => {
+        if (e && !this.connected && !this.closed) this.setError(describeConnectError(e, this.config))
+      })
+      .finally(() => {
+        this.diagnosing = false
+      })
   }
 
   private settle(m: PendingMessage): void {
@@ -461,18 +525,15 @@ export class NatsOutput {
       this.stats.connectAttempts += 1
       try {
         nc = await connect({
-          servers: [...this.config.servers],
+          ...connectOptions(this.config),
           name: this.config.name,
-          ...(this.config.token !== undefined ? { token: this.config.token } : {}),
-          ...(this.config.user !== undefined ? { user: this.config.user } : {}),
-          ...(this.config.pass !== undefined ? { pass: this.config.pass } : {}),
           maxReconnectAttempts: -1,
           reconnectTimeWait: Math.min(1000, this.config.retry.maxMs),
           timeout: 5000,
           pingInterval: 10_000,
         })
       } catch (e) {
-        this.setError(`cannot connect to ${this.config.servers.join(', ')}: ${e instanceof Error ? e.message : String(e)}`)
+        this.setError(`cannot connect to ${this.config.servers.join(', ')}: ${describeConnectError(await explainTimeout(e, this.config), this.config)}`)
         await delay(backoff.fail(), this.abort.signal)
         continue
       }
@@ -536,9 +597,10 @@ export class NatsOutput {
         }
         case 'reconnecting':
           this.stats.connectAttempts += 1
+          this.diagnose()
           break
         case 'error':
-          this.setError(s.error.message)
+          this.setError(describeConnectError(s.error, this.config))
           break
         default:
           break

@@ -2,6 +2,8 @@ import fc from 'fast-check'
 import { describe, expect, it } from 'vitest'
 import { BatchDecoder, findCgroup2Mount, parseCgroupPath, parseEbpfConfig } from '../../../src/collectors/ebpf/index.js'
 import { CgroupIdsOnly } from '../../../src/collectors/ebpf/decode.js'
+import { defaultRingBufferBytes } from '../../../src/collectors/ebpf/config.js'
+import { availableParallelism } from 'node:os'
 import { BATCH_MAGIC, BootClock, encodeBatch, ipv6, RecordKind } from '../../../src/native/bpf-records.js'
 import { Result } from 'effect'
 import { cgroupRecord, execRecord, exitRecord, record, tcpRecord } from './records.js'
@@ -190,8 +192,13 @@ describe('ebpf config', () => {
     const r = parseEbpfConfig({})
     expect(Result.isSuccess(r) && r.success).toMatchObject({
       programs: { exec: true, exit: true, tcp: true, oom: true, openat: false },
-      ringBufferBytes: 16 << 20,
+      ringBufferBytes: defaultRingBufferBytes(availableParallelism()),
     })
+  })
+
+  it('sizes the default ring at 1 MiB per CPU, at least 4 MiB, a power of two', () => {
+    const MiB = 1 << 20
+    expect([1, 2, 4, 5, 8, 9, 17, 64, 96, 4096].map((cpus) => defaultRingBufferBytes(cpus) / MiB)).toEqual([4, 4, 4, 8, 8, 16, 32, 64, 128, 1024])
   })
 
   it.each([

@@ -26,6 +26,10 @@ export interface NatsServerOptions {
   readonly cluster?: { readonly name: string; readonly port: number; readonly routes: readonly number[] }
   /** Require this user and password from clients. */
   readonly auth?: { readonly user: string; readonly pass: string }
+  /** TLS on the client port; `verify` requires a client certificate signed by `ca`. */
+  readonly tls?: { readonly cert: string; readonly key: string; readonly ca?: string; readonly verify?: boolean }
+  /** More configuration lines (nkey users, operator mode...). */
+  readonly extra?: readonly string[]
 }
 
 /** A real `nats-server -js` on 127.0.0.1 with its own store directory. */
@@ -40,12 +44,14 @@ export class NatsServer {
     readonly port: number,
     private readonly cluster: NatsServerOptions['cluster'],
     private readonly auth?: NatsServerOptions['auth'],
+    private readonly tls?: NatsServerOptions['tls'],
+    private readonly extra: readonly string[] = [],
   ) {
     this.dir = mkdtempSync(join(tmpdir(), `nats-${name}-`))
   }
 
   static async start(opts: NatsServerOptions = {}): Promise<NatsServer> {
-    const s = new NatsServer(opts.name ?? 'n1', opts.port ?? (await freePort()), opts.cluster, opts.auth)
+    const s = new NatsServer(opts.name ?? 'n1', opts.port ?? (await freePort()), opts.cluster, opts.auth, opts.tls, opts.extra)
     live.add(s)
     await s.run()
     return s
@@ -69,6 +75,13 @@ export class NatsServer {
       `jetstream { store_dir: "${join(this.dir, 'js')}" }`,
     ]
     if (this.auth) lines.push(`authorization { user: ${JSON.stringify(this.auth.user)}, password: ${JSON.stringify(this.auth.pass)} }`)
+    if (this.tls) {
+      const t = this.tls
+      lines.push(
+        `tls { cert_file: ${JSON.stringify(t.cert)}, key_file: ${JSON.stringify(t.key)}${t.ca ? `, ca_file: ${JSON.stringify(t.ca)}` : ''}${t.verify ? ', verify: true' : ''}, timeout: 5 }`,
+      )
+    }
+    lines.push(...this.extra)
     if (this.cluster) {
       lines.push(
         `cluster { name: ${this.cluster.name}, listen: 127.0.0.1:${this.cluster.port}, routes: [${this.cluster.routes.map((p) => `nats-route://127.0.0.1:${p}`).join(', ')}] }`,
