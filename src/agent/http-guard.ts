@@ -15,7 +15,7 @@ import { isIP } from 'node:net'
  * - A state-changing request (POST...) needs that same-origin `Origin` or the token. Browsers
  *   always send `Origin` on a POST, so a request without one comes from another program on the
  *   node (e.g. a pod on the host network): it must say on purpose which agent it means to drive
- *   (`Origin: http://127.0.0.1:9464`, as `curl -H` can) or hold the token; an accidental or
+ *   (`Origin: http://127.0.0.1:8497`, as `curl -H` can) or hold the token; an accidental or
  *   blind request is refused. Reads stay open on loopback (health, metrics, status).
  * - A valid bearer token passes both checks: a page cannot know it (the cookie is `SameSite=Strict`
  *   and bound to the agent's own name, so it never rides along a cross-site or rebound request).
