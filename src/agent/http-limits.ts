@@ -1,5 +1,5 @@
 import type { Server, ServerOptions } from 'node:http'
-import type { Socket } from 'node:net'
+import type { AddressInfo, Socket } from 'node:net'
 
 /**
  * Time limits for the agent's HTTP server. Node's defaults (60 s for headers, 5 min per request,
@@ -52,4 +52,22 @@ export function capConnections(server: Server, max: number): { readonly open: ()
     })
   })
   return { open: () => sockets.size, evicted: () => evicted }
+}
+
+/** Listens and resolves with the bound address; a listen error (EADDRINUSE...) rejects. */
+export function listenOn(server: Server, port: number, host: string): Promise<AddressInfo> {
+  return new Promise<AddressInfo>((resolve, reject) => {
+    server.once('error', reject)
+    server.listen(port, host, () => {
+      server.off('error', reject)
+      resolve(server.address() as AddressInfo)
+    })
+  })
+}
+
+/** `http://host:port` of a bound address ('' before listening); IPv6 in brackets. */
+export function httpUrl(a: AddressInfo | undefined): string {
+  if (!a) return ''
+  const host = a.family === 'IPv6' ? `[${a.address}]` : a.address
+  return `http://${host}:${a.port}`
 }

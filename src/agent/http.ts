@@ -6,7 +6,7 @@ import { createInspector, type InspectedManager, type Inspector } from '../inspe
 import type { Agent } from './agent.js'
 import type { AgentConfig } from './config.js'
 import { bearerOk, type Refusal, requestGuard, sameSecret, TOKEN_COOKIE, tokenCookie } from './http-guard.js'
-import { capConnections, SERVER_TIMEOUTS } from './http-limits.js'
+import { capConnections, SERVER_TIMEOUTS, httpUrl, listenOn } from './http-limits.js'
 import type { Logger } from './logger.js'
 import type { Redactor } from './redact.js'
 import { parseTailFilter } from './tail.js'
@@ -91,21 +91,11 @@ export class AgentHttpServer {
   }
 
   get url(): string {
-    const a = this.address
-    if (!a) return ''
-    const host = a.family === 'IPv6' ? `[${a.address}]` : a.address
-    return `http://${host}:${a.port}`
+    return httpUrl(this.address)
   }
 
   async listen(): Promise<void> {
-    await new Promise<void>((resolve, reject) => {
-      this.server.once('error', reject)
-      this.server.listen(this.config.port, this.config.host, () => {
-        this.server.off('error', reject)
-        resolve()
-      })
-    })
-    this.address = this.server.address() as AddressInfo
+    this.address = await listenOn(this.server, this.config.port, this.config.host)
   }
 
   /** Batches the agent consumed, for the inspector's live event samples (never waits). */

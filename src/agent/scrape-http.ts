@@ -2,7 +2,7 @@ import { createServer, type IncomingMessage, type Server, type ServerResponse } 
 import type { AddressInfo } from 'node:net'
 import type { Registry } from 'prom-client'
 import type { ReadinessReport } from './readiness.js'
-import { capConnections, SERVER_TIMEOUTS } from './http-limits.js'
+import { capConnections, SERVER_TIMEOUTS, httpUrl, listenOn } from './http-limits.js'
 
 /** The paths the scrape listener serves; everything else (control, /events, /inspect) is not there. */
 export const SCRAPE_PATHS = ['/metrics', '/healthz', '/readyz'] as const
@@ -40,21 +40,11 @@ export class ScrapeListener {
   }
 
   get url(): string {
-    const a = this.address
-    if (!a) return ''
-    const host = a.family === 'IPv6' ? `[${a.address}]` : a.address
-    return `http://${host}:${a.port}`
+    return httpUrl(this.address)
   }
 
   async listen(): Promise<void> {
-    await new Promise<void>((resolve, reject) => {
-      this.server.once('error', reject)
-      this.server.listen(this.options.port, this.options.host, () => {
-        this.server.off('error', reject)
-        resolve()
-      })
-    })
-    this.address = this.server.address() as AddressInfo
+    this.address = await listenOn(this.server, this.options.port, this.options.host)
   }
 
   async close(): Promise<void> {

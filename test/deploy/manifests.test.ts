@@ -242,6 +242,9 @@ describe('deploy/kubernetes manifests', () => {
     expect(flags.length).toBeGreaterThan(0)
     expect(text).toContain(`ENTRYPOINT ${JSON.stringify(['node', ...flags, '/app/dist/src/agent/cli.js']).replaceAll(',', ', ')}`)
     expect(text).toContain('COPY --from=build /app/dist ./dist')
+    // And so does the README's `npm start`.
+    const start = (JSON.parse(readFileSync(join(root, 'package.json'), 'utf8')) as { scripts: Record<string, string> }).scripts.start
+    expect(start).toBe(['node', ...flags, 'dist/src/agent/cli.js'].join(' '))
   })
 
   it('mount NATS certificates and credentials from a Secret of its own namespace (optional), and the documented nats block points at them', () => {
