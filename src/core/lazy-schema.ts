@@ -38,11 +38,6 @@ export function schemaApi(): SchemaApi {
   return api
 }
 
-/** Whether `effect/Schema` has been loaded through `schemaApi` (tests use it). */
-export function schemaApiLoaded(): boolean {
-  return api !== undefined
-}
-
 /**
  * A schema built by `build` on first touch. Typed as the schema itself: the proxy is
  * indistinguishable from it once built (see the module comment).
