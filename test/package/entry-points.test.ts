@@ -71,12 +71,17 @@ describe('package entry points', () => {
       `import { writeSync } from 'node:fs'\nexport async function resolve(s, c, next) { const r = await next(s, c); writeSync(2, 'RESOLVED ' + r.url + '\\n'); return r }\n`,
     )
     try {
-      // After the root import, the module imports effect/Schema itself: every `...Schema` export
-      // must then be a working schema of that same Effect.
+      // `import` goes through the resolve hook; `require` (how the package loads effect/Schema on
+      // first touch) through Module._load, which the child also reports. After the root import,
+      // one schema is touched (it must load effect/Schema then), and the module imports
+      // effect/Schema itself: every `...Schema` export must be a working schema of that Effect.
       const r = runModule(
-        `import { register } from 'node:module'\nregister(${JSON.stringify(pathToFileURL(hooksFile).href)})\n` +
+        `import Module, { register } from 'node:module'\nregister(${JSON.stringify(pathToFileURL(hooksFile).href)})\n` +
+          `const load = Module._load\nModule._load = function (request, ...rest) { process.stderr.write('REQUIRED ' + request + '\\n'); return load.call(this, request, ...rest) }\n` +
           `const m = await import('tapio-collector-manager')\n` +
           `process.stderr.write('ROOT IMPORTED\\n')\n` +
+          `void m.TapioEventSchema.ast\n` +
+          `process.stderr.write('SCHEMA TOUCHED\\n')\n` +
           `const Schema = await import('effect/Schema')\n` +
           `const names = Object.keys(m).filter((k) => k.endsWith('Schema'))\n` +
           `const notSchemas = names.filter((k) => !Schema.isSchema(m[k]))\n` +
@@ -89,6 +94,9 @@ describe('package entry points', () => {
       expect(beforeImportDone).toContain('/dist/src/manager/collector-manager.js')
       // effect/Schema and what only it needs (its SchemaAST, the parser).
       expect(beforeImportDone.split('\n').filter((l) => /\/node_modules\/effect\/dist\/(Schema|SchemaAST|SchemaParser)\.js$/.test(l))).toEqual([])
+      expect(beforeImportDone.split('\n').filter((l) => l.startsWith('REQUIRED effect'))).toEqual([])
+      const onTouch = r.stderr.slice(r.stderr.indexOf('ROOT IMPORTED'), r.stderr.indexOf('SCHEMA TOUCHED'))
+      expect(onTouch.split('\n').filter((l) => l.startsWith('REQUIRED effect'))).toEqual(['REQUIRED effect/Schema'])
       const out = JSON.parse(r.stdout) as { names: string[]; notSchemas: string[]; envelope: string; validate: string; severities: string[] }
       expect(out.names.length).toBeGreaterThan(30)
       expect(out.names).toContain('ProcessExecDataSchema')
