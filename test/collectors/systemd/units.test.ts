@@ -1,7 +1,8 @@
 import { Result } from 'effect'
 import { describe, expect, it } from 'vitest'
 import { globToRegExp, makeUnitFilter, parseSystemdConfig, resolveBusAddress } from '../../../src/collectors/systemd/index.js'
-import { unitNameFromPath } from '../../../src/collectors/systemd/messages.js'
+import { ServicePropsSchema, decode, unitNameFromPath } from '../../../src/collectors/systemd/messages.js'
+import { UnitTable } from '../../../src/collectors/systemd/table.js'
 import { FRESH_UNIT, jobEvent, presenceEvent, type UnitState, observeTransition, transitionEvents } from '../../../src/collectors/systemd/units.js'
 import { validateEvent } from '../../../src/events/event.js'
 import { stampEvent } from '../../../src/events/event.js'
@@ -303,5 +304,73 @@ describe('presence and job events', () => {
     })
     expect(jobEvent('removed', 2, 'a.service', 'done')).toMatchObject({ type: 'systemd.job.removed', data: { jobId: 2, result: 'done' } })
     expect(jobEvent('removed', 2, 'a.service').severity).toBe('warning')
+  })
+})
+
+/**
+ * The Service-interface values systemd 252 sends for a Restart=always unit whose main process
+ * (pid 29434) runs, then exits 3 (recorded from a real user manager; the Unit signal follows each).
+ */
+const RUNNING_29434 = { MainPID: 29434, ExecMainPID: 29434, Result: 'success', NRestarts: 0, ExecMainCode: 0, ExecMainStatus: 0, ExecMainStartTimestamp: 1795991817770133n, ExecMainExitTimestamp: 0n }
+const EXITED_29434 = { ...RUNNING_29434, MainPID: 0, Result: 'exit-code', ExecMainCode: 1, ExecMainStatus: 3, ExecMainExitTimestamp: 1795991818076969n }
+
+function serviceProps(values: Record<string, unknown>) {
+  const r = decode(ServicePropsSchema, values)
+  if (Result.isFailure(r)) throw new Error(r.failure)
+  return r.success
+}
+
+describe('main process data', () => {
+  it('names the main process on the failure although MainPID is already 0, with its exit and times', () => {
+    const table = new UnitTable()
+    table.applySnapshot(new Map([['loop.service', { activeState: 'inactive', subState: 'dead' }]]))
+    table.serviceChanged('loop.service', serviceProps(RUNNING_29434))
+    const [started] = table.unitChanged('loop.service', { ActiveState: 'active', SubState: 'running' })
+    expect(started?.type).toBe('systemd.unit.started')
+    expect(dataOf(started ?? { type: 'x' })).toMatchObject({ mainPid: 29434, mainStartedAt: '1795991817770133000' })
+    expect(dataOf(started ?? { type: 'x' }).mainExitedAt).toBeUndefined()
+
+    table.serviceChanged('loop.service', serviceProps(EXITED_29434))
+    const [failed] = table.unitChanged('loop.service', { ActiveState: 'failed', SubState: 'failed' })
+    expect(failed?.type).toBe('systemd.unit.failed')
+    expect(dataOf(failed ?? { type: 'x' })).toMatchObject({
+      mainPid: 29434,
+      exitCode: 'exited',
+      exitStatus: 3,
+      mainStartedAt: '1795991817770133000',
+      mainExitedAt: '1795991818076969000',
+    })
+    const v = validateEvent(stampEvent({ ...(failed ?? { type: 'x' }) }, 'systemd'))
+    expect(Result.isSuccess(v) ? 'valid' : String(v.failure)).toBe('valid')
+  })
+
+  it('keeps the last main pid when systemd reports neither MainPID nor ExecMainPID any more', () => {
+    const table = new UnitTable()
+    table.applySnapshot(new Map([['x.service', { activeState: 'inactive', subState: 'dead' }]]))
+    table.serviceChanged('x.service', serviceProps({ MainPID: 77 }))
+    table.unitChanged('x.service', { ActiveState: 'active', SubState: 'running' })
+    table.serviceChanged('x.service', serviceProps({ MainPID: 0, ExecMainPID: 0, Result: 'signal', ExecMainCode: 2, ExecMainStatus: 9 }))
+    const [failed] = table.unitChanged('x.service', { ActiveState: 'failed', SubState: 'failed' })
+    expect(dataOf(failed ?? { type: 'x' })).toMatchObject({ mainPid: 77, exitCode: 'killed', exitStatus: 9 })
+  })
+
+  it('clears the exit time when the next run starts, and names the new process', () => {
+    const table = new UnitTable()
+    table.applySnapshot(new Map([['loop.service', { activeState: 'failed', subState: 'failed' }]]))
+    table.serviceChanged('loop.service', serviceProps(EXITED_29434))
+    table.unitChanged('loop.service', { ActiveState: 'failed', SubState: 'failed' })
+    table.serviceChanged('loop.service', serviceProps({ ...RUNNING_29434, MainPID: 29438, ExecMainPID: 29438, ExecMainStartTimestamp: 1795991818382919n }))
+    const [started] = table.unitChanged('loop.service', { ActiveState: 'active', SubState: 'running' })
+    const d = dataOf(started ?? { type: 'x' })
+    expect(d).toMatchObject({ mainPid: 29438, mainStartedAt: '1795991818382919000' })
+    expect(d.mainExitedAt).toBeUndefined()
+    expect(d.exitCode).toBeUndefined()
+  })
+
+  it('rejects main-process values of the wrong D-Bus type, naming the property', () => {
+    const wrongStamp = decode(ServicePropsSchema, { ExecMainExitTimestamp: 1795991818076969 })
+    expect(Result.isFailure(wrongStamp) && wrongStamp.failure).toContain('ExecMainExitTimestamp')
+    const negativePid = decode(ServicePropsSchema, { ExecMainPID: -1 })
+    expect(Result.isFailure(negativePid) && negativePid.failure).toContain('ExecMainPID')
   })
 })
