@@ -18,6 +18,7 @@ export default defineConfig({
       'test/manager/model.test.ts',
       'test/collectors/ebpf/decode.test.ts',
       'test/collectors/systemd/units.test.ts',
+      'test/collectors/systemd/table.test.ts',
     ],
     env: { MODEL_RUNS: process.env.MODEL_RUNS ?? '100' },
     testTimeout: 60_000,

@@ -1,5 +1,6 @@
 import * as Schema from 'effect/Schema'
 import { registerEventData } from '../families.js'
+import { TimestampNsSchema } from '../schema.js'
 
 const Int = Schema.Number.check(Schema.isInt())
 
@@ -14,11 +15,19 @@ export const SystemdUnitDataSchema = Schema.Struct({
   oldSubState: Schema.optional(Schema.String),
   /** Service Result: success, exit-code, signal, core-dump, timeout, start-limit-hit... */
   result: Schema.optional(Schema.String),
+  /**
+   * The main process: MainPID while it runs; once it has ended, the pid of the one that did
+   * (ExecMainPID), so a failure names the process whose exit it reports.
+   */
   mainPid: Schema.optional(Int),
   /** How the main process ended: exited, killed, dumped (from ExecMainCode). */
   exitCode: Schema.optional(Schema.String),
   /** Exit status, or the signal number when killed/dumped (ExecMainStatus). */
   exitStatus: Schema.optional(Int),
+  /** When the main process started (ExecMainStartTimestamp), epoch nanoseconds like `timestamp`. */
+  mainStartedAt: Schema.optional(TimestampNsSchema),
+  /** When systemd saw the main process exit (ExecMainExitTimestamp), epoch nanoseconds. */
+  mainExitedAt: Schema.optional(TimestampNsSchema),
   /** NRestarts: automatic restarts since the unit was loaded. */
   restartCount: Schema.optional(Int),
   /** How many restarts this event stands for (more than 1 after a reconnect). */
