@@ -3,6 +3,8 @@ import type { Enricher } from '../enrich/enricher.js'
 import { SeveritySchema } from '../events/schema.js'
 import { dropFieldsProcessor, enrichProcessor, filterProcessor, renameFieldsProcessor, routeProcessor, sampleProcessor } from './builtin.js'
 import { ProcessorChain, type ProcessorCounters } from './chain.js'
+import { BUILTIN_CHAINS } from './correlate/chains.js'
+import { CORRELATE_DEFAULTS, correlateProcessor } from './correlate/processor.js'
 import { ExpressionError } from './expression.js'
 import type { Processor } from './processor.js'
 
@@ -65,7 +67,23 @@ const RouteSpec = Schema.Struct({
   default: Schema.optional(Schema.Array(Schema.String)).annotate({ description: 'Outputs of events no rule matches (default: every output; [] drops them).' }),
 })
 
-export const ProcessorSpecSchema = Schema.Union([FilterSpec, SampleSpec, DropSpec, RenameSpec, EnrichSpec, RouteSpec])
+const CorrelateSpec = Schema.Struct({
+  type: Schema.Literal('correlate').annotate({
+    description: 'Link events of one workload across collectors within a window and emit tapio.correlation.incident / .updated events (docs/processors.md).',
+  }),
+  name: NameField,
+  chains: Schema.optional(Schema.Array(Schema.String)).annotate({
+    description: `Chains to run (default: all): ${Object.values(BUILTIN_CHAINS).map((c) => `${c.name} (${c.description})`).join('; ')}.`,
+  }),
+  windowMs: Schema.optional(PositiveInt).annotate({
+    description: `Members of one chain instance lie within this many ms of each other (event time); an instance nothing joined for this long is forgotten (default ${CORRELATE_DEFAULTS.windowMs}).`,
+  }),
+  maxKeys: Schema.optional(PositiveInt).annotate({
+    description: `Keys tracked at most over all open chain instances (bounded memory; the least recently active is evicted; default ${CORRELATE_DEFAULTS.maxKeys}).`,
+  }),
+})
+
+export const ProcessorSpecSchema = Schema.Union([FilterSpec, SampleSpec, DropSpec, RenameSpec, EnrichSpec, RouteSpec, CorrelateSpec])
 export const ProcessorsSchema = Schema.Array(ProcessorSpecSchema).annotate({
   description: 'The processor stage between the merged stream and the outputs, in order (docs/processors.md). Default: [{ type: enrich }].',
 })
@@ -103,6 +121,13 @@ function build(spec: ProcessorSpec, name: string, o: BuildOptions): Processor {
       return enrichProcessor(o.enricher, name)
     case 'route':
       return routeProcessor({ name, routes: spec.routes, default: spec.default ?? o.outputs })
+    case 'correlate':
+      return correlateProcessor({
+        name,
+        ...(spec.chains ? { chains: spec.chains } : {}),
+        ...(spec.windowMs !== undefined ? { windowMs: spec.windowMs } : {}),
+        ...(spec.maxKeys !== undefined ? { maxKeys: spec.maxKeys } : {}),
+      })
   }
 }
 
@@ -140,6 +165,14 @@ export function processorProblems(specs: readonly ProcessorSpec[], outputs: read
       } catch (e) {
         problems.push(`${at}.${key}.where: ${e instanceof ExpressionError ? e.message : String(e)}`)
       }
+    }
+    if (s.type === 'correlate') {
+      const given = new Set<string>()
+      s.chains?.forEach((c, j) => {
+        if (!Object.hasOwn(BUILTIN_CHAINS, c)) problems.push(`${at}.chains[${j}]: expected a chain (${Object.keys(BUILTIN_CHAINS).join(', ')}), got ${JSON.stringify(c)}`)
+        else if (given.has(c)) problems.push(`${at}.chains[${j}]: ${JSON.stringify(c)} is listed twice`)
+        given.add(c)
+      })
     }
     if (s.type === 'drop' || s.type === 'rename' || s.type === 'sample') {
       try {
