@@ -11,10 +11,12 @@ export default {
     'src/core/clock.ts',
     'src/core/delay.ts',
     'src/core/backoff.ts',
-    // Collectors' pure parts: the eBPF record decoder, the systemd unit states and their table.
+    // Collectors' pure parts: the eBPF record decoder, the systemd unit states and their table,
+    // the Kubernetes object-change mapping.
     'src/collectors/ebpf/decode.ts',
     'src/collectors/systemd/units.ts',
     'src/collectors/systemd/table.ts',
+    'src/collectors/kubernetes/mapping.ts',
     '!machines/index.ts',
   ],
   // TypeScript 7 has no JS API: point the tsconfig rewriter at a file that does not exist, and
