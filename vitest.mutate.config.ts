@@ -21,6 +21,7 @@ export default defineConfig({
       'test/collectors/systemd/table.test.ts',
       'test/collectors/kubernetes/mapping.test.ts',
       'test/collectors/cni/state.test.ts',
+      'test/collectors/cni/cni-files.test.ts',
     ],
     env: { MODEL_RUNS: process.env.MODEL_RUNS ?? '100' },
     testTimeout: 60_000,
