@@ -1,9 +1,9 @@
-import * as Schema from 'effect/Schema'
+import { lazySchema } from '../../core/lazy-schema.js'
 import { registerEventData } from '../families.js'
 import { SeveritySchema, TimestampNsSchema } from '../schema.js'
 
 /** One event of a correlated chain, as the incident names it. */
-export const CorrelationMemberSchema = Schema.Struct({
+export const CorrelationMemberSchema = lazySchema((Schema) => Schema.Struct({
   /** The chain step it fills (e.g. kernel.oom.kill, k8s.pod.oom_killed). */
   step: Schema.String,
   /** The member event's own id: look it up in the same stream. */
@@ -12,14 +12,14 @@ export const CorrelationMemberSchema = Schema.Struct({
   source: Schema.String,
   timestamp: TimestampNsSchema,
   severity: SeveritySchema,
-})
+}))
 export type CorrelationMember = typeof CorrelationMemberSchema.Type
 
 /**
  * Data of `tapio.correlation.incident` (a chain instance reached its first report) and
  * `tapio.correlation.updated` (a later member joined the same instance).
  */
-export const CorrelationDataSchema = Schema.Struct({
+export const CorrelationDataSchema = lazySchema((Schema) => Schema.Struct({
   /** The chain rule's name: oom-kill, veth-sandbox ... */
   chain: Schema.String,
   /** The id of the instance's `tapio.correlation.incident` event (its own id on that event). */
@@ -38,7 +38,7 @@ export const CorrelationDataSchema = Schema.Struct({
   /** Earliest and latest member timestamps. */
   firstTimestamp: TimestampNsSchema,
   lastTimestamp: TimestampNsSchema,
-})
+}))
 export type CorrelationData = typeof CorrelationDataSchema.Type
 
 export const CORRELATION_EVENT_TYPES = {
