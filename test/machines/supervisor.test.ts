@@ -56,7 +56,7 @@ function model(events: SupervisorEvent[]): { phase: SupervisorState; escalation:
   let phase: SupervisorState = 'idle'
   let escalation: string | null = null
   for (const e of events) {
-    const next = NEXT[phase][e.type]
+    const next: SupervisorState | undefined = NEXT[phase][e.type]
     if (next === undefined) continue
     if (e.type === 'ESCALATE') escalation = e.reason
     phase = next
