@@ -389,16 +389,16 @@ export class Supervisor {
     entry.lastHealth = undefined
     // A new instance: stability is measured from when it reaches running, not an earlier one.
     if (entry.history.runningSince !== undefined) entry.history = { restartTimes: entry.history.restartTimes, consecutive: entry.history.consecutive }
+    const starting = Promise.resolve().then(() => instance.start(signal))
     try {
-      await untilAborted(Promise.resolve().then(() => instance.start(signal)), signal)
+      await untilAborted(starting, signal)
     } catch (e) {
       throw new Error(errorMessage(e))
     }
     if (signal.aborted) {
-      // Timed out or stopped while starting: release whatever the late start acquired.
-      Promise.resolve()
-        .then(() => instance.stop())
-        .catch(() => {})
+      // Timed out or stopped while starting. A start that ignores its signal may still acquire
+      // things: once it is done, release them (a start that honours the signal rejects: nothing to do).
+      starting.then(() => instance.stop()).catch(() => {})
       throw new Error('start aborted')
     }
     const pump = startPump(this.options.buffer, entry.name, instance.events())
