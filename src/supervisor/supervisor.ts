@@ -255,9 +255,12 @@ export class Supervisor {
   /** Start one collector and wait until it runs, gives up, or fails `startAttempts` times. */
   startOne(name: string): Promise<SettleOutcome> {
     const entry = this.mustGet(name)
+    const state = this.childState(name)
+    // Already up (an operator restarted it before start() reached it): START would be ignored and
+    // no RUNNING would come to settle the wait.
+    if (state === 'running') return Promise.resolve({ kind: 'running' })
     entry.failedStarts = 0
     const settled = this.waitSettle(entry)
-    const state = this.childState(name)
     if (state === 'gaveUp') this.respawn(entry, false)
     this.command(name, { type: 'START' })
     return settled
@@ -688,7 +691,7 @@ export class Supervisor {
 
   /**
    * A given-up actor is final: replace it with a fresh one under the same name, in the same place
-   * of the start order, carrying its restart count on (plus this manual restart).
+   * of the start order, carrying its restart count on (plus the restart it is made for).
    */
   private respawn(entry: Entry, manual: boolean): void {
     const at = this.names().indexOf(entry.name)
@@ -701,7 +704,8 @@ export class Supervisor {
         name: entry.name,
         startTimeoutMs: entry.policy.startTimeoutMs,
         stopTimeoutMs: entry.policy.stopTimeoutMs,
-        restarts: (old?.restarts ?? 0) + (manual ? 1 : 0),
+        // The fresh actor starts a new instance at once: a restart, by an operator or by start().
+        restarts: (old?.restarts ?? 0) + 1,
         manualRestarts: (old?.manualRestarts ?? 0) + (manual ? 1 : 0),
       },
     })

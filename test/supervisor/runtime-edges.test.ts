@@ -250,3 +250,171 @@ describe('starts', () => {
     await s.stop()
   })
 })
+
+describe('start() and an operator who is quicker', () => {
+  it('start() is not held up by a collector an operator started before its turn', async () => {
+    const s = setup()
+    s.mgr.addCollector('a', s.driven('a', () => ({ startMs: 100 })).factory, policy)
+    s.mgr.addCollector('b', s.driven('b').factory, policy)
+    let started = false
+    const starting = s.mgr.start().then(() => (started = true))
+    await s.clock.advanceAsync(10)
+    const restarting = s.mgr.restartCollector('b')
+    await s.clock.advanceAsync(0)
+    await restarting
+    // b was idle: started, not restarted.
+    expect(s.lifecycle.filter((e) => e.type === 'manual-restart')).toEqual([])
+    expect(s.mgr.statistics().collectors.b).toMatchObject({ state: 'running', restarts: 0, manualRestarts: 0 })
+    await s.clock.advanceAsync(90)
+    await starting
+    expect(started).toBe(true)
+    expect(s.log.filter((h) => h.what === 'start').map((h) => `${h.at} ${h.name}`)).toEqual(['0 a', '10 b'])
+    await s.stop()
+  })
+
+  it('one the operator started and that was given up on before its turn is started afresh by start()', async () => {
+    const s = setup()
+    const b = s.driven('b', (n) => (n <= 2 ? { failStart: true } : {}))
+    s.mgr.addCollector('a', s.driven('a', () => ({ startMs: 1000 })).factory, { ...policy, startTimeoutMs: 5000 })
+    s.mgr.addCollector('b', b.factory, { ...policy, maxRestarts: 1 })
+    const starting = s.mgr.start().catch((e: unknown) => e)
+    await s.clock.advanceAsync(10)
+    const restarting = s.mgr.restartCollector('b').catch((e: unknown) => e)
+    await s.clock.advanceAsync(200)
+    expect(String(await restarting)).toMatch(/b \(start failed: driven b#1: start failure\)/)
+    expect(s.status('b')).toEqual(['gaveUp', 'permanent_error'])
+    await s.clock.advanceAsync(790)
+    expect(await starting).toBeUndefined()
+    expect(b.instances).toBe(3)
+    expect(s.mgr.statistics().collectors.b).toMatchObject({ state: 'running', restarts: 2, manualRestarts: 0 })
+    await s.stop()
+  })
+})
+
+describe('stopping', () => {
+  it('a stop that outlives its timeout: the instance\'s source is no longer read', async () => {
+    const s = setup()
+    let push: ((n: number) => void) | undefined
+    const hung: Collector = {
+      start() {},
+      stop: () => new Promise(() => {}),
+      async *events() {
+        const queue: number[] = []
+        let wake: (() => void) | undefined
+        push = (n) => {
+          queue.push(n)
+          wake?.()
+        }
+        for (;;) {
+          while (queue.length > 0) {
+            const n = queue.shift() as number
+            yield Array.from({ length: n }, (_, i) => ({ type: 'hung.tick', data: { i } }))
+          }
+          await new Promise<void>((r) => (wake = r))
+        }
+      },
+    }
+    s.mgr.addCollector('hung', hung, policy)
+    await s.start()
+    push?.(3)
+    await s.clock.advanceAsync(0)
+    const stopping = s.mgr.stopCollector('hung')
+    await s.clock.advanceAsync(100)
+    push?.(4)
+    await s.clock.advanceAsync(0)
+    // Still stopping: what it produces meanwhile is taken.
+    expect(s.mgr.statistics().collectors.hung?.accepted).toBe(7)
+    await s.clock.advanceAsync(400)
+    await stopping
+    expect(s.lifecycle.find((e) => e.type === 'stopped')).toMatchObject({ at: 500, forced: true })
+    push?.(5)
+    await s.clock.advanceAsync(100)
+    expect(s.mgr.statistics().collectors.hung?.accepted).toBe(7)
+    await s.stop()
+  })
+
+  it('what a collector produces while it stops is still delivered', async () => {
+    const s = setup()
+    const got: unknown[] = []
+    const reading = (async () => {
+      for await (const e of s.mgr.events()) got.push(e)
+    })()
+    const d = s.driven('a', () => ({ stopMs: 300 }))
+    s.mgr.addCollector('a', d.factory, policy)
+    await s.start()
+    d.current?.emit(2)
+    const inst = d.current
+    const stopping = s.mgr.stopCollector('a')
+    await s.clock.advanceAsync(0)
+    expect(inst).toBeDefined()
+    await s.clock.advanceAsync(300)
+    await stopping
+    expect(s.mgr.statistics().collectors.a?.accepted).toBe(2)
+    await s.stop()
+    await reading
+    expect(got.length).toBe(2)
+  })
+})
+
+describe('source statistics', () => {
+  it('a collector whose statistics() throws or has the wrong shape shows none; nothing breaks', async () => {
+    const s = setup()
+    const throwing = Object.assign(s.driven('t').factory(), {
+      statistics: () => {
+        throw new Error('stats boom')
+      },
+    })
+    const odd = Object.assign(s.driven('o').factory(), { statistics: () => ({ produced: 1 }) as never })
+    s.mgr.addCollector('t', throwing, policy)
+    s.mgr.addCollector('o', odd, policy)
+    s.mgr.addCollector('g', s.driven('g').factory, policy)
+    await s.start()
+    const st = s.mgr.statistics().collectors
+    expect(st.t && 'source' in st.t).toBe(false)
+    expect(st.o && 'source' in st.o).toBe(false)
+    expect(st.g?.source).toEqual({ produced: 0, dropped: {}, queued: 0, counters: {} })
+    expect(s.errors).toEqual([])
+    await s.stop()
+  })
+})
+
+describe('group restarts leave stopped and given-up members as they are', () => {
+  it('one_for_all with a stopped and a given-up member: the others restart, those two stay down', async () => {
+    const s = setup({ strategy: 'one_for_all' })
+    const d: Record<string, Driven> = {}
+    for (const n of ['a', 'b', 'c', 'd']) {
+      d[n] = s.driven(n)
+      s.mgr.addCollector(n, d[n].factory, n === 'c' ? { ...policy, maxRestarts: 0 } : policy)
+    }
+    await s.start()
+    const stopping = s.mgr.stopCollector('b')
+    await s.clock.advanceAsync(0)
+    await stopping
+    d.c?.current?.crash()
+    await s.clock.advanceAsync(0)
+    expect(s.status('c')).toEqual(['gaveUp', 'permanent_error'])
+    s.log.length = 0
+    const t = s.clock.now()
+    d.d?.current?.crash()
+    await s.clock.advanceAsync(100)
+    expect(s.log.map((h) => `${h.at - t} ${h.what} ${h.name}`)).toEqual(['0 stop d', '0 stop a', '100 start a', '100 running a', '100 start d', '100 running d'])
+    expect([s.status('b'), s.status('c')]).toEqual([['stopped', 'stopped'], ['gaveUp', 'permanent_error']])
+    await s.stop()
+  })
+})
+
+describe('state names', () => {
+  it('health() names nested states in full', async () => {
+    const s = setup({ strategy: 'one_for_all' })
+    const a = s.driven('a')
+    s.mgr.addCollector('a', a.factory, policy)
+    s.mgr.addCollector('b', s.driven('b').factory, policy)
+    await s.start()
+    expect(s.mgr.health().collectors.a?.state).toBe('running')
+    a.current?.crash()
+    await s.clock.advanceAsync(10)
+    expect([s.mgr.health().collectors.a?.state, s.mgr.health().collectors.b?.state]).toEqual(['suspended.held', 'suspended.held'])
+    expect(s.mgr.actors().map((x) => x.state)).toEqual(['running', 'suspended.held', 'suspended.held'])
+    await s.stop()
+  })
+})
