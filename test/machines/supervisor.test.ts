@@ -3,7 +3,8 @@ import { describe, expect, it } from 'vitest'
 import { createActor, fromPromise } from 'xstate'
 import type { CollectorNotification, InstanceRef } from '../../machines/collector-lifecycle.js'
 import { collectorLifecycleMachine } from '../../machines/collector-lifecycle.js'
-import { type ChildSpec, type SupervisorEvent, supervisorMachine, type SupervisorState } from '../../machines/supervisor.js'
+import { type ChildSpec, SUPERVISOR_STATES, type SupervisorEvent, supervisorMachine, type SupervisorState } from '../../machines/supervisor.js'
+import { machineGraph } from '../../src/inspector/machine-graph.js'
 
 /**
  * The supervisor machine on its own: its phase table, the registration order it keeps, and what it
@@ -106,6 +107,18 @@ describe('supervisor machine', () => {
         expect(h.phase(), `${from} --${e.type}-->`).toBe(NEXT[from][e.type] ?? from)
       }
     }
+  })
+
+  it('the graph the inspector draws is the phase table: one machine `supervisor`, idle first, stopped final', () => {
+    const g = machineGraph(supervisorMachine)
+    expect(g.id).toBe('supervisor')
+    const sorted = (xs: (string | null)[][]) => [...xs].sort((a, b) => String(a[0]).localeCompare(String(b[0])))
+    expect(sorted(g.nodes.map((n) => [n.id, n.initial, n.type]))).toEqual(sorted([
+      ['supervisor', 'supervisor.idle', 'compound'],
+      ...SUPERVISOR_STATES.map((s) => [`supervisor.${s}`, null, s === 'stopped' ? 'final' : 'atomic']),
+    ]))
+    const expected = SUPERVISOR_STATES.flatMap((s) => Object.entries(NEXT[s]).map(([e, to]) => `supervisor.${s} -${e}-> supervisor.${to}`))
+    expect(g.edges.map((e) => `${e.source} -${e.event}-> ${e.target}`).sort()).toEqual(expected.sort())
   })
 
   it('keeps the registration order: ADD appends, `at` inserts (clamped), duplicates are ignored', () => {
