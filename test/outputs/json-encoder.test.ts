@@ -32,6 +32,11 @@ const anyString: fc.Arbitrary<string> = fc.oneof(
   fc.string({ unit: fc.integer({ min: 0, max: 0xffff }).map((c) => String.fromCharCode(c)), maxLength: 8 }),
   fc.string({ unit: fc.constantFrom('"', '\\', '\n', '\u0000', '\u001f', '\u007f', '\u2028', 'é', '日', '🚀', '\ud800', '\udfff', '/'), maxLength: 6 }),
   fc.constantFrom('', 'kernel.process.exec', '1764456789123456789', 'a1b2c3d4e5f6-2n9c1'),
+  // Long text takes another path (a native scan and copy): plain, and with one odd character anywhere.
+  fc.string({ minLength: 30, maxLength: 90 }),
+  fc
+    .tuple(fc.string({ minLength: 30, maxLength: 60 }), fc.nat(), fc.constantFrom('"', '\\', '\n', '\u0000', '\u007f', 'é', '日', '🚀', '\ud800', '\udfff'))
+    .map(([s, at, c]) => s.slice(0, at % (s.length + 1)) + c + s.slice(at % (s.length + 1))),
 )
 
 const anyNumber: fc.Arbitrary<number> = fc.oneof(
