@@ -1,4 +1,5 @@
 import type { TapioEvent } from '../events/event.js'
+import { type Batch, DeferredBatch, encodedFormOf } from '../stream/deferred-batch.js'
 
 /**
  * One batch of events in its plain wire form (NDJSON: one `JSON.stringify(event)` per line), made
@@ -7,26 +8,41 @@ import type { TapioEvent } from '../events/event.js'
  * and by every `/events` client.
  *
  * The events are read, never changed (see "Ownership" in docs/architecture.md): the lines stay
- * true to the events for as long as the batch lives.
+ * true to the events for as long as the batch lives. A deferred batch (the eBPF collector's kernel
+ * records) brings its own NDJSON, made without event objects; so does the array of objects it
+ * materialised, as long as it is that very array (a processor that changes anything returns another).
  */
 export class NdjsonBatch {
-  private lineCache: string[] | undefined
+  private lineCache: readonly string[] | undefined
   private byteCache: Buffer | undefined
   private offsetCache: Uint32Array | undefined
 
-  private constructor(readonly events: readonly TapioEvent[]) {}
+  private constructor(private readonly batch: Batch) {}
 
   /** A batch of events, or the shared form already made for it. */
-  static from(batch: readonly TapioEvent[] | NdjsonBatch): NdjsonBatch {
-    return batch instanceof NdjsonBatch ? batch : new NdjsonBatch(batch)
+  static from(batch: Batch | NdjsonBatch): NdjsonBatch {
+    if (batch instanceof NdjsonBatch) return batch
+    return new NdjsonBatch(batch instanceof DeferredBatch ? batch : (encodedFormOf(batch) ?? batch))
+  }
+
+  /** The events as objects (a deferred batch makes them now, once). */
+  get events(): readonly TapioEvent[] {
+    const b = this.batch
+    return b instanceof DeferredBatch ? b.events() : b
   }
 
   get length(): number {
-    return this.events.length
+    return this.batch.length
   }
 
   /** One JSON text per event, without the newline. */
   get lines(): readonly string[] {
+    if (this.lineCache === undefined && this.batch instanceof DeferredBatch) {
+      const bytes = this.bytes
+      const lines = new Array<string>(this.length)
+      for (let i = 0; i < lines.length; i++) lines[i] = bytes.toString('utf8', this.offset(i), this.offset(i + 1) - 1)
+      this.lineCache = lines
+    }
     if (this.lineCache === undefined) {
       const events = this.events
       const lines = new Array<string>(events.length)
@@ -54,7 +70,7 @@ export class NdjsonBatch {
   }
 
   private encode(): void {
-    const f = frameLines(this.lines, '', '\n')
+    const f = this.batch instanceof DeferredBatch ? this.batch.ndjson() : frameLines(this.lines, '', '\n')
     this.byteCache = f.bytes
     this.offsetCache = f.offsets
   }
