@@ -165,6 +165,11 @@ describe('kernel records -> NDJSON without objects', () => {
     // Unstamped (what `events()` readers get before the pump) is JSON.stringify of the bare event.
     const bare = renderNdjson(scan, 0, scan.count, -1, undefined)
     expect(lines(bare.bytes, bare.offsets, 7)).toEqual(objectPath(new BatchDecoder(clock, cg), buf, 0, undefined))
+    // Ids across base-36 carries ("z" -> "10", "zz" -> "100", ...), written without a division each.
+    for (const start of [1, 34, 36 * 36 - 3, 36 ** 3 - 2, 36 ** 7 - 4, Number.MAX_SAFE_INTEGER - 10]) {
+      const r = renderNdjson(scan, 0, scan.count, start, 'ebpf')
+      expect(lines(r.bytes, r.offsets, 7)).toEqual(objectPath(new BatchDecoder(clock, cg), buf, start, 'ebpf'))
+    }
     // Every line parses back to the event.
     for (const l of lines(rendered.bytes, rendered.offsets, 7)) expect(() => JSON.parse(l)).not.toThrow()
   })
