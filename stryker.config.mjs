@@ -11,9 +11,16 @@ export default {
     'src/core/clock.ts',
     'src/core/delay.ts',
     'src/core/backoff.ts',
-    // Collectors' pure parts: the eBPF record decoder, the systemd unit state table.
+    // Collectors' pure parts: the eBPF record decoder, the systemd unit states and their table,
+    // the Kubernetes object-change mapping, the CNI collector's link/address and route tables and
+    // its conf/cache-file parsers.
     'src/collectors/ebpf/decode.ts',
     'src/collectors/systemd/units.ts',
+    'src/collectors/systemd/table.ts',
+    'src/collectors/kubernetes/mapping.ts',
+    'src/collectors/cni/network-state.ts',
+    'src/collectors/cni/route-state.ts',
+    'src/collectors/cni/cni-files.ts',
     '!machines/index.ts',
   ],
   // TypeScript 7 has no JS API: point the tsconfig rewriter at a file that does not exist, and

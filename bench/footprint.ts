@@ -5,15 +5,19 @@
  * 1. Root import: a process that runs `await import('tapio-collector-manager')` (resolved by name
  *    through package.json exports, as a user's import is) reports the import's duration and its
  *    RSS afterwards; a bare process (`node -e ''` with the same measurement and no import) is the
- *    baseline, and a process importing only the Effect and XState modules the root needs shows
- *    the floor that any user of those libraries pays. Both alternate, `--runs` times each; medians. Also the import's CPU time (on a
- *    machine shared with other work, wall time is mostly waiting for a core) and the whole
- *    process's wall time.
+ *    baseline, and a process importing only the Effect and XState modules the root loads shows
+ *    the floor that any user of those libraries pays. A fourth process imports the root and then
+ *    validates one event: what the first validation adds (it loads `effect/Schema`, which the
+ *    root import leaves out). All alternate, `--runs` times each; medians. Also the import's CPU
+ *    time (on a machine shared with other work, wall time is mostly waiting for a core) and the
+ *    whole process's wall time.
  * 2. Idle agent: `tapio-agent run` with its embedded default (every collector this machine
  *    supports, `enabled: auto`), NDJSON to a file, HTTP on an ephemeral port; RSS (VmRSS) after
  *    `--idle-seconds` (30). `--agents` of them run side by side; median.
  *
  *   npm run bench:footprint [-- --runs 9 --agents 3 --idle-seconds 30]
+ *
+ * `--agents 0` measures the import part only.
  *
  * The last output line is one JSON object. Targets (issue 11): root import <= 150 ms and <= 60 MB
  * RSS above the bare process; idle agent <= 100 MB RSS.
@@ -53,16 +57,26 @@ interface ImportSample {
   readonly wallMs: number
 }
 
-type Subject = 'bare' | 'peers' | 'package'
+type Subject = 'bare' | 'peers' | 'package' | 'validated'
+
+/**
+ * The Effect and XState modules the root entry imports (`effect/Schema` is not among them: the
+ * package's schemas are built on first use). `test/package/entry-points.test.ts` keeps Schema out.
+ */
+const ROOT_PEER_MODULES = ['effect/Stream', 'effect/Effect', 'effect/Exit', 'effect/Scope', 'effect/Cause', 'effect/Fiber', 'effect/Result', 'xstate']
+
+const ONE_EVENT = JSON.stringify({ id: 'a-1', timestamp: '1', type: 'kernel.process.exec', source: 's', severity: 'info', data: { pid: 'one' } })
 
 /**
  * What one process imports: nothing (bare node), only the Effect and XState modules the root
- * entry needs (the floor any user of Effect and XState pays anyway), or the package by name.
+ * entry loads (the floor any user of Effect and XState pays anyway), the package by name, or the
+ * package by name plus one `validateEvent` (which loads `effect/Schema` and builds the decoders).
  */
 const IMPORTS: Record<Subject, string> = {
   bare: '',
-  peers: "await Promise.all(['effect/Schema', 'effect/Stream', 'effect/Effect', 'xstate'].map((m) => import(m)));",
+  peers: `await Promise.all(${JSON.stringify(ROOT_PEER_MODULES)}.map((m) => import(m)));`,
   package: "await import('tapio-collector-manager');",
+  validated: `const m = await import('tapio-collector-manager'); if (m.validateEvent(${ONE_EVENT})._tag !== 'Failure') throw new Error('validateEvent accepted a bad event');`,
 }
 
 /** One process: imports its subject, then reports the import's wall and CPU time and its RSS. */
@@ -123,12 +137,14 @@ async function idleAgent(seconds: number): Promise<AgentSample> {
 const bare: ImportSample[] = []
 const peers: ImportSample[] = []
 const pkg: ImportSample[] = []
-// Interleaved, so drifts in machine load hit all three alike; one unmeasured warm-up each (disk cache).
-for (const s of ['bare', 'peers', 'package'] as const) importSample(s)
+const validated: ImportSample[] = []
+// Interleaved, so drifts in machine load hit all alike; one unmeasured warm-up each (disk cache).
+for (const s of ['bare', 'peers', 'package', 'validated'] as const) importSample(s)
 for (let i = 0; i < runs; i++) {
   bare.push(importSample('bare'))
   peers.push(importSample('peers'))
   pkg.push(importSample('package'))
+  validated.push(importSample('validated'))
 }
 const importMs = median(pkg.map((s) => s.importMs))
 const importCpuMs = median(pkg.map((s) => s.importCpuMs))
@@ -139,15 +155,20 @@ const wallBare = median(bare.map((s) => s.wallMs))
 const peersMs = median(peers.map((s) => s.importMs))
 const peersCpuMs = median(peers.map((s) => s.importCpuMs))
 const rssPeers = median(peers.map((s) => s.rss))
+const validatedMs = median(validated.map((s) => s.importMs))
+const validatedCpuMs = median(validated.map((s) => s.importCpuMs))
+const rssValidated = median(validated.map((s) => s.rss))
 console.log(
   `root import: ${importMs.toFixed(0)} ms (${importCpuMs.toFixed(0)} ms CPU), RSS ${mb(rssImport)} MB; bare node ${mb(rssBare)} MB; ` +
-    `Effect + XState modules alone ${peersMs.toFixed(0)} ms (${peersCpuMs.toFixed(0)} ms CPU), ${mb(rssPeers)} MB`,
+    `Effect + XState modules alone ${peersMs.toFixed(0)} ms (${peersCpuMs.toFixed(0)} ms CPU), ${mb(rssPeers)} MB; ` +
+    `root import + first validateEvent ${validatedMs.toFixed(0)} ms (${validatedCpuMs.toFixed(0)} ms CPU), ${mb(rssValidated)} MB`,
 )
 
 const loadAverage = (await import('node:os')).loadavg()[0] as number
 const samples = await Promise.all(Array.from({ length: agents }, () => idleAgent(idleSeconds)))
-const agentRss = median(samples.map((s) => s.rss))
-console.log(`idle agent after ${idleSeconds} s: RSS ${mb(agentRss)} MB (running: ${samples[0]?.running.join(', ')}; skipped: ${samples[0]?.skipped.join(', ')})`)
+const agentRss = samples.length > 0 ? median(samples.map((s) => s.rss)) : Number.NaN
+if (agents > 0)
+  console.log(`idle agent after ${idleSeconds} s: RSS ${mb(agentRss)} MB (running: ${samples[0]?.running.join(', ')}; skipped: ${samples[0]?.skipped.join(', ')})`)
 
 console.log(
   JSON.stringify({
@@ -162,13 +183,15 @@ console.log(
       processWallMsMedian: Number(wallImport.toFixed(1)),
     },
     bareNode: { rssMBMedian: mb(rssBare), processWallMsMedian: Number(wallBare.toFixed(1)) },
-    effectAndXstateAlone: { importMsMedian: Number(peersMs.toFixed(1)), importCpuMsMedian: Number(peersCpuMs.toFixed(1)), rssMBMedian: mb(rssPeers) },
+    effectAndXstateAlone: { modules: ROOT_PEER_MODULES, importMsMedian: Number(peersMs.toFixed(1)), importCpuMsMedian: Number(peersCpuMs.toFixed(1)), rssMBMedian: mb(rssPeers) },
+    rootImportThenValidateEvent: { importMsMedian: Number(validatedMs.toFixed(1)), importCpuMsMedian: Number(validatedCpuMs.toFixed(1)), rssMBMedian: mb(rssValidated) },
     ratios: {
       rssVsBare: Number((rssImport / rssBare).toFixed(2)),
       processWallVsBare: Number((wallImport / wallBare).toFixed(2)),
       importCpuVsEffectAndXstate: Number((importCpuMs / peersCpuMs).toFixed(2)),
+      importMsVsEffectAndXstate: Number((importMs / peersMs).toFixed(2)),
     },
-    idleAgent: {
+    idleAgent: agents === 0 ? null : {
       agents,
       idleSeconds,
       rssMBMedian: mb(agentRss),

@@ -130,7 +130,7 @@ export class Agent {
 
   /** Whether the agent is ready (/readyz), and why not. */
   readiness(): ReadinessReport {
-    const outputs = this.outputsHealth().map((o) => ({ name: o.name, ready: o.health.ready, lastError: o.health.lastError }))
+    const outputs = this.outputsHealth().map((o) => ({ name: o.name, ready: o.health.ready, lastError: o.health.lastError, ...(o.health.state === undefined ? {} : { state: o.health.state }) }))
     return this.readinessPolicy.evaluate(this.manager.health(), this.manager.state, outputs, Date.now())
   }
 

@@ -223,6 +223,28 @@ export function createMetrics(src: AgentMetricsSources): Registry {
           for (const [processor, n] of Object.entries(c.dropped)) advance(removed, `px:${collector}:${processor}`, { collector, processor }, n)
       },
     })
+    const emitted: Counter<string> = new Counter({
+      name: 'tapio_processor_events_emitted_total',
+      help: 'Events a processor added (the correlate processor: collector is its name), by collector (received + emitted = delivered + dropped)',
+      labelNames: ['collector'],
+      registers: [registry],
+      collect() {
+        for (const [collector, c] of Object.entries(stage().sources)) if (c.emitted > 0) advance(emitted, `pe:${collector}`, { collector }, c.emitted)
+      },
+    })
+    // A processor's own counters start afresh when a reload replaces it, and some are levels
+    // (keys tracked): a gauge says both honestly.
+    const own: Gauge<string> = new Gauge({
+      name: 'tapio_processor_state',
+      help: "Each current processor's own counters (since it was built: a reload starts them afresh), e.g. correlate tracked, keys, evicted, incidents",
+      labelNames: ['processor', 'type', 'counter'],
+      registers: [registry],
+      collect() {
+        own.reset()
+        for (const [processor, p] of Object.entries(stage().processors))
+          for (const [counter, n] of Object.entries(p.counters)) own.set({ processor, type: p.type, counter }, n)
+      },
+    })
   }
   // By name, not instanceof: the NATS client is loaded only when a NATS output is configured.
   const isNats = (o: { name: string }): o is NatsOutput => o.name === 'nats' && 'statistics' in o

@@ -34,6 +34,8 @@ export interface Output {
 export interface OutputHealth {
   readonly ready: boolean
   readonly lastError: string | null
+  /** What the output is doing when not ready, in words (NATS: its connection machine's state); /readyz shows it. */
+  readonly state?: string
   readonly details: unknown
 }
 

@@ -37,6 +37,8 @@ export interface OutputReadiness {
   readonly name: string
   readonly ready: boolean
   readonly lastError: string | null
+  /** The output's state in words when not ready (default `unavailable`). */
+  readonly state?: string
 }
 
 const RESTARTING = new Set(['failed', 'restarting'])
@@ -135,7 +137,7 @@ export class Readiness {
     }
     const collectorsReady = require === 'any' ? counted === 0 || readyCount > 0 : readyCount === counted
     const badOutputs = outputs.filter((o) => !o.ready)
-    for (const o of badOutputs) failing.push({ name: `output:${o.name}`, status: 'recoverable_error', state: 'unavailable', reason: o.lastError, required: true })
+    for (const o of badOutputs) failing.push({ name: `output:${o.name}`, status: 'recoverable_error', state: o.state ?? 'unavailable', reason: o.lastError, required: true })
     const running = phase === 'running' && health.status !== 'fatal_error'
     const ready = running && collectorsReady && badOutputs.length === 0
     let status: ComponentStatus

@@ -1,8 +1,8 @@
 import * as Result from 'effect/Result'
-import * as Schema from 'effect/Schema'
 import { type DataOf, dataSchemaFor } from './families.js'
 // The vocabulary registers its data schemas as it loads: validateEvent must know them all.
 import './vocabulary/index.js'
+import { schemaApi } from '../core/lazy-schema.js'
 import { nextEventId } from './id.js'
 import type { Entity, K8sContext, Severity, TraceContext } from './schema.js'
 import { TapioEventSchema } from './schema.js'
@@ -93,13 +93,18 @@ export class InvalidEventError extends Error {
   }
 }
 
-const decodeEnvelope = Schema.decodeUnknownResult(TapioEventSchema)
+// Built on the first validation, not at import (see core/lazy-schema.ts).
+let decodeEnvelope: ReturnType<typeof envelopeDecoder> | undefined
+function envelopeDecoder() {
+  return schemaApi().decodeUnknownResult(TapioEventSchema)
+}
 
 /**
  * Validate untrusted input (a decoded NDJSON line, a NATS message) as a TapioEvent,
  * including the `data` schema registered for its type.
  */
 export function validateEvent(input: unknown): Result.Result<TapioEvent, InvalidEventError> {
+  decodeEnvelope ??= envelopeDecoder()
   const envelope = decodeEnvelope(input, { errors: 'all' })
   if (Result.isFailure(envelope)) {
     return Result.fail(new InvalidEventError(String(envelope.failure), input))
@@ -107,7 +112,7 @@ export function validateEvent(input: unknown): Result.Result<TapioEvent, Invalid
   const event = envelope.success
   const dataSchema = dataSchemaFor(event.type)
   if (dataSchema) {
-    const data = Schema.decodeUnknownResult(dataSchema)(event.data, { errors: 'all' })
+    const data = schemaApi().decodeUnknownResult(dataSchema)(event.data, { errors: 'all' })
     if (Result.isFailure(data)) {
       const msg = String(data.failure).replace(/at \[/g, 'at ["data"][')
       return Result.fail(new InvalidEventError(`${event.type}: ${msg}`, input))

@@ -1,4 +1,4 @@
-import * as Schema from 'effect/Schema'
+import type * as Schema from 'effect/Schema'
 
 /**
  * Typed `data` payloads per event type. The vocabulary in `./vocabulary/` (process, network,

@@ -1,32 +1,34 @@
-import * as Schema from 'effect/Schema'
+import { lazySchema } from '../core/lazy-schema.js'
+
+// Every schema here is built on first use (see lazy-schema.ts): the root import stays free of effect/Schema.
 
 /** Severity levels, lowest first. */
-export const SeveritySchema = Schema.Literals(['debug', 'info', 'warning', 'error', 'critical'])
-export type Severity = typeof SeveritySchema.Type
-export const SEVERITIES: readonly Severity[] = SeveritySchema.literals
+export const SEVERITIES = ['debug', 'info', 'warning', 'error', 'critical'] as const
+export type Severity = (typeof SEVERITIES)[number]
+export const SeveritySchema = lazySchema((Schema) => Schema.Literals(SEVERITIES))
 
 /** Epoch nanoseconds as a decimal string (see `time.ts` for why a string). */
-export const TimestampNsSchema = Schema.String.check(
+export const TimestampNsSchema = lazySchema((Schema) => Schema.String.check(
   Schema.isPattern(/^\d{1,20}$/, { description: 'epoch nanoseconds as a decimal string' }),
-)
+))
 
 /** `family.subject.action` style names: lowercase segments separated by dots. */
-export const EventTypeSchema = Schema.String.check(
+export const EventTypeSchema = lazySchema((Schema) => Schema.String.check(
   Schema.isPattern(/^[a-z][a-z0-9_]*(\.[a-z0-9_]+)+$/, {
     description: 'a dotted lowercase event type such as kernel.process.exec',
   }),
-)
+))
 
-export const EntitySchema = Schema.Struct({
+export const EntitySchema = lazySchema((Schema) => Schema.Struct({
   kind: Schema.String,
   name: Schema.String,
   namespace: Schema.optional(Schema.String),
   uid: Schema.optional(Schema.String),
-})
+}))
 export type Entity = typeof EntitySchema.Type
 
 /** Pod/container identity, filled by a collector that knows it or by enrichment. */
-export const K8sContextSchema = Schema.Struct({
+export const K8sContextSchema = lazySchema((Schema) => Schema.Struct({
   namespace: Schema.optional(Schema.String),
   pod: Schema.optional(Schema.String),
   podUid: Schema.optional(Schema.String),
@@ -34,21 +36,21 @@ export const K8sContextSchema = Schema.Struct({
   containerId: Schema.optional(Schema.String),
   node: Schema.optional(Schema.String),
   workload: Schema.optional(Schema.Struct({ kind: Schema.String, name: Schema.String })),
-})
+}))
 export type K8sContext = typeof K8sContextSchema.Type
 
 /** W3C trace context. */
-export const TraceContextSchema = Schema.Struct({
+export const TraceContextSchema = lazySchema((Schema) => Schema.Struct({
   traceId: Schema.String.check(Schema.isPattern(/^[0-9a-f]{32}$/, { description: '32 lowercase hex digits' })),
   spanId: Schema.String.check(Schema.isPattern(/^[0-9a-f]{16}$/, { description: '16 lowercase hex digits' })),
   traceFlags: Schema.optional(Schema.Number),
-})
+}))
 export type TraceContext = typeof TraceContextSchema.Type
 
-export const EventDataSchema = Schema.Record(Schema.String, Schema.Unknown)
+export const EventDataSchema = lazySchema((Schema) => Schema.Record(Schema.String, Schema.Unknown))
 
 /** The wire form of every event; `data` is checked further per type (see `families.ts`). */
-export const TapioEventSchema = Schema.Struct({
+export const TapioEventSchema = lazySchema((Schema) => Schema.Struct({
   id: Schema.String.check(Schema.isMinLength(1)),
   timestamp: TimestampNsSchema,
   type: EventTypeSchema,
@@ -58,5 +60,5 @@ export const TapioEventSchema = Schema.Struct({
   data: EventDataSchema,
   k8s: Schema.optional(K8sContextSchema),
   trace: Schema.optional(TraceContextSchema),
-})
+}))
 export type TapioEventWire = typeof TapioEventSchema.Type

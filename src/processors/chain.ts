@@ -2,9 +2,11 @@ import type { TapioEvent } from '../events/event.js'
 import { type Batch, DeferredBatch } from '../stream/deferred-batch.js'
 import { isRouter, type Processor, type ProcessorContext, type Router } from './processor.js'
 
-/** One source's flow through the stage: `received = delivered + Σ dropped`. */
+/** One source's flow through the stage: `received + emitted = delivered + Σ dropped`. */
 export interface ProcessorSourceCounts {
   readonly received: number
+  /** Events a processor added under this source (the correlate processor's incidents). */
+  readonly emitted: number
   readonly delivered: number
   /** Events removed, by the name of the processor that removed them. */
   readonly dropped: Readonly<Record<string, number>>
@@ -12,6 +14,7 @@ export interface ProcessorSourceCounts {
 
 export interface ProcessorStageStatistics {
   readonly received: number
+  readonly emitted: number
   readonly delivered: number
   readonly dropped: Readonly<Record<string, number>>
   readonly sources: Readonly<Record<string, ProcessorSourceCounts>>
@@ -21,6 +24,7 @@ export interface ProcessorStageStatistics {
 
 interface MutableSourceCounts {
   received: number
+  emitted: number
   delivered: number
   dropped: Map<string, number>
 }
@@ -35,7 +39,7 @@ export class ProcessorCounters {
   source(name: string): MutableSourceCounts {
     let c = this.sources.get(name)
     if (!c) {
-      c = { received: 0, delivered: 0, dropped: new Map() }
+      c = { received: 0, emitted: 0, delivered: 0, dropped: new Map() }
       this.sources.set(name, c)
     }
     return c
@@ -43,20 +47,22 @@ export class ProcessorCounters {
 
   snapshot(processors: readonly Processor[] = []): ProcessorStageStatistics {
     let received = 0
+    let emitted = 0
     let delivered = 0
     const dropped: Record<string, number> = {}
     for (const p of processors) dropped[p.name] = 0
     const sources: Record<string, ProcessorSourceCounts> = {}
     for (const [name, c] of this.sources) {
       received += c.received
+      emitted += c.emitted
       delivered += c.delivered
       const d = Object.fromEntries(c.dropped)
       for (const [p, n] of c.dropped) dropped[p] = (dropped[p] ?? 0) + n
-      sources[name] = { received: c.received, delivered: c.delivered, dropped: d }
+      sources[name] = { received: c.received, emitted: c.emitted, delivered: c.delivered, dropped: d }
     }
     const own: Record<string, { type: string; counters: Readonly<Record<string, number>> }> = {}
     for (const p of processors) own[p.name] = { type: p.type, counters: p.statistics?.() ?? {} }
-    return { received, delivered, dropped, sources, processors: own }
+    return { received, emitted, delivered, dropped, sources, processors: own }
   }
 }
 
@@ -105,14 +111,15 @@ function sourceOf(counters: ProcessorCounters, name: string, cache: Map<string, 
 
 /**
  * Processors in order between the merged stream and the outputs. Synchronous over whole batches;
- * every event removed is counted under the removing processor's name for its source, so for each
- * source `received = delivered + Σ dropped` at all times between batches.
+ * every event removed is counted under the removing processor's name for its source, and every
+ * event a processor adds as emitted for its own source, so for each source
+ * `received + emitted = delivered + Σ dropped` at all times between batches.
  */
 export class ProcessorChain {
   readonly processors: readonly Processor[]
   private readonly steps: readonly Processor[]
   private readonly router: Router | undefined
-  private readonly contexts: { drop(e: TapioEvent): void; now: number }[]
+  private readonly contexts: (ProcessorContext & { now: number })[]
   private readonly cache = new Map<string, MutableSourceCounts>()
 
   constructor(
@@ -136,6 +143,9 @@ export class ProcessorChain {
         drop: (e: TapioEvent) => {
           const c = sourceOf(this.counters, e.source, this.cache)
           c.dropped.set(name, (c.dropped.get(name) ?? 0) + 1)
+        },
+        emit: (e: TapioEvent) => {
+          sourceOf(this.counters, e.source, this.cache).emitted++
         },
       }
     })

@@ -36,3 +36,4 @@ export {
   type BuildOptions,
   type ProcessorSpec,
 } from './spec.js'
+export * from './correlate/index.js'

@@ -2,10 +2,14 @@ import type { TapioEvent } from '../events/event.js'
 
 /**
  * What a processor is handed with each batch: `drop(e)` counts an event it removes, under the
- * processor's name, for the event's source (the conservation law through the stage).
+ * processor's name, for the event's source; `emit(e)` counts an event it adds (the correlate
+ * processor's incidents) for the added event's source. Together they keep the conservation law
+ * through the stage: per source, received + emitted = delivered + Σ dropped.
  */
 export interface ProcessorContext {
   drop(e: TapioEvent): void
+  /** Count an event this processor adds; the processor also returns it in its batch. */
+  emit(e: TapioEvent): void
   /** Milliseconds since the epoch for this batch (rate limits); one clock read per batch. */
   readonly now: number
 }
@@ -13,7 +17,8 @@ export interface ProcessorContext {
 /**
  * One step of the processor stage. Synchronous and batch-wide (no promise per event): it returns
  * the batch it passes on, which may be the input itself, a subset (each removed event reported
- * through `ctx.drop`) or copies. Events are shared with other consumers: never change them in
+ * through `ctx.drop`), copies, or the input with new events inserted (each reported through
+ * `ctx.emit`; a processor adds events only after the events that caused them). Events are shared with other consumers: never change them in
  * place, copy what you change (copy-on-write).
  */
 export interface Processor {

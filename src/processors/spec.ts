@@ -1,16 +1,18 @@
-import * as Schema from 'effect/Schema'
+import { lazySchema } from '../core/lazy-schema.js'
 import type { Enricher } from '../enrich/enricher.js'
 import { SeveritySchema } from '../events/schema.js'
 import { dropFieldsProcessor, enrichProcessor, filterProcessor, renameFieldsProcessor, routeProcessor, sampleProcessor } from './builtin.js'
 import { ProcessorChain, type ProcessorCounters } from './chain.js'
+import { BUILTIN_CHAINS } from './correlate/chains.js'
+import { CORRELATE_DEFAULTS, correlateProcessor } from './correlate/processor.js'
 import { ExpressionError } from './expression.js'
 import type { Processor } from './processor.js'
 
-const PositiveInt = Schema.Int.check(Schema.isGreaterThanOrEqualTo(1))
-const Name = Schema.String.check(Schema.isPattern(/^[A-Za-z0-9][A-Za-z0-9_.-]{0,62}$/, { description: "letters, digits, '.', '_' or '-'" }))
-const NameField = Schema.optional(Name).annotate({ description: 'Unique in the chain; the drop reason in statistics and /metrics. Defaults to the type (then type-2, type-3 ...).' })
+const PositiveInt = lazySchema((Schema) => Schema.Int.check(Schema.isGreaterThanOrEqualTo(1)))
+const Name = lazySchema((Schema) => Schema.String.check(Schema.isPattern(/^[A-Za-z0-9][A-Za-z0-9_.-]{0,62}$/, { description: "letters, digits, '.', '_' or '-'" })))
+const NameField = lazySchema((Schema) => Schema.optional(Name).annotate({ description: 'Unique in the chain; the drop reason in statistics and /metrics. Defaults to the type (then type-2, type-3 ...).' }))
 
-export const EventMatchSchema = Schema.Struct({
+export const EventMatchSchema = lazySchema((Schema) => Schema.Struct({
   types: Schema.optional(Schema.Array(Schema.String)).annotate({ description: 'Event types; a trailing * matches a prefix (kernel.*).' }),
   sources: Schema.optional(Schema.Array(Schema.String)).annotate({ description: 'Collector names.' }),
   severities: Schema.optional(Schema.Array(SeveritySchema)).annotate({ description: 'Severities (debug, info, warning, error, critical).' }),
@@ -18,15 +20,15 @@ export const EventMatchSchema = Schema.Struct({
   namespaces: Schema.optional(Schema.Array(Schema.String)).annotate({ description: 'Kubernetes namespaces (k8s.namespace, else entity.namespace).' }),
   labels: Schema.optional(Schema.Record(Schema.String, Schema.String)).annotate({ description: "Labels every one of which the event's data.labels must carry." }),
   where: Schema.optional(Schema.String).annotate({ description: 'A small expression: field paths, "strings", numbers, == != < <= > >=, && || ! and parentheses (docs/processors.md).' }),
-}).annotate({ description: 'Which events match; every criterion given must hold.' })
+}).annotate({ description: 'Which events match; every criterion given must hold.' }))
 
-const FilterSpec = Schema.Struct({
+const FilterSpec = lazySchema((Schema) => Schema.Struct({
   type: Schema.Literal('filter').annotate({ description: 'Keep events matching include and not matching exclude.' }),
   name: NameField,
   include: Schema.optional(EventMatchSchema).annotate({ description: 'Keep only events that match (all when absent).' }),
   exclude: Schema.optional(EventMatchSchema).annotate({ description: 'Drop events that match.' }),
-})
-const SampleSpec = Schema.Struct({
+}))
+const SampleSpec = lazySchema((Schema) => Schema.Struct({
   type: Schema.Literal('sample').annotate({ description: 'Keep one in N per type and/or rate-limit per key.' }),
   name: NameField,
   perType: Schema.optional(Schema.Record(Schema.String, PositiveInt)).annotate({ description: 'Type (or prefix*) to N: keep one event in N of that type.' }),
@@ -38,22 +40,22 @@ const SampleSpec = Schema.Struct({
       maxKeys: Schema.optional(PositiveInt).annotate({ description: 'Keys remembered at most (bounded memory; default 10000).' }),
     }),
   ).annotate({ description: 'A token bucket per key.' }),
-})
-const DropSpec = Schema.Struct({
+}))
+const DropSpec = lazySchema((Schema) => Schema.Struct({
   type: Schema.Literal('drop').annotate({ description: 'Remove fields from events.' }),
   name: NameField,
   fields: Schema.Array(Schema.String).annotate({ description: 'Paths under data, k8s, entity or trace (data.argv).' }),
-})
-const RenameSpec = Schema.Struct({
+}))
+const RenameSpec = lazySchema((Schema) => Schema.Struct({
   type: Schema.Literal('rename').annotate({ description: 'Move fields.' }),
   name: NameField,
   fields: Schema.Record(Schema.String, Schema.String).annotate({ description: 'from: to paths under data, k8s, entity or trace.' }),
-})
-const EnrichSpec = Schema.Struct({
+}))
+const EnrichSpec = lazySchema((Schema) => Schema.Struct({
   type: Schema.Literal('enrich').annotate({ description: 'Pod identity on kernel and network events from the Kubernetes collector.' }),
   name: NameField,
-})
-const RouteSpec = Schema.Struct({
+}))
+const RouteSpec = lazySchema((Schema) => Schema.Struct({
   type: Schema.Literal('route').annotate({ description: 'Send events to named outputs (the last processor).' }),
   name: NameField,
   routes: Schema.Array(
@@ -63,12 +65,28 @@ const RouteSpec = Schema.Struct({
     }),
   ).annotate({ description: 'The first rule an event matches decides its outputs.' }),
   default: Schema.optional(Schema.Array(Schema.String)).annotate({ description: 'Outputs of events no rule matches (default: every output; [] drops them).' }),
-})
+}))
 
-export const ProcessorSpecSchema = Schema.Union([FilterSpec, SampleSpec, DropSpec, RenameSpec, EnrichSpec, RouteSpec])
-export const ProcessorsSchema = Schema.Array(ProcessorSpecSchema).annotate({
+const CorrelateSpec = lazySchema((Schema) => Schema.Struct({
+  type: Schema.Literal('correlate').annotate({
+    description: 'Link events of one workload across collectors within a window and emit tapio.correlation.incident / .updated events (docs/processors.md).',
+  }),
+  name: NameField,
+  chains: Schema.optional(Schema.Array(Schema.String)).annotate({
+    description: `Chains to run (default: all): ${Object.values(BUILTIN_CHAINS).map((c) => `${c.name} (${c.description})`).join('; ')}.`,
+  }),
+  windowMs: Schema.optional(PositiveInt).annotate({
+    description: `Members of one chain instance lie within this many ms of each other (event time); an instance nothing joined for this long is forgotten (default ${CORRELATE_DEFAULTS.windowMs}).`,
+  }),
+  maxKeys: Schema.optional(PositiveInt).annotate({
+    description: `Keys tracked at most over all open chain instances (bounded memory; the least recently active is evicted; default ${CORRELATE_DEFAULTS.maxKeys}).`,
+  }),
+}))
+
+export const ProcessorSpecSchema = lazySchema((Schema) => Schema.Union([FilterSpec, SampleSpec, DropSpec, RenameSpec, EnrichSpec, RouteSpec, CorrelateSpec]))
+export const ProcessorsSchema = lazySchema((Schema) => Schema.Array(ProcessorSpecSchema).annotate({
   description: 'The processor stage between the merged stream and the outputs, in order (docs/processors.md). Default: [{ type: enrich }].',
-})
+}))
 export type ProcessorSpec = typeof ProcessorSpecSchema.Type
 
 export interface BuildOptions {
@@ -103,6 +121,13 @@ function build(spec: ProcessorSpec, name: string, o: BuildOptions): Processor {
       return enrichProcessor(o.enricher, name)
     case 'route':
       return routeProcessor({ name, routes: spec.routes, default: spec.default ?? o.outputs })
+    case 'correlate':
+      return correlateProcessor({
+        name,
+        ...(spec.chains ? { chains: spec.chains } : {}),
+        ...(spec.windowMs !== undefined ? { windowMs: spec.windowMs } : {}),
+        ...(spec.maxKeys !== undefined ? { maxKeys: spec.maxKeys } : {}),
+      })
   }
 }
 
@@ -140,6 +165,14 @@ export function processorProblems(specs: readonly ProcessorSpec[], outputs: read
       } catch (e) {
         problems.push(`${at}.${key}.where: ${e instanceof ExpressionError ? e.message : String(e)}`)
       }
+    }
+    if (s.type === 'correlate') {
+      const given = new Set<string>()
+      s.chains?.forEach((c, j) => {
+        if (!Object.hasOwn(BUILTIN_CHAINS, c)) problems.push(`${at}.chains[${j}]: expected a chain (${Object.keys(BUILTIN_CHAINS).join(', ')}), got ${JSON.stringify(c)}`)
+        else if (given.has(c)) problems.push(`${at}.chains[${j}]: ${JSON.stringify(c)} is listed twice`)
+        given.add(c)
+      })
     }
     if (s.type === 'drop' || s.type === 'rename' || s.type === 'sample') {
       try {

@@ -21,10 +21,6 @@ export interface Pump {
   interrupt(): Promise<void>
 }
 
-export class CollectorSourceError extends Error {
-  override readonly name = 'CollectorSourceError'
-}
-
 function isEventInput(x: unknown): x is EventInput {
   return typeof x === 'object' && x !== null && typeof (x as { type?: unknown }).type === 'string'
 }

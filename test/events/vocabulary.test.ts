@@ -20,7 +20,7 @@ describe('the event vocabulary', () => {
     const code =
       `import { validateEvent, stampEvent } from ${JSON.stringify(event)}\n` +
       `const cases = { 'kernel.process.exec': { pid: 'x' }, 'network.link.added': { index: 'x' }, 'k8s.pod.added': { name: 1 },\n` +
-      `  'systemd.unit.started': { unit: 2 }, 'synthetic.tick': { seq: 'x' }, 'acme.unknown': { anything: true } }\n` +
+      `  'systemd.unit.started': { unit: 2 }, 'synthetic.tick': { seq: 'x' }, 'tapio.correlation.incident': { chain: 1 }, 'acme.unknown': { anything: true } }\n` +
       `const out = {}\n` +
       `for (const [type, data] of Object.entries(cases)) out[type] = validateEvent(stampEvent({ type, data }, 'src'))._tag\n` +
       `console.log(JSON.stringify(out))\n`
@@ -32,6 +32,7 @@ describe('the event vocabulary', () => {
       'k8s.pod.added': 'Failure',
       'systemd.unit.started': 'Failure',
       'synthetic.tick': 'Failure',
+      'tapio.correlation.incident': 'Failure',
       // An unregistered type's data is not checked.
       'acme.unknown': 'Success',
     })

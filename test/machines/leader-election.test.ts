@@ -109,6 +109,114 @@ describe('leader election machine (virtual time)', () => {
     e.actor.stop()
   })
 
+  it('counts attempts and failures, records what each attempt saw, and says why it failed', async () => {
+    const conflict: Answer = (c) => ({ kind: 'conflict', at: c.now() })
+    const e = election([conflict, new Error('HTTP 503'), new Error('HTTP 504')], {
+      renewDeadlineMs: 3_000,
+      retryPeriodMs: 1_000,
+    })
+    const ctx = () => e.actor.getSnapshot().context
+    await flushMicrotasks()
+    expect(ctx()).toMatchObject({ attempts: 1, failures: 0, lastAttemptAt: 0, transitions: 0, holder: null, lastError: null })
+    expect(e.actor.getSnapshot().value).toEqual({ candidate: 'waiting' })
+    await e.clock.advanceAsync(1_000)
+    expect(ctx()).toMatchObject({ attempts: 2, failures: 1, lastError: 'HTTP 503', lastAttemptAt: 0 })
+    await e.clock.advanceAsync(1_000)
+    expect(ctx()).toMatchObject({ attempts: 3, failures: 2, lastError: 'HTTP 504', transitions: 0 })
+    expect(e.calls.map((c) => c.leader)).toEqual([false, false, false])
+    e.actor.stop()
+  })
+
+  it('a rejection that is no Error is shown as text', async () => {
+    for (const [reason, text] of [
+      ['plain text', 'plain text'],
+      [42, '42'],
+    ] as const) {
+      const clock = new ManualClock(0)
+      const machine = leaderElectionMachine.provide({
+        actors: { attempt: fromPromise<AttemptResult, AttemptInput>(() => Promise.reject(reason)) },
+      })
+      const actor = createActor(machine, { input: { identity: 'me', renewDeadlineMs: 3_000, retryPeriodMs: 1_000 }, clock }).start()
+      await flushMicrotasks()
+      expect(actor.getSnapshot().context).toMatchObject({ failures: 1, lastError: text, attempts: 1 })
+      actor.stop()
+    }
+  })
+
+  it('a holder whose lease has already expired is tried again at once; the follower attempts as a non-leader', async () => {
+    const e = election([other(-500), us], { renewDeadlineMs: 3_000, retryPeriodMs: 1_000 })
+    await flushMicrotasks()
+    await e.clock.advanceAsync(0)
+    expect(e.calls).toEqual([
+      { at: 0, leader: false },
+      { at: 0, leader: false },
+    ])
+    expect(e.actor.getSnapshot().context).toMatchObject({ holder: 'me', transitions: 2, leaderships: 1, attempts: 2, lastAttemptAt: 0, lastRenewAt: 0 })
+    e.actor.stop()
+  })
+
+  it('a follower whose attempt fails or hangs tries again after its follower delay, keeping what it knew', async () => {
+    const e = election([other(800), new Error('HTTP 500'), 'hang', us], { renewDeadlineMs: 3_000, retryPeriodMs: 1_000 })
+    await flushMicrotasks()
+    expect(e.actor.getSnapshot().context).toMatchObject({ holder: 'them', followerRetryMs: 800, lastAttemptAt: 0 })
+    await e.clock.advanceAsync(800)
+    // Failed at 800: still following, next try 800 ms later.
+    expect(e.actor.getSnapshot().value).toEqual({ follower: 'waiting' })
+    expect(e.actor.getSnapshot().context).toMatchObject({ failures: 1, lastError: 'HTTP 500', holder: 'them' })
+    await e.clock.advanceAsync(800)
+    // Hangs from 1600 until the renew deadline (4600), then waits 800 again: acquired at 5400.
+    await e.clock.advanceAsync(3_000)
+    expect(e.actor.getSnapshot().context).toMatchObject({ failures: 2, lastError: 'no answer from the API server within 3000 ms' })
+    expect(e.actor.getSnapshot().value).toEqual({ follower: 'waiting' })
+    await e.clock.advanceAsync(800)
+    expect(e.calls.map((c) => c.at)).toEqual([0, 800, 1_600, 5_400])
+    expect(e.states.map((s) => s.state)).toEqual(['candidate', 'follower', 'leader'])
+    expect(e.actor.getSnapshot().context).toMatchObject({ transitions: 2, lastError: null, lastRenewAt: 5_400 })
+    e.actor.stop()
+  })
+
+  it('a leader whose renewal conflicts or fails waits a retry period and renews again, within the deadline', async () => {
+    const e = election([us, (c) => ({ kind: 'conflict', at: c.now() }), new Error('x'), us], { renewDeadlineMs: 5_000, retryPeriodMs: 1_000 })
+    await flushMicrotasks()
+    await e.clock.advanceAsync(1_000)
+    expect(e.actor.getSnapshot().value).toEqual({ leader: { holding: 'waiting' } })
+    expect(e.actor.getSnapshot().context).toMatchObject({ lastAttemptAt: 1_000, lastRenewAt: 0, attempts: 2 })
+    await e.clock.advanceAsync(2_000)
+    expect(e.calls.map((c) => [c.at, c.leader])).toEqual([
+      [0, false],
+      [1_000, true],
+      [2_000, true],
+      [3_000, true],
+    ])
+    expect(e.actor.getSnapshot().context).toMatchObject({ lastRenewAt: 3_000, failures: 1, attempts: 4, leaderships: 1, transitions: 1 })
+    e.actor.stop()
+  })
+
+  it('stepping down counts as a transition back to candidate, forgets the holder, and tries again', async () => {
+    const e = election([us, 'hang', us], { renewDeadlineMs: 3_000, retryPeriodMs: 1_000 })
+    await flushMicrotasks()
+    await e.clock.advanceAsync(3_000)
+    // Renewal at 1 s hangs; the deadline counts from the acquisition at 0: candidate at 3 s, attempts at once.
+    expect(e.states).toEqual([
+      { at: 0, state: 'candidate' },
+      { at: 0, state: 'leader' },
+      { at: 3_000, state: 'candidate' },
+      { at: 3_000, state: 'leader' },
+    ])
+    expect(e.actor.getSnapshot().context).toMatchObject({ transitions: 3, leaderships: 2, holder: 'me' })
+    e.actor.stop()
+  })
+
+  it('the bare machine (no Lease I/O provided) never holds the lease', async () => {
+    const clock = new ManualClock(0)
+    const actor = createActor(leaderElectionMachine, { input: { identity: 'me', renewDeadlineMs: 3_000, retryPeriodMs: 1_000 }, clock }).start()
+    await flushMicrotasks()
+    await clock.advanceAsync(2_500)
+    expect(actor.getSnapshot().value).toEqual({ candidate: 'waiting' })
+    expect(actor.getSnapshot().context).toMatchObject({ attempts: 3, lastAttemptAt: 0, holder: null, transitions: 0, failures: 0 })
+    actor.stop()
+  })
+
   it('STOP ends the election from any state', async () => {
     const e = election([us])
     await flushMicrotasks()
@@ -116,5 +224,18 @@ describe('leader election machine (virtual time)', () => {
     expect(e.actor.getSnapshot().status).toBe('done')
     expect(electionState(e.actor.getSnapshot().value)).toBe('stopped')
     expect(e.clock.pending).toBe(0)
+  })
+})
+
+describe('electionState', () => {
+  it('reads the top-level state of a snapshot value; anything else is a candidate', () => {
+    expect(electionState('stopped')).toBe('stopped')
+    expect(electionState({ leader: { holding: 'waiting' } })).toBe('leader')
+    expect(electionState({ follower: 'waiting' })).toBe('follower')
+    expect(electionState({ candidate: 'attempting' })).toBe('candidate')
+    expect(electionState('elsewhere')).toBe('candidate')
+    expect(electionState({})).toBe('candidate')
+    expect(electionState(undefined)).toBe('candidate')
+    expect(electionState(null)).toBe('candidate')
   })
 })

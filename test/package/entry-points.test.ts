@@ -63,6 +63,53 @@ describe('package entry points', () => {
     }
   })
 
+  it('the root import does not evaluate effect/Schema; every exported schema loads it on first touch', () => {
+    const hooksFile = join(artifacts, `hooks-schema-${process.pid}.mjs`)
+    mkdirSync(artifacts, { recursive: true })
+    writeFileSync(
+      hooksFile,
+      `import { writeSync } from 'node:fs'\nexport async function resolve(s, c, next) { const r = await next(s, c); writeSync(2, 'RESOLVED ' + r.url + '\\n'); return r }\n`,
+    )
+    try {
+      // `import` goes through the resolve hook; `require` (how the package loads effect/Schema on
+      // first touch) through Module._load, which the child also reports. After the root import,
+      // one schema is touched (it must load effect/Schema then), and the module imports
+      // effect/Schema itself: every `...Schema` export must be a working schema of that Effect.
+      const r = runModule(
+        `import Module, { register } from 'node:module'\nregister(${JSON.stringify(pathToFileURL(hooksFile).href)})\n` +
+          `const load = Module._load\nModule._load = function (request, ...rest) { process.stderr.write('REQUIRED ' + request + '\\n'); return load.call(this, request, ...rest) }\n` +
+          `const m = await import('tapio-collector-manager')\n` +
+          `process.stderr.write('ROOT IMPORTED\\n')\n` +
+          `void m.TapioEventSchema.ast\n` +
+          `process.stderr.write('SCHEMA TOUCHED\\n')\n` +
+          `const Schema = await import('effect/Schema')\n` +
+          `const names = Object.keys(m).filter((k) => k.endsWith('Schema'))\n` +
+          `const notSchemas = names.filter((k) => !Schema.isSchema(m[k]))\n` +
+          `const event = { id: 'a-1', timestamp: '1', type: 'kernel.process.exec', source: 's', severity: 'info', data: { pid: 'one' } }\n` +
+          `const envelope = Schema.decodeUnknownSync(m.TapioEventSchema)(event)\n` +
+          `console.log(JSON.stringify({ names, notSchemas, envelope: envelope.type, validate: m.validateEvent(event)._tag, severities: m.SeveritySchema.literals }))\n`,
+      )
+      expect(r.status, r.stderr).toBe(0)
+      const beforeImportDone = r.stderr.slice(0, r.stderr.indexOf('ROOT IMPORTED'))
+      expect(beforeImportDone).toContain('/dist/src/manager/collector-manager.js')
+      // effect/Schema and what only it needs (its SchemaAST, the parser).
+      expect(beforeImportDone.split('\n').filter((l) => /\/node_modules\/effect\/dist\/(Schema|SchemaAST|SchemaParser)\.js$/.test(l))).toEqual([])
+      expect(beforeImportDone.split('\n').filter((l) => l.startsWith('REQUIRED effect'))).toEqual([])
+      const onTouch = r.stderr.slice(r.stderr.indexOf('ROOT IMPORTED'), r.stderr.indexOf('SCHEMA TOUCHED'))
+      expect(onTouch.split('\n').filter((l) => l.startsWith('REQUIRED effect'))).toEqual(['REQUIRED effect/Schema'])
+      const out = JSON.parse(r.stdout) as { names: string[]; notSchemas: string[]; envelope: string; validate: string; severities: string[] }
+      expect(out.names.length).toBeGreaterThan(30)
+      expect(out.names).toContain('ProcessExecDataSchema')
+      expect(out.notSchemas).toEqual([])
+      expect(out.envelope).toBe('kernel.process.exec')
+      // The vocabulary's data schema for the type still applies (registered by the events module).
+      expect(out.validate).toBe('Failure')
+      expect(out.severities).toEqual(['debug', 'info', 'warning', 'error', 'critical'])
+    } finally {
+      rmSync(hooksFile, { force: true })
+    }
+  })
+
   it("library code imports Effect by module ('effect/Schema'), never the whole barrel ('effect')", () => {
     const files = spawnSync('git', ['ls-files', '--cached', '--others', '--exclude-standard', 'src', 'machines'], { cwd: root, encoding: 'utf8' })
       .stdout.split('\n')

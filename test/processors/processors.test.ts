@@ -2,6 +2,7 @@ import fc from 'fast-check'
 import { describe, expect, it } from 'vitest'
 import {
   compileExpression,
+  correlateProcessor,
   dropFieldsProcessor,
   ExpressionError,
   filterProcessor,
@@ -69,7 +70,7 @@ describe('built-in processors', () => {
     expect(run(filterProcessor({ include: { labels: { app: 'db' } } }), batch).out.events).toEqual([batch[3]])
     const r = run(filterProcessor({ name: 'no-exits', exclude: { where: 'data.exitCode != null' } }), batch)
     expect(r.out.events).toEqual([batch[0], batch[2], batch[3]])
-    expect(r.stats.sources.a).toEqual({ received: 2, delivered: 1, dropped: { 'no-exits': 1 } })
+    expect(r.stats.sources.a).toEqual({ received: 2, emitted: 0, delivered: 1, dropped: { 'no-exits': 1 } })
     expect(r.stats.dropped).toEqual({ 'no-exits': 1 })
   })
 
@@ -93,7 +94,7 @@ describe('built-in processors', () => {
     chain.run(burst('b', 1), 3500)
     chain.run(burst('c', 1), 3500) // a third key: the oldest (a) is forgotten
     expect(limiter.statistics?.()).toMatchObject({ keys: 2, keys_evicted: 1, rate_limited: 8 })
-    expect(chain.statistics().sources.a).toEqual({ received: 15, delivered: 7, dropped: { rl: 8 } })
+    expect(chain.statistics().sources.a).toEqual({ received: 15, emitted: 0, delivered: 7, dropped: { rl: 8 } })
   })
 
   it('drop and rename copy the events they change and leave the shared originals alone', () => {
@@ -119,7 +120,7 @@ describe('built-in processors', () => {
     expect(r.out.routes?.get('nats')).toEqual([batch[0]])
     expect(r.out.routes?.get('stdout')).toEqual([batch[0], batch[1]])
     expect(r.out.events).toEqual([batch[0], batch[1]])
-    expect(r.stats.sources.b).toEqual({ received: 1, delivered: 0, dropped: { r: 1 } })
+    expect(r.stats.sources.b).toEqual({ received: 1, emitted: 0, delivered: 0, dropped: { r: 1 } })
   })
 
   it('a chain refuses repeated names and a route that is not last', () => {
@@ -131,7 +132,8 @@ describe('built-in processors', () => {
 // --- Properties: any chain conserves events per source and keeps each source's order. ---
 
 const SOURCES = ['a', 'b', 'c']
-const TYPES = ['kernel.process.exec', 'kernel.process.exit', 'k8s.pod.updated', 'x.y']
+// With the OOM chain's types, so correlate processors in a chain link events and emit incidents.
+const TYPES = ['kernel.process.exec', 'kernel.process.exit', 'k8s.pod.updated', 'x.y', 'kernel.oom.kill', 'k8s.pod.oom_killed', 'k8s.pod.crash_loop_backoff']
 const SEVERITIES: Severity[] = ['debug', 'info', 'warning', 'error', 'critical']
 
 const eventArb = fc.record({
@@ -140,7 +142,17 @@ const eventArb = fc.record({
   severity: fc.constantFrom(...SEVERITIES),
   n: fc.integer({ min: 0, max: 5 }),
   ns: fc.option(fc.constantFrom('prod', 'dev'), { nil: undefined }),
+  container: fc.constantFrom('1', '2', '3'),
 })
+
+/** An event whose pod context (container id, pod uid, container name) is one of three containers. */
+function chainEv(x: { source: string; type: string; severity: Severity; n: number; ns: string | undefined; container: string }): TapioEvent {
+  const podUid = `pod-${x.container}`
+  return makeEvent(x.source, x.type, { n: x.n, uid: podUid, container: 'app' } as never, {
+    severity: x.severity,
+    k8s: { ...(x.ns ? { namespace: x.ns } : {}), containerId: x.container.repeat(64), podUid, container: 'app' },
+  })
+}
 
 const matchArb = fc.record(
   {
@@ -162,6 +174,7 @@ const processorArb: fc.Arbitrary<(i: number) => Processor> = fc.oneof(
   ),
   fc.constant((i: number) => dropFieldsProcessor({ name: `drop-${i}`, fields: ['data.n'] })),
   fc.constant((i: number) => renameFieldsProcessor({ name: `rename-${i}`, fields: { 'data.n': 'data.m' } })),
+  fc.record({ maxKeys: fc.integer({ min: 1, max: 6 }), windowMs: fc.integer({ min: 1, max: 1000 }) }).map((o) => (i: number) => correlateProcessor({ name: `correlate-${i}`, ...o })),
 )
 
 const routeArb = fc.option(
@@ -172,7 +185,7 @@ const routeArb = fc.option(
 )
 
 describe('properties of the processor stage', () => {
-  it('every combination conserves events per source (received = delivered + dropped by processor) and keeps per-source order', () => {
+  it('every combination conserves events per source (received + emitted = delivered + dropped by processor) and keeps per-source order', () => {
     fc.assert(
       fc.property(fc.array(processorArb, { maxLength: 5 }), routeArb, fc.array(fc.array(eventArb, { maxLength: 30 }), { maxLength: 6 }), (makers, route, batches) => {
         const processors = makers.map((m, i) => m(i))
@@ -182,21 +195,31 @@ describe('properties of the processor stage', () => {
         const delivered: TapioEvent[] = []
         const perOutput = new Map<string, TapioEvent[]>()
         batches.forEach((b, t) => {
-          const batch = b.map((x) => ev(x.source, x.type, { n: x.n }, x.severity, x.ns))
+          const batch = b.map(chainEv)
           input.push(...batch)
           const r = chain.run(batch, t * 300)
           delivered.push(...r.events)
           for (const [o, es] of r.routes ?? []) perOutput.set(o, [...(perOutput.get(o) ?? []), ...es])
         })
         const s = chain.statistics()
-        for (const source of SOURCES) {
+        const emitters = processors.filter((p) => p.type === 'correlate').map((p) => p.name)
+        for (const source of [...SOURCES, ...emitters]) {
           const got = delivered.filter((e) => e.source === source)
           const sent = input.filter((e) => e.source === source)
-          const c = s.sources[source] ?? { received: 0, delivered: 0, dropped: {} }
+          const c = s.sources[source] ?? { received: 0, emitted: 0, delivered: 0, dropped: {} }
           const dropped = Object.values(c.dropped).reduce((x, y) => x + y, 0)
           expect(c.received).toBe(sent.length)
           expect(c.delivered).toBe(got.length)
-          expect(c.received).toBe(c.delivered + dropped)
+          expect(c.received + c.emitted).toBe(c.delivered + dropped)
+          if (emitters.includes(source)) {
+            // What a correlate processor emitted equals its own count, and names only events of the stream.
+            const counters = s.processors[source]?.counters ?? {}
+            expect(c.emitted).toBe(counters.emitted)
+            const known = new Set([...input, ...delivered].map((e) => e.id))
+            for (const e of got) for (const m of (e.data as { members: { id: string }[] }).members) expect(known.has(m.id)).toBe(true)
+            continue
+          }
+          expect(c.emitted).toBe(0)
           // Order: the delivered ids are a subsequence of the input ids, per source and per output.
           const order = new Map(sent.map((e, i) => [e.id, i]))
           const increasing = (es: TapioEvent[]) => es.every((e, i) => i === 0 || (order.get(e.id) as number) > (order.get((es[i - 1] as TapioEvent).id) as number))
@@ -205,6 +228,35 @@ describe('properties of the processor stage', () => {
         }
         // Every drop reason is a processor of the chain.
         for (const reason of Object.keys(s.dropped)) expect(processors.map((p) => p.name)).toContain(reason)
+      }),
+      { numRuns: 300 },
+    )
+  })
+
+  it('a correlate processor keeps its keys within maxKeys and emits one incident per chain instance', () => {
+    fc.assert(
+      fc.property(fc.integer({ min: 1, max: 5 }), fc.array(fc.array(eventArb, { maxLength: 20 }), { maxLength: 8 }), (maxKeys, batches) => {
+        const p = correlateProcessor({ maxKeys })
+        const chain = new ProcessorChain([p])
+        const incidents = new Map<string, number>()
+        batches.forEach((b, t) => {
+          for (const e of chain.run(b.map(chainEv), t * 1000).events) {
+            if (e.type !== 'tapio.correlation.incident' && e.type !== 'tapio.correlation.updated') continue
+            const id = (e.data as { incident: string }).incident
+            if (e.type === 'tapio.correlation.incident') {
+              expect(id).toBe(e.id)
+              expect(incidents.has(id)).toBe(false)
+              incidents.set(id, 0)
+            } else {
+              // An update refers to an incident already emitted.
+              expect(incidents.has(id)).toBe(true)
+            }
+          }
+          // The bound gives way only to the one instance being changed (here at most 2 keys: one container's).
+          expect((p.statistics?.() ?? {}).keys).toBeLessThanOrEqual(Math.max(maxKeys, 2))
+        })
+        const c = p.statistics?.() ?? {}
+        expect(c.incidents).toBe(incidents.size)
       }),
       { numRuns: 300 },
     )

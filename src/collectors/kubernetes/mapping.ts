@@ -156,7 +156,7 @@ export function podTransitions(prev: Pod, cur: Pod): EventInput[] {
     const termKey = terminationKey(cs.state)
     if (term?.reason === 'OOMKilled' && termKey !== undefined && termKey !== prevStateKey) {
       reportedOom.add(termKey)
-      out.push(oomEvent(ctx, ref, cs, term.exitCode, term.finishedAt))
+      out.push(oomEvent(ctx, ref, cs, term))
     }
     if (count > prevCount) {
       const last = cs.lastState?.terminated
@@ -175,7 +175,7 @@ export function podTransitions(prev: Pod, cur: Pod): EventInput[] {
       })
       const lastKey = terminationKey(cs.lastState)
       if (last?.reason === 'OOMKilled' && lastKey !== undefined && lastKey !== prevStateKey && !reportedOom.has(lastKey)) {
-        out.push(oomEvent(ctx, ref, cs, last.exitCode, last.finishedAt))
+        out.push(oomEvent(ctx, ref, cs, last))
       }
     }
     const waiting = cs.state?.waiting?.reason
@@ -193,13 +193,17 @@ function oomEvent(
   ctx: ReturnType<typeof podContext>,
   ref: ReturnType<typeof podRef>,
   cs: ContainerStatus,
-  exitCode: number | null | undefined,
-  finishedAt: string | null | undefined,
+  term: NonNullable<ContainerState['terminated']>,
 ): EventInput {
+  const { exitCode, finishedAt } = term
+  // The container that was killed: after a restart the status names its successor, the
+  // termination (lastState) still names the one the kernel killed.
+  const k8s = term.containerID && term.containerID !== ctx.k8s.containerId ? { ...ctx.k8s, containerId: term.containerID } : ctx.k8s
   return {
     type: 'k8s.pod.oom_killed',
     severity: 'error',
     ...ctx,
+    k8s,
     ...(finishedAt && !Number.isNaN(Date.parse(finishedAt)) ? { timestamp: nsFromMillis(Date.parse(finishedAt)) } : {}),
     data: {
       ...ref,

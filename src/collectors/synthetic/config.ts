@@ -1,6 +1,6 @@
-import * as Schema from 'effect/Schema'
+import { lazySchema, schemaApi } from '../../core/lazy-schema.js'
 
-export const SyntheticConfigSchema = Schema.Struct({
+export const SyntheticConfigSchema = lazySchema((Schema) => Schema.Struct({
   rate: Schema.optional(Schema.Finite.check(Schema.isGreaterThanOrEqualTo(0))).annotate({ description: 'Events per second; 0 = as fast as the consumer takes them.' }),
   batchSize: Schema.optional(Schema.Int.check(Schema.isGreaterThanOrEqualTo(1))).annotate({ description: 'Events per batch handed to the manager.' }),
   total: Schema.optional(Schema.Int.check(Schema.isGreaterThanOrEqualTo(0))).annotate({ description: 'End the source after this many events (per start); unlimited when absent.' }),
@@ -12,7 +12,7 @@ export const SyntheticConfigSchema = Schema.Struct({
   hangInStart: Schema.optional(Schema.Boolean).annotate({ description: 'Failure injection: start() never resolves (until aborted by the start timeout).' }),
   hangInStop: Schema.optional(Schema.Boolean).annotate({ description: 'Failure injection: stop() never resolves (the supervisor must force-stop it).' }),
   faultyStarts: Schema.optional(Schema.Int.check(Schema.isGreaterThanOrEqualTo(0))).annotate({ description: 'Only the first N starts fail or hang (then it behaves); every start when absent. Counted per instance, or per registration with `syntheticCollectorFactory`.' }),
-})
+}))
 export type SyntheticConfig = typeof SyntheticConfigSchema.Type
 
 export const SYNTHETIC_DEFAULTS = {
@@ -23,5 +23,5 @@ export const SYNTHETIC_DEFAULTS = {
 } as const
 
 export function parseSyntheticConfig(input: unknown): SyntheticConfig {
-  return Schema.decodeUnknownSync(SyntheticConfigSchema)(input ?? {}, { errors: 'all' })
+  return schemaApi().decodeUnknownSync(SyntheticConfigSchema)(input ?? {}, { errors: 'all' })
 }

@@ -17,6 +17,8 @@ export const UNIT_PATH_PREFIX = '/org/freedesktop/systemd1/unit/'
 
 const U32 = Schema.Number.check(Schema.isInt(), Schema.isGreaterThanOrEqualTo(0))
 const I32 = Schema.Number.check(Schema.isInt())
+/** D-Bus `t` (dbus-next decodes it to a bigint). */
+const U64 = Schema.BigInt.check(Schema.isGreaterThanOrEqualToBigInt(0n))
 
 /** One row of Manager.ListUnits: (ssssssouso). */
 export const ListedUnitSchema = Schema.Tuple([
@@ -53,13 +55,20 @@ export const UnitPropsSchema = Schema.Struct({
   SubState: Schema.optional(Schema.String),
   LoadState: Schema.optional(Schema.String),
 })
-/** From org.freedesktop.systemd1.Service. */
+/**
+ * From org.freedesktop.systemd1.Service. MainPID is 0 once the main process is gone; the ExecMain*
+ * group describes the last main process (its pid, how it ended, and when: CLOCK_REALTIME in
+ * microseconds, 0 while unknown) until the next one starts.
+ */
 export const ServicePropsSchema = Schema.Struct({
   Result: Schema.optional(Schema.String),
   NRestarts: Schema.optional(U32),
   MainPID: Schema.optional(U32),
+  ExecMainPID: Schema.optional(U32),
   ExecMainCode: Schema.optional(I32),
   ExecMainStatus: Schema.optional(I32),
+  ExecMainStartTimestamp: Schema.optional(U64),
+  ExecMainExitTimestamp: Schema.optional(U64),
 })
 export type UnitProps = typeof UnitPropsSchema.Type
 export type ServiceProps = typeof ServicePropsSchema.Type

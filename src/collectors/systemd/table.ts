@@ -116,12 +116,22 @@ export class UnitTable {
 }
 
 export function withServiceProps(state: UnitState, p: ServiceProps): UnitState {
-  return {
-    ...state,
-    ...(p.Result !== undefined ? { result: p.Result } : {}),
-    ...(p.NRestarts !== undefined ? { nRestarts: p.NRestarts } : {}),
-    ...(p.MainPID !== undefined ? { mainPid: p.MainPID } : {}),
-    ...(p.ExecMainCode !== undefined ? { execMainCode: p.ExecMainCode } : {}),
-    ...(p.ExecMainStatus !== undefined ? { execMainStatus: p.ExecMainStatus } : {}),
-  }
+  const next: { -readonly [K in keyof UnitState]: UnitState[K] } = { ...state }
+  if (p.Result !== undefined) next.result = p.Result
+  if (p.NRestarts !== undefined) next.nRestarts = p.NRestarts
+  if (p.MainPID !== undefined) next.mainPid = p.MainPID
+  if (p.ExecMainCode !== undefined) next.execMainCode = p.ExecMainCode
+  if (p.ExecMainStatus !== undefined) next.execMainStatus = p.ExecMainStatus
+  // A new run resets both stamps to 0, so 0 clears what the last run left.
+  if (p.ExecMainStartTimestamp !== undefined) next.execMainStartedAt = epochNsFromUsec(p.ExecMainStartTimestamp)
+  if (p.ExecMainExitTimestamp !== undefined) next.execMainExitedAt = epochNsFromUsec(p.ExecMainExitTimestamp)
+  // MainPID first: it names the process now running; ExecMainPID outlives it once it is gone.
+  const last = p.MainPID || p.ExecMainPID
+  if (last) next.lastMainPid = last
+  return next
+}
+
+/** systemd's usec_t wall-clock stamps (0 = unset) as the events' epoch-nanosecond strings. */
+function epochNsFromUsec(usec: bigint): string | undefined {
+  return usec > 0n ? (usec * 1000n).toString() : undefined
 }

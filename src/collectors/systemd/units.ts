@@ -13,9 +13,19 @@ export interface UnitState {
   readonly subState: string
   readonly result?: string
   readonly nRestarts?: number
+  /** MainPID: the running main process, 0 when there is none. */
   readonly mainPid?: number
+  /**
+   * The last main process this unit had: MainPID while it runs, then ExecMainPID. Kept by the
+   * table because MainPID drops to 0 as soon as the process is gone, and a failure must still
+   * name the process whose exit it was.
+   */
+  readonly lastMainPid?: number
   readonly execMainCode?: number
   readonly execMainStatus?: number
+  /** ExecMainStartTimestamp / ExecMainExitTimestamp as epoch nanoseconds; absent while systemd reports 0. */
+  readonly execMainStartedAt?: string
+  readonly execMainExitedAt?: string
   /**
    * Kept by observeTransition, not sent by systemd: the unit counted a restart while waiting in
    * auto-restart, so the inactive step that follows belongs to the restart, not to a stop.
@@ -36,6 +46,12 @@ const EXIT_CODES: Readonly<Record<number, string>> = {
   6: 'continued',
 }
 
+/** The running main process, else the last one (whose exit `exitCode`/`exitStatus` describe). */
+function mainPidOf(state: UnitState): number | undefined {
+  if (state.mainPid) return state.mainPid
+  return state.lastMainPid || undefined
+}
+
 function unitData(name: string, prev: UnitState, next: UnitState, resync: boolean): SystemdUnitData {
   const exitCode = next.execMainCode !== undefined ? EXIT_CODES[next.execMainCode] : undefined
   return {
@@ -47,8 +63,10 @@ function unitData(name: string, prev: UnitState, next: UnitState, resync: boolea
       ? { oldActiveState: prev.activeState, oldSubState: prev.subState }
       : {}),
     ...(next.result !== undefined ? { result: next.result } : {}),
-    ...(next.mainPid ? { mainPid: next.mainPid } : {}),
+    ...(mainPidOf(next) !== undefined ? { mainPid: mainPidOf(next) } : {}),
     ...(exitCode !== undefined ? { exitCode, exitStatus: next.execMainStatus ?? 0 } : {}),
+    ...(next.execMainStartedAt !== undefined ? { mainStartedAt: next.execMainStartedAt } : {}),
+    ...(next.execMainExitedAt !== undefined ? { mainExitedAt: next.execMainExitedAt } : {}),
     ...(next.nRestarts !== undefined ? { restartCount: next.nRestarts } : {}),
     ...(resync ? { resync: true } : {}),
   }

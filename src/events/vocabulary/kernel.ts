@@ -1,8 +1,8 @@
-import * as Schema from 'effect/Schema'
+import { lazySchema, type SchemaApi } from '../../core/lazy-schema.js'
 import { registerEventData } from '../families.js'
 
 /** Fields every kernel event carries in `data`. */
-const ProcessContext = {
+const processContext = (Schema: SchemaApi) => ({
   /** Process id (tgid). */
   pid: Schema.Number,
   /** Thread id. */
@@ -13,17 +13,17 @@ const ProcessContext = {
   cgroupId: Schema.String,
   /** Path below the cgroup2 mount, when it could be resolved. */
   cgroupPath: Schema.optional(Schema.String),
-}
+})
 
-export const ProcessExecDataSchema = Schema.Struct({
-  ...ProcessContext,
+export const ProcessExecDataSchema = lazySchema((Schema) => Schema.Struct({
+  ...processContext(Schema),
   ppid: Schema.Number,
   filename: Schema.String,
-})
+}))
 export type ProcessExecData = typeof ProcessExecDataSchema.Type
 
-export const ProcessExitDataSchema = Schema.Struct({
-  ...ProcessContext,
+export const ProcessExitDataSchema = lazySchema((Schema) => Schema.Struct({
+  ...processContext(Schema),
   ppid: Schema.Number,
   /** exit(2) status; 0 when killed by a signal. */
   exitCode: Schema.Number,
@@ -32,11 +32,11 @@ export const ProcessExitDataSchema = Schema.Struct({
   coreDumped: Schema.Boolean,
   /** Process lifetime in nanoseconds. */
   durationNs: Schema.Number,
-})
+}))
 export type ProcessExitData = typeof ProcessExitDataSchema.Type
 
-export const TcpDataSchema = Schema.Struct({
-  ...ProcessContext,
+export const TcpDataSchema = lazySchema((Schema) => Schema.Struct({
+  ...processContext(Schema),
   family: Schema.Literals(['ipv4', 'ipv6']),
   saddr: Schema.String,
   sport: Schema.Number,
@@ -48,11 +48,11 @@ export const TcpDataSchema = Schema.Struct({
   durationNs: Schema.Number,
   /** pid/comm belong to the socket's owner (seen at connect/close); else to whoever ran the softirq. */
   ownerKnown: Schema.Boolean,
-})
+}))
 export type TcpData = typeof TcpDataSchema.Type
 
-export const OomKillDataSchema = Schema.Struct({
-  ...ProcessContext,
+export const OomKillDataSchema = lazySchema((Schema) => Schema.Struct({
+  ...processContext(Schema),
   victimPid: Schema.Number,
   victimComm: Schema.String,
   totalVmKb: Schema.Number,
@@ -60,18 +60,18 @@ export const OomKillDataSchema = Schema.Struct({
   fileRssKb: Schema.Number,
   shmemRssKb: Schema.Number,
   oomScoreAdj: Schema.Number,
-})
+}))
 export type OomKillData = typeof OomKillDataSchema.Type
 
-export const FileOpenDataSchema = Schema.Struct({
-  ...ProcessContext,
+export const FileOpenDataSchema = lazySchema((Schema) => Schema.Struct({
+  ...processContext(Schema),
   path: Schema.String,
   flags: Schema.Number,
   mode: Schema.Number,
-})
+}))
 export type FileOpenData = typeof FileOpenDataSchema.Type
 
-export const ProbeHitDataSchema = Schema.Struct(ProcessContext)
+export const ProbeHitDataSchema = lazySchema((Schema) => Schema.Struct(processContext(Schema)))
 export type ProbeHitData = typeof ProbeHitDataSchema.Type
 
 export const EBPF_EVENT_TYPES = {

@@ -1,4 +1,4 @@
-import * as Schema from 'effect/Schema'
+import { lazySchema, type SchemaApi } from '../../core/lazy-schema.js'
 import { registerEventData } from '../families.js'
 
 /**
@@ -20,16 +20,16 @@ export const OBJECT_KINDS = [
 ] as const
 export type ObjectKind = (typeof OBJECT_KINDS)[number]
 
-const OwnerRefData = Schema.Struct({
+const OwnerRefData = lazySchema((Schema) => Schema.Struct({
   kind: Schema.String,
   name: Schema.String,
   uid: Schema.optional(Schema.String),
   controller: Schema.Boolean,
-})
-const WorkloadRef = Schema.Struct({ kind: Schema.String, name: Schema.String })
+}))
+const WorkloadRef = lazySchema((Schema) => Schema.Struct({ kind: Schema.String, name: Schema.String }))
 export type WorkloadRef = typeof WorkloadRef.Type
 
-export const K8sObjectChangeDataSchema = Schema.Struct({
+export const K8sObjectChangeDataSchema = lazySchema((Schema) => Schema.Struct({
   kind: Schema.String,
   namespace: Schema.optional(Schema.String),
   name: Schema.String,
@@ -42,46 +42,46 @@ export const K8sObjectChangeDataSchema = Schema.Struct({
   nodeName: Schema.optional(Schema.String),
   /** Pod and Namespace phase. */
   phase: Schema.optional(Schema.String),
-})
+}))
 export type K8sObjectChangeData = typeof K8sObjectChangeDataSchema.Type
 
-const PodRef = {
+const podRef = (Schema: SchemaApi) => ({
   namespace: Schema.String,
   name: Schema.String,
   uid: Schema.String,
   node: Schema.optional(Schema.String),
-}
+})
 
-export const PodPhaseChangedDataSchema = Schema.Struct({
-  ...PodRef,
+export const PodPhaseChangedDataSchema = lazySchema((Schema) => Schema.Struct({
+  ...podRef(Schema),
   from: Schema.String,
   to: Schema.String,
   reason: Schema.optional(Schema.String),
-})
-export const ContainerRestartedDataSchema = Schema.Struct({
-  ...PodRef,
+}))
+export const ContainerRestartedDataSchema = lazySchema((Schema) => Schema.Struct({
+  ...podRef(Schema),
   container: Schema.String,
   restartCount: Schema.Number,
   previousRestartCount: Schema.Number,
   lastTerminationReason: Schema.optional(Schema.String),
   exitCode: Schema.optional(Schema.Number),
-})
-export const OomKilledDataSchema = Schema.Struct({
-  ...PodRef,
+}))
+export const OomKilledDataSchema = lazySchema((Schema) => Schema.Struct({
+  ...podRef(Schema),
   container: Schema.String,
   restartCount: Schema.Number,
   exitCode: Schema.optional(Schema.Number),
   finishedAt: Schema.optional(Schema.String),
-})
-export const ContainerBackoffDataSchema = Schema.Struct({
-  ...PodRef,
+}))
+export const ContainerBackoffDataSchema = lazySchema((Schema) => Schema.Struct({
+  ...podRef(Schema),
   container: Schema.String,
   reason: Schema.String,
   message: Schema.optional(Schema.String),
   restartCount: Schema.Number,
   image: Schema.optional(Schema.String),
-})
-export const NodeReadinessDataSchema = Schema.Struct({
+}))
+export const NodeReadinessDataSchema = lazySchema((Schema) => Schema.Struct({
   name: Schema.String,
   uid: Schema.String,
   /** Status of the Ready condition: True, False or Unknown (missing counts as Unknown). */
@@ -89,8 +89,8 @@ export const NodeReadinessDataSchema = Schema.Struct({
   previousStatus: Schema.String,
   reason: Schema.optional(Schema.String),
   message: Schema.optional(Schema.String),
-})
-export const DeploymentRolloutDataSchema = Schema.Struct({
+}))
+export const DeploymentRolloutDataSchema = lazySchema((Schema) => Schema.Struct({
   namespace: Schema.String,
   name: Schema.String,
   uid: Schema.String,
@@ -105,8 +105,8 @@ export const DeploymentRolloutDataSchema = Schema.Struct({
   unavailableReplicas: Schema.Number,
   reason: Schema.optional(Schema.String),
   message: Schema.optional(Schema.String),
-})
-export const K8sEventDataSchema = Schema.Struct({
+}))
+export const K8sEventDataSchema = lazySchema((Schema) => Schema.Struct({
   namespace: Schema.optional(Schema.String),
   name: Schema.String,
   uid: Schema.String,
@@ -126,7 +126,7 @@ export const K8sEventDataSchema = Schema.Struct({
   lastTimestamp: Schema.optional(Schema.String),
   component: Schema.optional(Schema.String),
   host: Schema.optional(Schema.String),
-})
+}))
 
 export type PodPhaseChangedData = typeof PodPhaseChangedDataSchema.Type
 export type ContainerRestartedData = typeof ContainerRestartedDataSchema.Type

@@ -1,68 +1,66 @@
-import * as Schema from 'effect/Schema'
+import { lazySchema } from '../../core/lazy-schema.js'
 import { registerEventData } from '../families.js'
 
-const Opt = Schema.optional
-
-export const LinkDataSchema = Schema.Struct({
+export const LinkDataSchema = lazySchema((Schema) => Schema.Struct({
   index: Schema.Number,
   name: Schema.String,
   /** veth, bridge, vxlan, dummy...; absent for physical devices and loopback. */
-  kind: Opt(Schema.String),
-  mac: Opt(Schema.String),
-  mtu: Opt(Schema.Number),
+  kind: Schema.optional(Schema.String),
+  mac: Schema.optional(Schema.String),
+  mtu: Schema.optional(Schema.Number),
   /** Administratively up (IFF_UP). */
   up: Schema.Boolean,
   /** Carrier present (IFF_LOWER_UP). */
   lowerUp: Schema.Boolean,
   operState: Schema.String,
   /** ifindex of the bridge/bond this link is enslaved to. */
-  master: Opt(Schema.Number),
-  masterName: Opt(Schema.String),
+  master: Schema.optional(Schema.Number),
+  masterName: Schema.optional(Schema.String),
   /** veth: the peer's ifindex, valid in the peer's namespace. */
-  peerIndex: Opt(Schema.Number),
+  peerIndex: Schema.optional(Schema.Number),
   /** veth: the id (in this namespace) of the namespace the peer lives in. */
-  peerNetnsId: Opt(Schema.Number),
+  peerNetnsId: Schema.optional(Schema.Number),
   /** veth: the name under the netns dir of that namespace, when known. */
-  peerNetns: Opt(Schema.String),
+  peerNetns: Schema.optional(Schema.String),
   /** True when learned from a dump (start or resync) rather than from a change notification. */
-  snapshot: Opt(Schema.Boolean),
+  snapshot: Schema.optional(Schema.Boolean),
   /** network.link.changed: the fields that changed, with old and new values. */
-  changes: Opt(
+  changes: Schema.optional(
     Schema.Array(
       Schema.Struct({
         field: Schema.String,
-        from: Opt(Schema.Union([Schema.String, Schema.Number, Schema.Boolean])),
-        to: Opt(Schema.Union([Schema.String, Schema.Number, Schema.Boolean])),
+        from: Schema.optional(Schema.Union([Schema.String, Schema.Number, Schema.Boolean])),
+        to: Schema.optional(Schema.Union([Schema.String, Schema.Number, Schema.Boolean])),
       }),
     ),
   ),
-})
+}))
 export type LinkData = typeof LinkDataSchema.Type
 export type LinkChange = NonNullable<LinkData['changes']>[number]
 
-export const AddressDataSchema = Schema.Struct({
+export const AddressDataSchema = lazySchema((Schema) => Schema.Struct({
   index: Schema.Number,
   /** Name of the link at the time of the event, when known. */
-  link: Opt(Schema.String),
+  link: Schema.optional(Schema.String),
   family: Schema.Literals(['ipv4', 'ipv6']),
   address: Schema.String,
   prefixLength: Schema.Number,
   /** address/prefixLength */
   cidr: Schema.String,
   scope: Schema.String,
-  label: Opt(Schema.String),
-  snapshot: Opt(Schema.Boolean),
-})
+  label: Schema.optional(Schema.String),
+  snapshot: Schema.optional(Schema.Boolean),
+}))
 export type AddressData = typeof AddressDataSchema.Type
 
-export const RouteDataSchema = Schema.Struct({
+export const RouteDataSchema = lazySchema((Schema) => Schema.Struct({
   family: Schema.Literals(['ipv4', 'ipv6']),
   /** address/prefixLength, or `default`. */
   destination: Schema.String,
-  gateway: Opt(Schema.String),
+  gateway: Schema.optional(Schema.String),
   /** Output interface index and name. */
-  index: Opt(Schema.Number),
-  link: Opt(Schema.String),
+  index: Schema.optional(Schema.Number),
+  link: Schema.optional(Schema.String),
   /** `main`, `default` or the table number. */
   table: Schema.String,
   /** Who installed it: `kernel`, `boot`, `static`, `dhcp`, `bird`, `bgp`... or the number. */
@@ -70,71 +68,71 @@ export const RouteDataSchema = Schema.Struct({
   scope: Schema.String,
   /** `unicast`, `blackhole`, `unreachable`, `prohibit`, `throw`. */
   type: Schema.String,
-  metric: Opt(Schema.Number),
-  snapshot: Opt(Schema.Boolean),
-})
+  metric: Schema.optional(Schema.Number),
+  snapshot: Schema.optional(Schema.Boolean),
+}))
 export type RouteData = typeof RouteDataSchema.Type
 
-export const NetnsDataSchema = Schema.Struct({
+export const NetnsDataSchema = lazySchema((Schema) => Schema.Struct({
   name: Schema.String,
   path: Schema.String,
   /** Inode of the namespace (as in /proc/<pid>/ns/net -> net:[inode]). */
-  inode: Opt(Schema.Number),
+  inode: Schema.optional(Schema.Number),
   /** Its id in our namespace; absent until the kernel assigns one (e.g. when a veth peer moves in). */
-  nsid: Opt(Schema.Number),
-  snapshot: Opt(Schema.Boolean),
-})
+  nsid: Schema.optional(Schema.Number),
+  snapshot: Schema.optional(Schema.Boolean),
+}))
 export type NetnsData = typeof NetnsDataSchema.Type
 
-export const CniConfigDataSchema = Schema.Struct({
+export const CniConfigDataSchema = lazySchema((Schema) => Schema.Struct({
   file: Schema.String,
   path: Schema.String,
   /** conf: one plugin; conflist: a chain. */
   format: Schema.Literals(['conf', 'conflist']),
   name: Schema.String,
-  cniVersion: Opt(Schema.String),
+  cniVersion: Schema.optional(Schema.String),
   /** Plugin types in chain order (bridge, portmap, bandwidth...). */
   plugins: Schema.Array(Schema.String),
-  snapshot: Opt(Schema.Boolean),
-})
+  snapshot: Schema.optional(Schema.Boolean),
+}))
 export type CniConfigData = typeof CniConfigDataSchema.Type
 
-export const CniConfigRemovedDataSchema = Schema.Struct({
+export const CniConfigRemovedDataSchema = lazySchema((Schema) => Schema.Struct({
   file: Schema.String,
   path: Schema.String,
   /** The network name it held when last valid. */
-  name: Opt(Schema.String),
-})
+  name: Schema.optional(Schema.String),
+}))
 export type CniConfigRemovedData = typeof CniConfigRemovedDataSchema.Type
 
-export const CniConfigInvalidDataSchema = Schema.Struct({
+export const CniConfigInvalidDataSchema = lazySchema((Schema) => Schema.Struct({
   file: Schema.String,
   path: Schema.String,
   error: Schema.String,
-  snapshot: Opt(Schema.Boolean),
-})
+  snapshot: Schema.optional(Schema.Boolean),
+}))
 export type CniConfigInvalidData = typeof CniConfigInvalidDataSchema.Type
 
-export const CniAttachmentDataSchema = Schema.Struct({
+export const CniAttachmentDataSchema = lazySchema((Schema) => Schema.Struct({
   /** The sandbox (pod infra) container id the runtime passed to CNI. */
   containerId: Schema.String,
   /** The interface name inside the sandbox (eth0). */
   ifName: Schema.String,
   networkName: Schema.String,
   file: Schema.String,
-  cniVersion: Opt(Schema.String),
+  cniVersion: Schema.optional(Schema.String),
   ips: Schema.Array(
-    Schema.Struct({ address: Schema.String, gateway: Opt(Schema.String), interface: Opt(Schema.Number) }),
+    Schema.Struct({ address: Schema.String, gateway: Schema.optional(Schema.String), interface: Schema.optional(Schema.Number) }),
   ),
   /** First gateway among the IPs. */
-  gateway: Opt(Schema.String),
-  interfaces: Schema.Array(Schema.Struct({ name: Schema.String, mac: Opt(Schema.String), sandbox: Opt(Schema.String) })),
+  gateway: Schema.optional(Schema.String),
+  interfaces: Schema.Array(Schema.Struct({ name: Schema.String, mac: Schema.optional(Schema.String), sandbox: Schema.optional(Schema.String) })),
   /** Network namespace path of the sandbox (from the interface named ifName). */
-  sandbox: Opt(Schema.String),
-  snapshot: Opt(Schema.Boolean),
+  sandbox: Schema.optional(Schema.String),
+  snapshot: Schema.optional(Schema.Boolean),
   /** The result file was rewritten for an attachment already reported. */
-  replaced: Opt(Schema.Boolean),
-})
+  replaced: Schema.optional(Schema.Boolean),
+}))
 export type CniAttachmentData = typeof CniAttachmentDataSchema.Type
 
 export const CNI_EVENT_TYPES = [

@@ -9,6 +9,16 @@ import { connectOptions, describeConnectError, diagnoseTls, explainTimeout, want
 import { SubjectCache } from './subjects.js'
 import { Backoff, type BackoffPolicy } from '../../core/backoff.js'
 import { delay } from '../../core/delay.js'
+import { createActor } from 'xstate'
+import {
+  type NatsConnectionContext,
+  type NatsConnectionEvent,
+  type NatsConnectionView,
+  natsCanPublish,
+  natsConnectionMachine,
+  natsConnectionView,
+  natsReady,
+} from '../../../machines/nats-connection.js'
 
 import { NATS_FAILURE_REASONS, type NatsFailureReason } from './reasons.js'
 
@@ -28,6 +38,8 @@ export interface NatsOutputOptions {
 
 /** Counters are events unless named otherwise; all are monotonic for the output's lifetime. */
 export interface NatsOutputStatistics {
+  /** The connection machine's state (machines/nats-connection.ts). */
+  readonly connection: NatsConnectionView
   readonly connected: boolean
   readonly streamReady: boolean
   readonly server: string | null
@@ -59,6 +71,8 @@ export interface NatsOutputStatistics {
 export interface OutputHealth {
   readonly ready: boolean
   readonly lastError: string | null
+  /** What the output is doing when not ready, in words (/readyz names it). */
+  readonly state?: string
   readonly details: unknown
 }
 
@@ -111,13 +125,13 @@ export class NatsOutput {
   private nc: NatsConnection | undefined
   private inbox = ''
   private nextSeq = 0
-  private connected = false
-  private streamReady = false
-  private ensuringStream = false
-  private server: string | null = null
-  private lastError: string | null = null
-  /** Since a publish was answered with an error or not at all, until the next acknowledgement. */
-  private publishFailing = false
+  /**
+   * The connection's state: connected, stream verified, publishes failing, closing... The output
+   * reports what happens as events and reads the machine's answer from `view` / `context`.
+   */
+  private readonly machine = createActor(natsConnectionMachine)
+  private view: NatsConnectionView
+  private context: NatsConnectionContext
   private readonly waiting = new Deque<PendingMessage>()
   private readonly inFlight = new Map<number, PendingMessage>()
   private retryQueue: PendingMessage[] = []
@@ -127,14 +141,9 @@ export class NatsOutput {
   private pending = 0
   private roomWaiters: (() => void)[] = []
   private tickTimer: ReturnType<typeof setInterval> | undefined
-  private started = false
-  private closing = false
-  private released = false
-  private closed = false
   private connecting: Promise<void> | undefined
   private readonly abort = new AbortController()
   private maxPayload: number
-  private diagnosing = false
   private warnedPastWindow = false
   private diagnosedAt = 0
   private readonly stats = {
@@ -159,6 +168,31 @@ export class NatsOutput {
     this.log = options.logger
     this.retryBackoff = new Backoff(retryPolicy(config.retry))
     this.maxPayload = config.maxMessageBytes
+    this.machine.subscribe((s) => {
+      this.view = natsConnectionView(s)
+      this.context = s.context
+    })
+    this.machine.start()
+    const s = this.machine.getSnapshot()
+    this.view = natsConnectionView(s)
+    this.context = s.context
+  }
+
+  /** Tell the machine; log an error it now reports (once per distinct text). */
+  private report(event: NatsConnectionEvent): void {
+    const before = this.context.lastError
+    this.machine.send(event)
+    const after = this.context.lastError
+    if (after !== null && after !== before) this.log?.warn(`nats: ${after}`, { output: 'nats' })
+  }
+
+  /** A method, not a narrowed field read: the phase changes across awaits. */
+  private isClosed(): boolean {
+    return this.view.phase === 'closed'
+  }
+
+  private setError(e: string): void {
+    this.report({ type: 'ERROR', error: e })
   }
 
   /** Events stored in the stream (acknowledged). */
@@ -168,8 +202,8 @@ export class NatsOutput {
 
   /** Connect in the background (retrying until it works); `write` may be called right away. */
   start(): void {
-    if (this.started) return
-    this.started = true
+    if (this.view.phase !== 'idle') return
+    this.machine.send({ type: 'START' })
     this.connecting = this.connectLoop()
     const every = Math.max(20, Math.min(500, Math.floor(this.config.ackTimeoutMs / 4), Math.floor(this.config.retry.initialMs / 2)))
     this.tickTimer = setInterval(() => this.tick(), every)
@@ -177,16 +211,16 @@ export class NatsOutput {
 
   /** Takes the events, or the shared serialised form the agent makes once for every output. */
   write(batch: readonly TapioEvent[] | NdjsonBatch): Promise<void> | undefined {
-    if (!this.started) this.start()
+    if (this.view.phase === 'idle') this.start()
     const b = NdjsonBatch.from(batch)
-    if (this.closing) {
+    if (this.view.phase !== 'running') {
       // The agent drains before it closes outputs; a caller writing during close loses these, counted.
       this.fail(b.length, 'shutdown')
       return undefined
     }
     this.encode(b)
     this.flush()
-    if (this.pending >= this.config.maxPendingEvents && !this.released) return new Promise((resolve) => this.roomWaiters.push(resolve))
+    if (this.pending >= this.config.maxPendingEvents && !this.context.released) return new Promise((resolve) => this.roomWaiters.push(resolve))
     return undefined
   }
 
@@ -195,14 +229,14 @@ export class NatsOutput {
    * server. What is still unacknowledged then gets `closeTimeoutMs` in `close()`, then is counted.
    */
   release(): void {
-    this.released = true
+    this.machine.send({ type: 'RELEASE' })
     this.wakeWriters()
   }
 
   /** Wait for every outstanding acknowledgement (bounded by closeTimeoutMs), then disconnect. */
   async close(): Promise<void> {
-    if (this.closed) return
-    this.closing = true
+    if (this.isClosed()) return
+    this.machine.send({ type: 'CLOSE' })
     const deadline = Date.now() + this.config.closeTimeoutMs
     while (this.pending > 0 && Date.now() < deadline) await new Promise((r) => setTimeout(r, 20))
     if (this.pending > 0) {
@@ -214,7 +248,7 @@ export class NatsOutput {
       this.failed.shutdown += n
       this.log?.error(`nats: ${n} events not acknowledged when closing (counted as failed: shutdown)`, { events: n })
     }
-    this.closed = true
+    this.machine.send({ type: 'CLOSED' })
     this.abort.abort()
     if (this.tickTimer) clearInterval(this.tickTimer)
     this.tickTimer = undefined
@@ -222,18 +256,17 @@ export class NatsOutput {
     await this.connecting?.catch(() => {})
     const nc = this.nc
     this.nc = undefined
-    this.connected = false
-    this.streamReady = false
     await nc?.close().catch(() => {})
   }
 
   statistics(): NatsOutputStatistics {
     const f = this.failed
     return {
-      connected: this.connected,
-      streamReady: this.streamReady,
-      server: this.server,
-      lastError: this.lastError,
+      connection: this.view,
+      connected: this.view.link === 'connected',
+      streamReady: this.view.stream === 'ready',
+      server: this.context.server,
+      lastError: this.context.lastError,
       pendingEvents: this.pending,
       inFlightMessages: this.inFlight.size,
       waitingMessages: this.waiting.length + this.retryQueue.length,
@@ -255,7 +288,8 @@ export class NatsOutput {
    */
   health(): OutputHealth {
     const s = this.statistics()
-    return { ready: s.connected && s.streamReady && !this.publishFailing, lastError: s.lastError, details: s }
+    const ready = natsReady(this.view)
+    return { ready, lastError: s.lastError, ...(ready ? {} : { state: natsStateText(this.view) }), details: s }
   }
 
   // ---- encoding -------------------------------------------------------------------------------
@@ -347,7 +381,7 @@ export class NatsOutput {
 
   private flush(): void {
     const nc = this.nc
-    if (!nc || !this.connected || !this.streamReady) return
+    if (!nc || !natsCanPublish(this.view)) return
     const now = Date.now()
     const window = this.config.stream.duplicateWindowMs
     for (let m = this.waiting.shift(); m !== undefined; m = this.waiting.shift()) {
@@ -379,7 +413,7 @@ export class NatsOutput {
     if (msg.data.length === 0) {
       const code = msg.headers?.code ?? 0
       this.retry(m, code === 503 ? 'no JetStream stream answered (no responders)' : `empty reply (status ${code})`)
-      if (code === 503 && this.config.stream.create) this.streamReady = false
+      if (code === 503 && this.config.stream.create) this.machine.send({ type: 'STREAM_LOST' })
       return
     }
     let reply: PubAckReply
@@ -407,10 +441,7 @@ export class NatsOutput {
     this.settle(m)
     // Recovered: the first acknowledgement after failing publishes clears their error (a message
     // rejected for its size says nothing about availability and stays reported).
-    if (this.publishFailing) {
-      this.publishFailing = false
-      this.lastError = null
-    }
+    if (this.view.publish === 'failing') this.machine.send({ type: 'ACKED' })
     this.stats.ackedEvents += m.events
     this.stats.ackedMessages += 1
     if (reply.duplicate === true) this.stats.duplicateEvents += m.events
@@ -436,7 +467,7 @@ export class NatsOutput {
    */
   async reconnect(): Promise<void> {
     const nc = this.nc
-    if (!nc || this.closed) return
+    if (!nc || this.isClosed()) return
     this.log?.info('nats: reconnecting to re-read the TLS and credential files', { output: 'nats' })
     await nc.reconnect().catch((e: unknown) => this.setError(`reconnect: ${e instanceof Error ? e.message : String(e)}`))
   }
@@ -447,16 +478,15 @@ export class NatsOutput {
    */
   private diagnose(): void {
     const now = Date.now()
-    if (!wantsTls(this.config) || this.diagnosing || now - this.diagnosedAt < 2000) return
-    this.diagnosing = true
+    if (!wantsTls(this.config) || now - this.diagnosedAt < 2000) return
+    // One probe at a time, and only while not connected: the machine says whether one may start.
+    if (!this.machine.getSnapshot().can({ type: 'PROBE_START' })) return
+    this.machine.send({ type: 'PROBE_START' })
     this.diagnosedAt = now
-    void diagnoseTls(this.config)
-      .then((e) => {
-        if (e && !this.connected && !this.closed) this.setError(describeConnectError(e, this.config))
-      })
-      .finally(() => {
-        this.diagnosing = false
-      })
+    void diagnoseTls(this.config).then(
+      (e) => this.report({ type: 'PROBE_DONE', error: e ? describeConnectError(e, this.config) : null }),
+      () => this.report({ type: 'PROBE_DONE', error: null }),
+    )
   }
 
   private settle(m: PendingMessage): void {
@@ -465,8 +495,7 @@ export class NatsOutput {
   }
 
   private retry(m: PendingMessage, why: string): void {
-    this.publishFailing = true
-    this.setError(why)
+    this.report({ type: 'PUBLISH_FAILED', error: why })
     const max = this.config.retry.maxAttempts
     if (max > 0 && m.attempts >= max) {
       this.settle(m)
@@ -490,16 +519,11 @@ export class NatsOutput {
     for (const w of ws) w()
   }
 
-  private setError(e: string): void {
-    if (this.lastError !== e) this.log?.warn(`nats: ${e}`, { output: 'nats' })
-    this.lastError = e
-  }
-
   /** Timeouts, due retries and stream re-checks; one timer for everything. */
   private tick(): void {
     const now = Date.now()
     const timeout = this.config.ackTimeoutMs
-    if (this.connected) {
+    if (this.view.link === 'connected') {
       for (const [seq, m] of this.inFlight) {
         // Insertion order is send order, so the first one not yet late ends the scan.
         if (now - m.sentAt < timeout) break
@@ -507,8 +531,8 @@ export class NatsOutput {
         this.retry(m, `no acknowledgement within ${timeout} ms`)
       }
     }
-    if (this.connected && !this.streamReady && !this.ensuringStream && this.nc) void this.setUpStream(this.nc)
-    if (this.retryQueue.length > 0 && now >= this.retryAt && this.connected && this.streamReady) {
+    if (this.view.stream === 'unchecked' && this.nc) void this.setUpStream(this.nc)
+    if (this.retryQueue.length > 0 && now >= this.retryAt && natsCanPublish(this.view)) {
       const due = this.retryQueue
       this.retryQueue = []
       this.waiting.unshiftAll(due)
@@ -520,7 +544,7 @@ export class NatsOutput {
 
   private async connectLoop(): Promise<void> {
     const backoff = new Backoff(retryPolicy(this.config.retry))
-    while (!this.closed) {
+    while (!this.isClosed()) {
       let nc: NatsConnection
       this.stats.connectAttempts += 1
       try {
@@ -537,7 +561,7 @@ export class NatsOutput {
         await delay(backoff.fail(), this.abort.signal)
         continue
       }
-      if (this.closed) {
+      if (this.isClosed()) {
         await nc.close().catch(() => {})
         return
       }
@@ -545,9 +569,9 @@ export class NatsOutput {
       this.inbox = createInbox()
       this.maxPayload = nc.info?.max_payload ?? this.config.maxMessageBytes
       nc.subscribe(`${this.inbox}.*`, { callback: (err, msg) => (err ? this.setError(`ack subscription: ${err.message}`) : this.onAck(msg)) })
-      this.connected = true
-      this.server = nc.getServer()
-      this.log?.info(`nats: connected to ${this.server}`, { output: 'nats', server: this.server })
+      const server = nc.getServer()
+      this.machine.send({ type: 'CONNECTED', server })
+      this.log?.info(`nats: connected to ${server}`, { output: 'nats', server })
       void this.watchStatus(nc)
       await this.setUpStream(nc)
       return
@@ -555,21 +579,19 @@ export class NatsOutput {
   }
 
   private async setUpStream(nc: NatsConnection): Promise<void> {
-    if (this.ensuringStream) return
-    this.ensuringStream = true
+    // One check at a time, only while connected: the machine says whether one may start.
+    if (!this.machine.getSnapshot().can({ type: 'STREAM_CHECK' })) return
+    this.machine.send({ type: 'STREAM_CHECK' })
     try {
       const jsm = await jetstreamManager(nc)
       const r = await ensureStream(jsm, this.config.stream, this.config.subjectPrefix)
       if (r.created) this.log?.info(`nats: created stream ${this.config.stream.name}`, { output: 'nats', stream: this.config.stream.name })
       for (const d of r.differences) this.log?.warn(`nats: stream ${this.config.stream.name}: ${d} (left as it is)`, { output: 'nats' })
-      this.streamReady = true
-      if (!this.publishFailing) this.lastError = null
+      this.machine.send({ type: 'STREAM_READY' })
       this.flush()
     } catch (e) {
       // tick() tries again while connected.
-      this.setError(`stream ${this.config.stream.name}: ${e instanceof Error ? e.message : String(e)}`)
-    } finally {
-      this.ensuringStream = false
+      this.report({ type: 'STREAM_FAILED', error: `stream ${this.config.stream.name}: ${e instanceof Error ? e.message : String(e)}` })
     }
   }
 
@@ -577,15 +599,12 @@ export class NatsOutput {
     for await (const s of nc.status()) {
       switch (s.type) {
         case 'disconnect':
-          this.connected = false
-          this.setError(`disconnected from ${s.server}`)
+          this.report({ type: 'DISCONNECTED', error: `disconnected from ${s.server}` })
           break
         case 'reconnect': {
-          this.connected = true
-          this.server = s.server
+          this.machine.send({ type: 'RECONNECTED', server: s.server })
           this.stats.reconnects += 1
           this.log?.info(`nats: reconnected to ${s.server}`, { output: 'nats', server: s.server })
-          if (!this.publishFailing) this.lastError = null
           // Replies to what was in flight went to the old connection: send it again now.
           const lost = [...this.inFlight.values()]
           this.inFlight.clear()
@@ -607,8 +626,8 @@ export class NatsOutput {
       }
     }
     // The status iterator ends when the connection closes for good.
-    if (!this.closed && this.nc === nc) {
-      this.connected = false
+    if (!this.isClosed() && this.nc === nc) {
+      this.machine.send({ type: 'CONNECTION_LOST' })
       this.nc = undefined
       this.connecting = this.connectLoop()
     }
@@ -619,4 +638,16 @@ export class NatsOutput {
 /** The configured retry timing as the one backoff (doubling, no jitter: retries are already spread by acks). */
 function retryPolicy(retry: { readonly initialMs: number; readonly maxMs: number }): BackoffPolicy {
   return { initialMs: retry.initialMs, maxMs: retry.maxMs, factor: 2, jitter: 0 }
+}
+
+/** The state in words, for /readyz when the output is not ready. */
+export function natsStateText(view: NatsConnectionView): string {
+  if (view.phase === 'idle') return 'not started'
+  if (view.phase === 'closed') return 'closed'
+  if (view.link === 'connecting') return 'connecting'
+  if (view.link === 'disconnected') return 'disconnected, reconnecting'
+  if (view.stream === 'ensuring') return 'connected, checking the stream'
+  if (view.stream !== 'ready') return 'connected, the stream not verified'
+  if (view.publish === 'failing') return 'connected, publishes not acknowledged'
+  return view.phase === 'closing' ? 'closing' : 'ready'
 }

@@ -1,5 +1,5 @@
 /** Crafted kernel records, laid out like native/bpf/tapio_records.h. */
-import { Cgroup, CGROUP_PATH_LEN, Exec, Exit, Hdr, RECORD_SIZE, RecordKind, Tcp } from '../../../src/native/bpf-records.js'
+import { Cgroup, CGROUP_PATH_LEN, Exec, Exit, Hdr, Oom, Open, RECORD_SIZE, RecordKind, Tcp } from '../../../src/native/bpf-records.js'
 
 export interface HdrFields {
   tgid?: number
@@ -41,7 +41,7 @@ export function exitRecord(h: HdrFields, status: number, durationNs: bigint): Bu
 
 export function tcpRecord(
   h: HdrFields,
-  f: { old: number; now: number; v6?: boolean; saddr: number[]; daddr: number[]; sport: number; dport: number },
+  f: { old: number; now: number; v6?: boolean; saddr: number[]; daddr: number[]; sport: number; dport: number; ownerKnown?: number; durationNs?: bigint },
 ): Buffer {
   const b = record(RecordKind.tcp, undefined, h)
   b.writeUInt8(f.old, Tcp.oldState)
@@ -51,7 +51,31 @@ export function tcpRecord(
   b.writeUInt16LE(f.dport, Tcp.dport)
   Buffer.from(f.saddr).copy(b, Tcp.saddr)
   Buffer.from(f.daddr).copy(b, Tcp.daddr)
-  b.writeUInt32LE(1, Tcp.ownerKnown)
+  b.writeUInt32LE(f.ownerKnown ?? 1, Tcp.ownerKnown)
+  b.writeBigUInt64LE(f.durationNs ?? 0n, Tcp.duration)
+  return b
+}
+
+export function oomRecord(
+  h: HdrFields,
+  f: { victimPid: number; victimComm: string; totalVmKb: bigint; anonRssKb: bigint; fileRssKb: bigint; shmemRssKb: bigint; oomScoreAdj: number },
+): Buffer {
+  const b = record(RecordKind.oom, undefined, h)
+  b.writeUInt32LE(f.victimPid, Oom.victimPid)
+  b.writeInt32LE(f.oomScoreAdj, Oom.oomScoreAdj)
+  b.writeBigUInt64LE(f.totalVmKb, Oom.totalVm)
+  b.writeBigUInt64LE(f.anonRssKb, Oom.anonRss)
+  b.writeBigUInt64LE(f.fileRssKb, Oom.fileRss)
+  b.writeBigUInt64LE(f.shmemRssKb, Oom.shmemRss)
+  b.write(f.victimComm, Oom.victimComm, 15, 'latin1')
+  return b
+}
+
+export function openRecord(h: HdrFields, f: { path: string; flags: number; mode: number }): Buffer {
+  const b = record(RecordKind.open, undefined, h)
+  b.writeInt32LE(f.flags, Open.flags)
+  b.writeUInt32LE(f.mode, Open.mode)
+  b.write(f.path, Open.path, 255, 'utf8')
   return b
 }
 

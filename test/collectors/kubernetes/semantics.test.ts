@@ -57,7 +57,8 @@ describe('kubernetes collector: derived events users care about', () => {
       data: { container: 'nginx', restartCount: 1, previousRestartCount: 0, lastTerminationReason: 'OOMKilled', exitCode: 137 },
     })
     expect(c.of('k8s.pod.oom_killed')).toHaveLength(1)
-    expect(c.of('k8s.pod.oom_killed')[0]).toMatchObject({ severity: 'error', data: { container: 'nginx', exitCode: 137 } })
+    // It names the killed container (the termination's id), not the successor the status now names.
+    expect(c.of('k8s.pod.oom_killed')[0]).toMatchObject({ severity: 'error', data: { container: 'nginx', exitCode: 137 }, k8s: { container: 'nginx', containerId: 'containerd://dead01' } })
     expect(c.of('k8s.pod.crash_loop_backoff')[0]).toMatchObject({ severity: 'error', data: { reason: 'CrashLoopBackOff' } })
 
     // Unrelated edits to the same pod repeat none of them.

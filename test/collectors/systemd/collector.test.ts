@@ -2,7 +2,7 @@
  * Against a real systemd --user and its real bus (see user-manager.ts). Transient units created
  * with systemd-run --user; the bus daemon is killed and started again mid-run.
  */
-import { mkdtemp, rm } from 'node:fs/promises'
+import { mkdtemp, rm, writeFile } from 'node:fs/promises'
 import { tmpdir } from 'node:os'
 import { join } from 'node:path'
 import { Message, sessionBus } from 'dbus-next'
@@ -108,7 +108,32 @@ describe('unit and job events from a real systemd --user', () => {
     expect(failed.severity).toBe('error')
     expect(failed.entity).toEqual({ kind: 'systemd.unit', name: 'exit3.service' })
     expect(dataOf(failed)).toMatchObject({ activeState: 'failed', result: 'exit-code', exitCode: 'exited', exitStatus: 3, restartCount: 0 })
-    expect(dataOf(failed).mainPid).toBeUndefined()
+    // MainPID is already 0 when the unit turns failed; the event names the process from ExecMainPID.
+    expect(dataOf(failed).mainPid).toBe(Number((await um.show('exit3.service', ['ExecMainPID'])).ExecMainPID))
+  })
+
+  it('names the main process it saw running on the failure, with its exit status and times', async () => {
+    const dir = await mkdtemp(join(tmpdir(), 'tapio-mainpid-'))
+    try {
+      // The process waits for our go, so its pid is read while it runs, not raced.
+      await runUnit('held.service', ['/bin/sh', '-c', `while [ ! -e ${dir}/go ]; do sleep 0.05; done; exit 3`])
+      const started = await waitFor('held.service to start', () => forUnit(run.events, 'held.service', 'systemd.unit.started')[0])
+      const pid = Number((await um.show('held.service', ['MainPID'])).MainPID)
+      expect(pid).toBeGreaterThan(0)
+      expect(dataOf(started).mainPid).toBe(pid)
+      await writeFile(join(dir, 'go'), '')
+      const failed = await waitFor('held.service to fail', () => forUnit(run.events, 'held.service', 'systemd.unit.failed')[0])
+      expect((await um.show('held.service', ['MainPID'])).MainPID).toBe('0')
+      const d = dataOf(failed)
+      expect(d).toMatchObject({ mainPid: pid, exitCode: 'exited', exitStatus: 3, result: 'exit-code', mainStartedAt: dataOf(started).mainStartedAt })
+      const startedAt = BigInt(String(d.mainStartedAt))
+      const exitedAt = BigInt(String(d.mainExitedAt))
+      expect(exitedAt > startedAt).toBe(true)
+      // systemd's wall clock and ours: the exit was seen before we received the signal about it.
+      expect(exitedAt <= BigInt(failed.timestamp ?? '0') + 1_000_000_000n).toBe(true)
+    } finally {
+      await rm(dir, { recursive: true, force: true })
+    }
   })
 
   it('reports a crash loop as repeated failed and restarted events with a rising restart count', async () => {

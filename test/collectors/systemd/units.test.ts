@@ -1,8 +1,9 @@
 import { Result } from 'effect'
 import { describe, expect, it } from 'vitest'
 import { globToRegExp, makeUnitFilter, parseSystemdConfig, resolveBusAddress } from '../../../src/collectors/systemd/index.js'
-import { unitNameFromPath } from '../../../src/collectors/systemd/messages.js'
-import { type UnitState, observeTransition, transitionEvents } from '../../../src/collectors/systemd/units.js'
+import { ServicePropsSchema, decode, unitNameFromPath } from '../../../src/collectors/systemd/messages.js'
+import { UnitTable } from '../../../src/collectors/systemd/table.js'
+import { FRESH_UNIT, jobEvent, presenceEvent, type UnitState, observeTransition, transitionEvents } from '../../../src/collectors/systemd/units.js'
 import { validateEvent } from '../../../src/events/event.js'
 import { stampEvent } from '../../../src/events/event.js'
 import { dataOf } from './consume.js'
@@ -142,5 +143,234 @@ describe('transitions', () => {
       const v = validateEvent(stampEvent({ ...e }, 'systemd'))
       expect(Result.isSuccess(v) ? 'valid' : String(v.failure)).toBe('valid')
     }
+  })
+})
+
+describe('transition events, field by field', () => {
+  const TS = '1700000000000000000'
+  const running: UnitState = { activeState: 'active', subState: 'running', result: 'success', nRestarts: 0, mainPid: 10 }
+  const one = (prev: UnitState, next: UnitState, opts: { resync?: boolean } = {}) => {
+    const events = transitionEvents('web@1.service', prev, next, { ...opts, timestamp: TS })
+    expect(events).toHaveLength(1)
+    return events[0] as { type: string; severity: string; timestamp: string; entity: unknown; data: Record<string, unknown> }
+  }
+
+  it('an event names the unit, its type and both states; the old state only when it changed', () => {
+    const e = one(running, { activeState: 'failed', subState: 'failed', result: 'exit-code', nRestarts: 0, execMainCode: 1, execMainStatus: 3 })
+    expect(e).toEqual({
+      type: 'systemd.unit.failed',
+      severity: 'error',
+      timestamp: TS,
+      entity: { kind: 'systemd.unit', name: 'web@1.service' },
+      data: {
+        unit: 'web@1.service',
+        unitType: 'service',
+        activeState: 'failed',
+        subState: 'failed',
+        oldActiveState: 'active',
+        oldSubState: 'running',
+        result: 'exit-code',
+        exitCode: 'exited',
+        exitStatus: 3,
+        restartCount: 0,
+      },
+    })
+    // Only the sub-state changed: both old values are still given.
+    expect(one(running, { ...running, subState: 'reloading-ish' }).data).toMatchObject({ oldActiveState: 'active', oldSubState: 'running' })
+    // Restarts counted without a state change: no old state.
+    const [r] = transitionEvents('a.socket', running, { ...running, nRestarts: 1 }, { timestamp: TS })
+    expect(r?.data).toEqual({ unit: 'a.socket', unitType: 'socket', activeState: 'active', subState: 'running', result: 'success', mainPid: 10, restartCount: 1, newRestarts: 1 })
+  })
+
+  it('leaves out what systemd did not send, a main pid of 0 and an exit code it does not know', () => {
+    const bare = one({ activeState: 'inactive', subState: 'dead' }, { activeState: 'active', subState: 'running', mainPid: 0, execMainCode: 0 }).data
+    expect(bare).toEqual({ unit: 'web@1.service', unitType: 'service', activeState: 'active', subState: 'running', oldActiveState: 'inactive', oldSubState: 'dead' })
+    expect(one(FRESH_UNIT, { activeState: 'active', subState: 'running', execMainCode: 7 }).data).not.toHaveProperty('exitCode')
+  })
+
+  it('names every waitid(2) exit code, the status defaulting to 0', () => {
+    const names = [1, 2, 3, 4, 5, 6].map((code) => one(running, { activeState: 'inactive', subState: 'dead', execMainCode: code }).data)
+    expect(names.map((d) => d.exitCode)).toEqual(['exited', 'killed', 'dumped', 'trapped', 'stopped', 'continued'])
+    expect(names.every((d) => d.exitStatus === 0)).toBe(true)
+  })
+
+  it('marks resynced events', () => {
+    expect(one(running, { ...running, activeState: 'deactivating', subState: 'stop' }, { resync: true }).data).toMatchObject({ resync: true })
+    expect(one(running, { ...running, activeState: 'deactivating', subState: 'stop' }).data).not.toHaveProperty('resync')
+  })
+
+  it('counts restarts only when both counts are known and the count rose', () => {
+    const state = (nRestarts?: number): UnitState => ({ ...running, ...(nRestarts === undefined ? { nRestarts: undefined } : { nRestarts }) })
+    expect(transitionEvents('x.service', state(undefined), state(3))).toEqual([])
+    expect(transitionEvents('x.service', state(3), state(undefined))).toEqual([])
+    expect(transitionEvents('x.service', state(5), state(0))).toEqual([])
+    const [e] = transitionEvents('x.service', state(1), state(3))
+    expect(e).toMatchObject({ type: 'systemd.unit.restarted', severity: 'warning', data: { newRestarts: 2, restartCount: 3 } })
+  })
+
+  it('a unit that comes up with a restart counted reports the restart, not a start', () => {
+    const events = transitionEvents('x.service', { activeState: 'inactive', subState: 'dead', nRestarts: 1 }, { ...running, nRestarts: 2 })
+    expect(events.map((e) => e.type)).toEqual(['systemd.unit.restarted'])
+  })
+
+  it('entering auto-restart: failed when the result is a failure, a debug step after failed or on success', () => {
+    const autoRestart = (result: string): UnitState => ({ activeState: 'activating', subState: 'auto-restart', result, nRestarts: 0 })
+    expect(one(running, autoRestart('exit-code'))).toMatchObject({ type: 'systemd.unit.failed', severity: 'error', data: { willRestart: true } })
+    const failed: UnitState = { activeState: 'failed', subState: 'failed', result: 'exit-code', nRestarts: 0 }
+    expect(one(failed, autoRestart('exit-code'))).toMatchObject({ type: 'systemd.unit.state_changed', severity: 'debug', data: { willRestart: true } })
+    expect(one(running, autoRestart('success'))).toMatchObject({ type: 'systemd.unit.state_changed', severity: 'debug', data: { willRestart: true } })
+    expect(one(running, { activeState: 'activating', subState: 'auto-restart', nRestarts: 0 })).toMatchObject({ type: 'systemd.unit.state_changed' })
+    // Already waiting in auto-restart: another step is no news.
+    const later = one(autoRestart('exit-code'), { activeState: 'failed', subState: 'auto-restart', result: 'exit-code', nRestarts: 0 })
+    expect(later).toMatchObject({ type: 'systemd.unit.failed' })
+    const still = one({ ...autoRestart('exit-code'), activeState: 'deactivating' }, autoRestart('exit-code'))
+    expect(still).toMatchObject({ type: 'systemd.unit.state_changed', severity: 'debug' })
+    expect(still.data).not.toHaveProperty('willRestart')
+  })
+
+  it('remembers a restart counted in auto-restart until the unit leaves it', () => {
+    const waiting: UnitState = { activeState: 'activating', subState: 'auto-restart', result: 'exit-code', nRestarts: 0 }
+    const counted = observeTransition('x.service', waiting, { ...waiting, nRestarts: 1 })
+    expect(counted.emitted.restartQueued).toBe(true)
+    // Still waiting (another property changed): still queued.
+    expect(observeTransition('x.service', counted.emitted, { ...waiting, activeState: 'deactivating', nRestarts: 1 }).emitted.restartQueued).toBe(true)
+    // Entering auto-restart without a counted restart: not queued.
+    expect(observeTransition('x.service', running, waiting).emitted.restartQueued).toBe(false)
+    // Leaving auto-restart: no longer queued, and the inactive step is the restart's, not a stop.
+    const dead = observeTransition('x.service', counted.emitted, { activeState: 'inactive', subState: 'dead', result: 'success', nRestarts: 1 })
+    expect(dead.emitted.restartQueued).toBe(false)
+    expect(dead.events.map((e) => [e.type, e.severity])).toEqual([['systemd.unit.state_changed', 'debug']])
+    expect(dead.emitted).toMatchObject({ activeState: 'inactive', subState: 'dead', nRestarts: 1 })
+  })
+
+  it('failed to failed, and a stop with a failed result', () => {
+    const failed: UnitState = { activeState: 'failed', subState: 'failed', result: 'exit-code' }
+    expect(one(failed, { ...failed, subState: 'other' })).toMatchObject({ type: 'systemd.unit.state_changed', severity: 'debug' })
+    expect(one(running, { activeState: 'inactive', subState: 'dead', result: 'timeout' })).toMatchObject({ type: 'systemd.unit.stopped', severity: 'warning' })
+    expect(one({ activeState: 'inactive', subState: 'dead' }, { activeState: 'inactive', subState: 'other' })).toMatchObject({ type: 'systemd.unit.state_changed' })
+    expect(one({ activeState: 'active', subState: 'exited' }, running)).toMatchObject({ type: 'systemd.unit.state_changed' })
+    expect(one({ activeState: 'reloading', subState: 'reload' }, { activeState: 'failed', subState: 'failed' })).toMatchObject({ type: 'systemd.unit.failed' })
+  })
+
+  it('stamps the current time when none is given', () => {
+    const [e] = transitionEvents('x.service', running, FRESH_UNIT)
+    expect(e?.timestamp).toMatch(/^\d+$/)
+    // Epoch nanoseconds (the event clock is not Date.now, so compare to the second).
+    expect(Math.abs(Number(BigInt(e?.timestamp ?? '0') / 1_000_000_000n) - Date.now() / 1000)).toBeLessThan(60)
+  })
+})
+
+describe('presence and job events', () => {
+  it('a unit added or removed, with its state when known, resync when from a snapshot', () => {
+    const added = presenceEvent('added', 'db.service', { activeState: 'active', subState: 'running' }, true)
+    expect(added).toMatchObject({
+      type: 'systemd.unit.added',
+      severity: 'debug',
+      entity: { kind: 'systemd.unit', name: 'db.service' },
+      data: { unit: 'db.service', unitType: 'service', activeState: 'active', subState: 'running', resync: true },
+    })
+    expect(typeof added.timestamp).toBe('string')
+    expect(presenceEvent('removed', 'x.timer', undefined, false)).toMatchObject({
+      type: 'systemd.unit.removed',
+      data: { unit: 'x.timer', unitType: 'timer' },
+    })
+    expect(presenceEvent('removed', 'x.timer', undefined, false).data).toEqual({ unit: 'x.timer', unitType: 'timer' })
+  })
+
+  it('a job: new at debug; removed at the severity its result calls for', () => {
+    const made = jobEvent('new', 7, 'db.service')
+    expect(made).toMatchObject({ type: 'systemd.job.new', severity: 'debug', entity: { kind: 'systemd.unit', name: 'db.service' } })
+    expect(made.data).toEqual({ jobId: 7, unit: 'db.service', unitType: 'service' })
+    expect(typeof made.timestamp).toBe('string')
+    const severities = Object.fromEntries(
+      ['done', 'skipped', 'canceled', 'timeout', 'failed', 'dependency', 'invalid', 'assert', 'unsupported', 'collected', 'once', 'new-in-systemd-300'].map((r) => [
+        r,
+        jobEvent('removed', 1, 'a.service', r).severity,
+      ]),
+    )
+    expect(severities).toEqual({
+      done: 'info',
+      skipped: 'info',
+      canceled: 'warning',
+      timeout: 'error',
+      failed: 'error',
+      dependency: 'error',
+      invalid: 'error',
+      assert: 'error',
+      unsupported: 'error',
+      collected: 'warning',
+      once: 'info',
+      'new-in-systemd-300': 'warning',
+    })
+    expect(jobEvent('removed', 2, 'a.service', 'done')).toMatchObject({ type: 'systemd.job.removed', data: { jobId: 2, result: 'done' } })
+    expect(jobEvent('removed', 2, 'a.service').severity).toBe('warning')
+  })
+})
+
+/**
+ * The Service-interface values systemd 252 sends for a Restart=always unit whose main process
+ * (pid 29434) runs, then exits 3 (recorded from a real user manager; the Unit signal follows each).
+ */
+const RUNNING_29434 = { MainPID: 29434, ExecMainPID: 29434, Result: 'success', NRestarts: 0, ExecMainCode: 0, ExecMainStatus: 0, ExecMainStartTimestamp: 1795991817770133n, ExecMainExitTimestamp: 0n }
+const EXITED_29434 = { ...RUNNING_29434, MainPID: 0, Result: 'exit-code', ExecMainCode: 1, ExecMainStatus: 3, ExecMainExitTimestamp: 1795991818076969n }
+
+function serviceProps(values: Record<string, unknown>) {
+  const r = decode(ServicePropsSchema, values)
+  if (Result.isFailure(r)) throw new Error(r.failure)
+  return r.success
+}
+
+describe('main process data', () => {
+  it('names the main process on the failure although MainPID is already 0, with its exit and times', () => {
+    const table = new UnitTable()
+    table.applySnapshot(new Map([['loop.service', { activeState: 'inactive', subState: 'dead' }]]))
+    table.serviceChanged('loop.service', serviceProps(RUNNING_29434))
+    const [started] = table.unitChanged('loop.service', { ActiveState: 'active', SubState: 'running' })
+    expect(started?.type).toBe('systemd.unit.started')
+    expect(dataOf(started ?? { type: 'x' })).toMatchObject({ mainPid: 29434, mainStartedAt: '1795991817770133000' })
+    expect(dataOf(started ?? { type: 'x' }).mainExitedAt).toBeUndefined()
+
+    table.serviceChanged('loop.service', serviceProps(EXITED_29434))
+    const [failed] = table.unitChanged('loop.service', { ActiveState: 'failed', SubState: 'failed' })
+    expect(failed?.type).toBe('systemd.unit.failed')
+    expect(dataOf(failed ?? { type: 'x' })).toMatchObject({
+      mainPid: 29434,
+      exitCode: 'exited',
+      exitStatus: 3,
+      mainStartedAt: '1795991817770133000',
+      mainExitedAt: '1795991818076969000',
+    })
+    const v = validateEvent(stampEvent({ ...(failed ?? { type: 'x' }) }, 'systemd'))
+    expect(Result.isSuccess(v) ? 'valid' : String(v.failure)).toBe('valid')
+  })
+
+  it('keeps the last main pid when systemd reports neither MainPID nor ExecMainPID any more', () => {
+    const table = new UnitTable()
+    table.applySnapshot(new Map([['x.service', { activeState: 'inactive', subState: 'dead' }]]))
+    table.serviceChanged('x.service', serviceProps({ MainPID: 77 }))
+    table.unitChanged('x.service', { ActiveState: 'active', SubState: 'running' })
+    table.serviceChanged('x.service', serviceProps({ MainPID: 0, ExecMainPID: 0, Result: 'signal', ExecMainCode: 2, ExecMainStatus: 9 }))
+    const [failed] = table.unitChanged('x.service', { ActiveState: 'failed', SubState: 'failed' })
+    expect(dataOf(failed ?? { type: 'x' })).toMatchObject({ mainPid: 77, exitCode: 'killed', exitStatus: 9 })
+  })
+
+  it('clears the exit time when the next run starts, and names the new process', () => {
+    const table = new UnitTable()
+    table.applySnapshot(new Map([['loop.service', { activeState: 'failed', subState: 'failed' }]]))
+    table.serviceChanged('loop.service', serviceProps(EXITED_29434))
+    table.unitChanged('loop.service', { ActiveState: 'failed', SubState: 'failed' })
+    table.serviceChanged('loop.service', serviceProps({ ...RUNNING_29434, MainPID: 29438, ExecMainPID: 29438, ExecMainStartTimestamp: 1795991818382919n }))
+    const [started] = table.unitChanged('loop.service', { ActiveState: 'active', SubState: 'running' })
+    const d = dataOf(started ?? { type: 'x' })
+    expect(d).toMatchObject({ mainPid: 29438, mainStartedAt: '1795991818382919000' })
+    expect(d.mainExitedAt).toBeUndefined()
+    expect(d.exitCode).toBeUndefined()
+  })
+
+  it('rejects main-process values of the wrong D-Bus type, naming the property', () => {
+    const wrongStamp = decode(ServicePropsSchema, { ExecMainExitTimestamp: 1795991818076969 })
+    expect(Result.isFailure(wrongStamp) && wrongStamp.failure).toContain('ExecMainExitTimestamp')
+    const negativePid = decode(ServicePropsSchema, { ExecMainPID: -1 })
+    expect(Result.isFailure(negativePid) && negativePid.failure).toContain('ExecMainPID')
   })
 })

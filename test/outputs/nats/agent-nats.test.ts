@@ -58,9 +58,10 @@ describe('tapio-agent -> NATS JetStream -> tapio-agent consume (real processes, 
     await server.kill()
     await until(async () => {
       const r = await fetch(`${url}/readyz`)
-      const body = (await r.json()) as { failing: { name: string }[] }
-      return r.status === 503 && body.failing.some((f) => f.name === 'output:nats')
-    }, '/readyz to report the NATS output')
+      const body = (await r.json()) as { failing: { name: string; state: string }[] }
+      // The state comes from the output's connection machine: the client reconnecting, or a new connection being made.
+      return r.status === 503 && body.failing.some((f) => f.name === 'output:nats' && /^(disconnected, reconnecting|connecting)$/.test(f.state))
+    }, '/readyz to report the NATS output and its connection state')
     await until(async () => (await natsStatus(agent)).details.pendingEvents > 0, 'events pending while NATS is down')
     const attempts = (await natsStatus(agent)).details.connectAttempts
     await until(async () => (await natsStatus(agent)).details.connectAttempts >= attempts + 2, 'the agent to keep trying to reconnect')
@@ -69,6 +70,7 @@ describe('tapio-agent -> NATS JetStream -> tapio-agent consume (real processes, 
     expect(metric(down, 'tapio_nats_connected')).toBe(0)
     const during = await natsStatus(agent)
     expect(during.ready).toBe(false)
+    expect(['connecting', 'disconnected']).toContain(during.details.connection.link)
     expect(during.lastError).toMatch(/disconnect|connect/)
     await server.run()
     await until(async () => (await natsStatus(agent)).details.ackedEvents === 6000, 'the backlog acknowledged after NATS returned', 90_000)

@@ -51,7 +51,7 @@ export interface NatsStatus {
   ready: boolean
   lastError: string | null
   written: number
-  details: { connected: boolean; server: string | null; pendingEvents: number; ackedEvents: number; failedEvents: { total: number }; reconnects: number; retriedEvents: number; connectAttempts: number }
+  details: { connection: { phase: string; link: string | null; stream: string | null; publish: string | null }; connected: boolean; server: string | null; pendingEvents: number; ackedEvents: number; failedEvents: { total: number }; reconnects: number; retriedEvents: number; connectAttempts: number }
 }
 
 export async function natsStatus(agent: AgentProcess): Promise<NatsStatus> {

@@ -1,0 +1,76 @@
+/**
+ * Effect schemas that are built on first use, so that importing the package does not evaluate
+ * `effect/Schema`.
+ *
+ * Why: `effect/Schema` pulls in about 100 modules of its own (codecs for crypto, HTTP, network
+ * addresses, JSON Schema, SemVer, cron ...): ~60 ms of the ~140 ms a root import took, for code
+ * that a supervisor embedding collectors never runs unless it validates something. The root entry
+ * still exports every schema (`TapioEventSchema`, the event vocabulary, config schemas): each
+ * export is a proxy that builds the real schema, and loads `effect/Schema`, the first time anything
+ * touches it (`.ast`, `.Type` at run time, `Schema.decodeUnknown(x)`, nesting it in another
+ * schema). After that the proxy mirrors the built schema, so it is one in every observable way:
+ * same prototype, same own properties, `Schema.isSchema` holds, it decodes alike.
+ *
+ * The load on first touch is synchronous: `require()` of an ES module, which Node.js runs without
+ * a flag from 20.19 (hence `engines`). It resolves the same file as `import 'effect/Schema'` from
+ * this package, and Node.js shares one instance between the two, so schemas built here are the
+ * user's own Effect schemas.
+ */
+import { createRequire } from 'node:module'
+import type * as SchemaModule from 'effect/Schema'
+
+export type SchemaApi = typeof SchemaModule
+
+let api: SchemaApi | undefined
+
+/** `effect/Schema`, loaded on the first call. */
+export function schemaApi(): SchemaApi {
+  if (api === undefined) {
+    try {
+      api = createRequire(import.meta.url)('effect/Schema') as SchemaApi
+    } catch (e) {
+      throw new Error(
+        `tapio-collector-manager: cannot load effect/Schema synchronously (require of an ES module needs Node.js >= 20.19; this is ${process.version}): ${e instanceof Error ? e.message : String(e)}`,
+        { cause: e },
+      )
+    }
+  }
+  return api
+}
+
+/**
+ * A schema built by `build` on first touch. Typed as the schema itself: the proxy is
+ * indistinguishable from it once built (see the module comment).
+ */
+export function lazySchema<S extends SchemaModule.Top>(build: (Schema: SchemaApi) => S): S {
+  // A function, as Effect's schemas are (`make` builds them on `function Schema() {}`); once built,
+  // it carries the schema's prototype and own properties, which keeps every Proxy invariant.
+  const target = function Schema() {}
+  let built = false
+  const materialise = (): void => {
+    if (built) return
+    const schema = build(schemaApi())
+    if (typeof schema !== 'function') throw new TypeError('lazySchema: expected an Effect schema (a function object)')
+    for (const key of Reflect.ownKeys(target)) {
+      if (Object.getOwnPropertyDescriptor(target, key)?.configurable) Reflect.deleteProperty(target, key)
+    }
+    Object.defineProperties(target, Object.getOwnPropertyDescriptors(schema))
+    Object.setPrototypeOf(target, Object.getPrototypeOf(schema))
+    built = true
+  }
+  const handler: ProxyHandler<typeof target> = {
+    get: (t, key, receiver) => (materialise(), Reflect.get(t, key, receiver)),
+    set: (t, key, value, receiver) => (materialise(), Reflect.set(t, key, value, receiver)),
+    has: (t, key) => (materialise(), Reflect.has(t, key)),
+    ownKeys: (t) => (materialise(), Reflect.ownKeys(t)),
+    getOwnPropertyDescriptor: (t, key) => (materialise(), Reflect.getOwnPropertyDescriptor(t, key)),
+    defineProperty: (t, key, d) => (materialise(), Reflect.defineProperty(t, key, d)),
+    deleteProperty: (t, key) => (materialise(), Reflect.deleteProperty(t, key)),
+    getPrototypeOf: (t) => (materialise(), Reflect.getPrototypeOf(t)),
+    setPrototypeOf: (t, proto) => (materialise(), Reflect.setPrototypeOf(t, proto)),
+    isExtensible: (t) => (materialise(), Reflect.isExtensible(t)),
+    preventExtensions: (t) => (materialise(), Reflect.preventExtensions(t)),
+    apply: (t, self, args) => (materialise(), Reflect.apply(t, self, args)),
+  }
+  return new Proxy(target, handler) as unknown as S
+}
