@@ -29,6 +29,8 @@ function isEventInput(x: unknown): x is EventInput {
  * Stamp a collector's output into TapioEvents. Arrays are kept as they are when every element is
  * an event (no copy on the hot path); non-events are counted `invalid` and left out.
  */
+export function normalizeOutput(buffer: MergeBuffer, source: string, item: CollectorOutput): readonly TapioEvent[] | undefined
+export function normalizeOutput(buffer: MergeBuffer, source: string, item: CollectorOutput | DeferredBatch): Batch | undefined
 export function normalizeOutput(buffer: MergeBuffer, source: string, item: CollectorOutput | DeferredBatch): Batch | undefined {
   if (item instanceof DeferredBatch) {
     // Its events get their ids and source here, like stampEvent's; they carry their own time and severity.
