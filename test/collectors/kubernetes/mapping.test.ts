@@ -216,6 +216,16 @@ describe('podTransitions', () => {
     expect(data(noTimes)).not.toHaveProperty('finishedAt')
   })
 
+  it('an OOM kill names the container that was killed, not its successor', () => {
+    const running = pod({ containers: [cs({ restartCount: 0, containerID: 'containerd://old' })] })
+    const oomed = (termId: string | undefined) =>
+      pod({ containers: [cs({ restartCount: 1, containerID: 'containerd://new', lastState: { terminated: { reason: 'OOMKilled', finishedAt: 'f', ...(termId ? { containerID: termId } : {}) } } })] })
+    const k8sOf = (p: Pod) => podTransitions(running, p).find((e) => e.type === 'k8s.pod.oom_killed')?.k8s
+    expect(k8sOf(oomed('containerd://old'))).toEqual({ namespace: 'shop', pod: 'web-1', podUid: 'uid-web-1', container: 'app', containerId: 'containerd://old' })
+    expect(k8sOf(oomed('containerd://new'))).toMatchObject({ containerId: 'containerd://new' })
+    expect(k8sOf(oomed(undefined))).toMatchObject({ containerId: 'containerd://new' })
+  })
+
   it('terminations are told apart by container id, start and finish time', () => {
     const t = { reason: 'OOMKilled', containerID: 'c1', startedAt: 's1', finishedAt: 'f1' }
     const with_ = (term: typeof t) => pod({ containers: [cs({ state: { terminated: term } })] })
