@@ -6,11 +6,13 @@ import { randomBytes } from 'node:crypto'
  * with overwhelming probability, ordered within a process, and cheap at millions per second.
  */
 const prefix = randomBytes(6).toString('hex')
+/** Joined once: an id is then one concatenation, not two. */
+const head = `${prefix}-`
 let counter = 0
 
 export function nextEventId(): string {
   counter += 1
-  return `${prefix}-${counter.toString(36)}`
+  return head + counter.toString(36)
 }
 
 /** The random prefix of this process, for tests and diagnostics. */
