@@ -165,3 +165,61 @@ describe('source statistics of a plain instance', () => {
     await s.stop()
   })
 })
+
+describe('group restarts and members out of the ordinary', () => {
+  const steps = (s: ReturnType<typeof setup>) => s.log.map((h) => `${h.at} ${h.what} ${h.name}`)
+
+  it('a given-up collector restarted by hand keeps its place in the start order and gets a fresh window', async () => {
+    const s = setup({ strategy: 'rest_for_one' })
+    const b = s.driven('b')
+    s.mgr.addCollector('a', s.driven('a').factory, policy)
+    s.mgr.addCollector('b', b.factory, { ...policy, maxRestarts: 1 })
+    s.mgr.addCollector('c', s.driven('c').factory, policy)
+    await s.start()
+    b.current?.crash()
+    await s.clock.advanceAsync(100)
+    b.current?.crash()
+    await s.clock.advanceAsync(100)
+    expect(s.status('b')).toEqual(['gaveUp', 'permanent_error'])
+    const restarting = s.mgr.restartCollector('b')
+    await s.clock.advanceAsync(0)
+    await restarting
+    expect(s.mgr.collectorNames()).toEqual(['a', 'b', 'c'])
+    expect(s.mgr.statistics().collectors.b).toMatchObject({ state: 'running', restarts: 2, manualRestarts: 1 })
+    // A fresh window: one more automatic restart is granted, and it takes c along (b is before c).
+    s.lifecycle.length = 0
+    b.current?.crash()
+    await s.clock.advanceAsync(100)
+    expect(s.lifecycle.find((e) => e.type === 'restart-scheduled')).toMatchObject({ collector: 'b', attempt: 1, delayMs: 100, group: ['b', 'c'] })
+    expect(s.status('b')).toEqual(['running', 'ok'])
+    await s.stop()
+  })
+
+  it('a member that was never started does not hold up a group restart', async () => {
+    const s = setup({ strategy: 'one_for_all' })
+    s.mgr.addCollector('a', s.driven('a', (n) => (n === 1 ? { startMs: 50, failStart: true } : {})).factory, { ...policy, startAttempts: 2 })
+    s.mgr.addCollector('b', s.driven('b').factory, policy)
+    const started = s.mgr.start()
+    await s.clock.advanceAsync(150)
+    await started
+    // a's first start fails at 50 while b was never started: a starts again after its backoff.
+    expect(steps(s)).toEqual(['0 start a', '50 start-failed a', '150 start a', '150 running a', '150 start b', '150 running b'])
+    await s.stop()
+  })
+
+  it('a temporary member that exits during a group restart lets the members held behind it start', async () => {
+    const s = setup({ strategy: 'rest_for_one' })
+    const x = s.driven('x')
+    s.mgr.addCollector('x', x.factory, policy)
+    s.mgr.addCollector('t', s.driven('t', (n) => (n === 2 ? { failStart: true } : {})).factory, { ...policy, restart: 'temporary' })
+    s.mgr.addCollector('b', s.driven('b').factory, policy)
+    await s.start()
+    s.log.length = 0
+    x.current?.crash()
+    await s.clock.advanceAsync(100)
+    expect(steps(s)).toEqual(['0 stop x', '0 stop b', '0 stop t', '100 start x', '100 running x', '100 start t', '100 start-failed t', '100 start b', '100 running b'])
+    expect([s.status('t'), s.status('b')]).toEqual([['stopped', 'stopped'], ['running', 'ok']])
+    expect(s.lifecycle.find((e) => e.type === 'stopped')).toMatchObject({ collector: 't', by: 'policy' })
+    await s.stop()
+  })
+})
