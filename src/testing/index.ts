@@ -22,8 +22,22 @@ export interface ConformanceSubject {
    * process, create a unit, write a file). Without it the cases that need events are left out.
    */
   readonly produce?: (collector: Collector) => Promise<void> | void
-  /** Makes a running instance's source fail; without it "fail mid-stream" is left out. */
+  /**
+   * Makes a running instance's source fail in a way the collector treats as fatal; enables "fail
+   * mid-stream" (events() must throw). Give `survive` instead for a collector that rides out
+   * faults of its source by design (retries, counted loss) and never fails mid-stream.
+   */
   readonly fail?: (collector: Collector) => Promise<void> | void
+  /**
+   * For a collector that by design never fails mid-stream: `inject` causes a real fault of its
+   * source (the server goes away, the kernel ring overflows...) and resolves once the fault has
+   * happened; `heal` (optional) ends it. Enables "ride out a fault mid-stream": events() neither
+   * ends nor throws, and afterwards the instance produces again (with `produce`).
+   */
+  readonly survive?: {
+    readonly inject: (collector: Collector) => Promise<void> | void
+    readonly heal?: (collector: Collector) => Promise<void> | void
+  }
   /** Bound for every start, produce and drain the cases wait for (default 30 s). */
   readonly timeoutMs?: number
   /** How long handles may take to go after stop() before they count as leaked (default 5 s). */
@@ -79,6 +93,7 @@ function within<T>(p: Promise<T>, ms: number, what: string): Promise<T> {
 class Reader {
   events = 0
   error: unknown
+  finished = false
   readonly done: Promise<void>
   private waiters: (() => void)[] = []
   constructor(iterable: AsyncIterable<CollectorOutput>) {
@@ -91,6 +106,7 @@ class Reader {
       } catch (e) {
         this.error = e
       }
+      this.finished = true
       for (const w of this.waiters.splice(0)) w()
     })()
   }
@@ -357,6 +373,36 @@ export function conformanceCases(subject: ConformanceSubject): ConformanceCase[]
         check(reader.error !== undefined, 'events() throws when the source failed', 'it ended normally')
         const stopped = await outcome(() => c.stop())
         check(stopped.ok, 'stop() after a failure resolves', !stopped.ok && stopped.error)
+      }),
+    })
+  }
+  if (subject.survive) {
+    const { inject, heal } = subject.survive
+    cases.push({
+      name: `${n}: a source fault mid-stream is ridden out: events() stays open, the instance produces again; stop() ends events()`,
+      run: guarded(async () => {
+        const c = make()
+        await within(Promise.resolve(c.start(signal())), timeoutMs, 'start()')
+        const reader = new Reader(c.events())
+        if (subject.produce) {
+          await within(Promise.resolve(subject.produce(c)), timeoutMs, 'produce()')
+          await within(reader.atLeast(1), timeoutMs, 'a produced event to be read')
+        }
+        const before = c.statistics?.()
+        await within(Promise.resolve(inject(c)), timeoutMs, 'the fault (survive.inject())')
+        check(!reader.finished, 'events() stays open through a fault the collector rides out', reader.error ?? 'it ended')
+        if (heal) await within(Promise.resolve(heal(c)), timeoutMs, 'the end of the fault (survive.heal())')
+        if (subject.produce) {
+          const read = reader.events
+          await within(Promise.resolve(subject.produce(c)), timeoutMs, 'produce() after the fault')
+          await within(reader.atLeast(read + 1), timeoutMs, 'an event produced after the fault to be read')
+        }
+        check(!reader.finished, 'events() stays open after the fault', reader.error ?? 'it ended')
+        if (before && c.statistics) assertMonotonic(before, c.statistics(), 'statistics() across the fault')
+        const stopped = await outcome(() => c.stop())
+        check(stopped.ok, 'stop() after a fault resolves', !stopped.ok && stopped.error)
+        await within(reader.done, timeoutMs, 'events() ending after stop()')
+        check(reader.error === undefined, 'events() ends without an error after stop()', reader.error)
       }),
     })
   }

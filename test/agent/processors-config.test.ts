@@ -56,7 +56,7 @@ describe('processors: in the agent config', () => {
     const c = loadConfigText('processors:\n  - { type: enrich }\n  - { type: correlate, chains: [oom-kill], windowMs: 60000, maxKeys: 500 }\n', 't.yaml', undefined, {})
     expect(c.processors[1]).toEqual({ type: 'correlate', chains: ['oom-kill'], windowMs: 60000, maxKeys: 500 })
     expect(problems('processors:\n  - { type: correlate, chains: [oom-kill, systemd-nope] }\n')).toEqual([
-      'processors[0].chains[1]: expected a chain (oom-kill, veth-sandbox), got "systemd-nope"',
+      'processors[0].chains[1]: expected a chain (oom-kill, veth-sandbox, systemd-exit), got "systemd-nope"',
     ])
     expect(problems('processors:\n  - { type: correlate, windowMs: 0 }\n').join('\n')).toMatch(/^processors\[0\]/)
   })

@@ -243,13 +243,13 @@ describe('correlate: in a chain', () => {
     expect(s.stats()).toMatchObject({ tracked: 0 })
     s.run(at(T0 + 1, 'systemd', 'systemd.unit.failed', { unit: 'a.service', mainPid: 7 }), at(T0 + 2, 'ebpf', 'kernel.process.exit', { pid: 7 }))
     expect(s.emitted().map((e) => d(e).chain)).toEqual(['unit-exit'])
-    expect(() => correlateProcessor({ chains: ['nope'] })).toThrow(/unknown chain "nope" \(built-in: oom-kill, veth-sandbox\)/)
+    expect(() => correlateProcessor({ chains: ['nope'] })).toThrow(/unknown chain "nope" \(built-in: oom-kill, veth-sandbox, systemd-exit\)/)
     expect(() => correlateProcessor({ chains: [rule, rule] })).toThrow(/given twice/)
   })
 
   it('config problems name their path', () => {
     expect(processorProblems([{ type: 'correlate', chains: ['oom-kill', 'nope', 'oom-kill'] }], ['stdout'])).toEqual([
-      'processors[0].chains[1]: expected a chain (oom-kill, veth-sandbox), got "nope"',
+      'processors[0].chains[1]: expected a chain (oom-kill, veth-sandbox, systemd-exit), got "nope"',
       'processors[0].chains[2]: "oom-kill" is listed twice',
     ])
   })

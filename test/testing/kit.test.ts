@@ -88,6 +88,13 @@ class SwallowsFailure extends Good {
   }
 }
 
+/** Ends events() at a fault its contract says it rides out. */
+class GivesUpOnFault extends Good {
+  override fail(): void {
+    this.queue?.end()
+  }
+}
+
 class StopRejectsTwice extends Good {
   private stops = 0
   override async stop(): Promise<void> {
@@ -102,6 +109,8 @@ function subject(make: () => Good) {
     factory: make,
     produce: (c: Collector) => (c as Good).produce(),
     fail: (c: Collector) => (c as Good).fail(),
+    // A collector that rides out faults: the Good one ignores this one (it is not a fault for it).
+    survive: { inject: (c: Collector) => (c instanceof GivesUpOnFault ? c.fail() : undefined) },
     timeoutMs: 2_000,
     releaseMs: 300,
   }
@@ -122,7 +131,7 @@ async function failures(cases: readonly ConformanceCase[]): Promise<Record<strin
 describe('the conformance kit', () => {
   it('passes a collector that keeps the contract, every case', async () => {
     const cases = conformanceCases(subject(() => new Good()))
-    expect(cases.length).toBe(9)
+    expect(cases.length).toBe(10)
     expect(await failures(cases)).toEqual({})
     await fc.assert(lifecycleProperty(subject(() => new Good())), { numRuns: 100 })
   })
@@ -134,6 +143,7 @@ describe('the conformance kit', () => {
     ['counters that restart from zero', () => new Forgetful(), /monotonic/, /went down/],
     ['an event counted produced but never accounted', () => new Miscounting(), /monotonic and conserved/, /produced = events read \+ dropped \+ queued/],
     ['a failure that ends events() normally', () => new SwallowsFailure(), /failure mid-stream/, /events\(\) throws when the source failed/],
+    ['events() ending at a fault it should ride out', () => new GivesUpOnFault(), /fault mid-stream is ridden out/, /events\(\) stays open through a fault/],
     ['a second stop() that rejects', () => new StopRejectsTwice(), /stop\(\) without start resolves, and twice/, /a second stop\(\) resolves/],
   ]
   for (const [what, make, caseName, message] of broken) {

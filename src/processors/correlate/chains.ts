@@ -3,6 +3,7 @@ import type { OomKillData } from '../../events/vocabulary/kernel.js'
 import type { ContainerBackoffData, ContainerRestartedData, K8sObjectChangeData, OomKilledData } from '../../events/vocabulary/kubernetes.js'
 import type { CniAttachmentData, LinkData, NetnsData } from '../../events/vocabulary/network.js'
 import { type ChainMemberEvent, type ChainRule, correlationKey as key } from './engine.js'
+import { systemdExitChain } from './systemd-exit.js'
 
 /**
  * The built-in chains, by name (the `chains:` list of a correlate processor). A chain is added by
@@ -161,4 +162,5 @@ export const vethSandboxChain: ChainRule = {
 export const BUILTIN_CHAINS: Readonly<Record<string, ChainRule>> = {
   [oomKillChain.name]: oomKillChain,
   [vethSandboxChain.name]: vethSandboxChain,
+  [systemdExitChain.name]: systemdExitChain,
 }

@@ -1,4 +1,5 @@
 export { BUILTIN_CHAINS, oomKillChain, vethSandboxChain } from './chains.js'
+export { systemdExitChain } from './systemd-exit.js'
 export {
   type ChainMemberEvent,
   type ChainRule,
