@@ -1,39 +1,15 @@
 import { describe, expect, it } from 'vitest'
-import { ManualClock } from '../../src/core/clock.js'
-import { type Collector, CollectorManager, type LifecycleEvent } from '../../src/index.js'
-import { Driven, type DrivenBehaviour, type Happening } from '../support/driven.js'
+import type { Collector, LifecycleEvent } from '../../src/index.js'
+import type { Driven } from '../support/driven.js'
+import { drivenManager, POLICY } from '../support/driven-manager.js'
 
 /**
  * The supervision runtime's smaller promises on a driven clock: the status each lifecycle state
  * shows, listeners that throw or unsubscribe, every timer released at stop, health read only from a
  * running instance and forgotten with it, a late start released, downtime measured.
  */
-const policy = { backoff: { initialMs: 100, factor: 2, maxMs: 1000, jitter: 0 }, startTimeoutMs: 500, stopTimeoutMs: 500 }
-
-function setup(opts: ConstructorParameters<typeof CollectorManager>[0] = {}) {
-  const clock = new ManualClock(0)
-  const errors: unknown[] = []
-  const mgr = new CollectorManager({ clock, healthCheckIntervalMs: 1000, onError: (e) => errors.push(e), ...opts })
-  const lifecycle: LifecycleEvent[] = []
-  mgr.on('lifecycle', (e) => lifecycle.push(e))
-  const log: Happening[] = []
-  const driven = (name: string, behaviour?: (n: number) => DrivenBehaviour) => new Driven(name, clock, log, behaviour)
-  const start = async () => {
-    const started = mgr.start().catch(() => {})
-    await clock.advanceAsync(0)
-    await started
-  }
-  const stop = async () => {
-    const p = mgr.stop({ timeoutMs: 5000 })
-    await clock.advanceAsync(5000)
-    await p
-  }
-  const status = (name: string) => {
-    const c = mgr.statistics().collectors[name]
-    return [c?.state, c?.status]
-  }
-  return { clock, mgr, lifecycle, log, errors, driven, start, stop, status }
-}
+const policy = POLICY
+const setup = drivenManager
 
 describe('the status each lifecycle state shows', () => {
   it('idle, starting, running, restarting, stopping, stopped, gave up', async () => {
