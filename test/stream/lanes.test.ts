@@ -190,6 +190,19 @@ describe('MergeBuffer edge cases', () => {
     expect(buf.stats()).toMatchObject({ pendingOffers: 0, queued: 7 })
   })
 
+  it('closed is not exhausted while batches are still queued for the subscription', () => {
+    const buf = new MergeBuffer({ capacity: 10, maxBatch: 2 })
+    buf.registerSource('a')
+    const sub = buf.subscribe()
+    buf.offer('a', batch('a', 0, 3))
+    buf.close()
+    expect(buf.exhausted(sub)).toBe(false)
+    expect(buf.take(sub)?.length).toBe(2)
+    expect(buf.exhausted(sub)).toBe(false)
+    expect(buf.take(sub)?.length).toBe(1)
+    expect(buf.exhausted(sub)).toBe(true)
+  })
+
   it('block: a waiting batch admitted whole is handed out as it is (no copy)', async () => {
     const buf = new MergeBuffer({ capacity: 10, policy: 'block' })
     buf.registerSource('a')
