@@ -7,7 +7,7 @@ import { type Document, isScalar, LineCounter, parseDocument, visit } from 'yaml
 import { closest, knownKeysAt } from './config-suggest.js'
 import { MASK, redactShapes, SECRET_KEY } from './redact.js'
 import { type NatsOutputConfig, NatsOutputConfigSchema, resolveNatsOutputConfig } from '../outputs/nats/config.js'
-import { connectionProblems } from '../outputs/nats/connection.js'
+import { connectionProblems } from '../outputs/nats/connection-settings.js'
 import { type ProcessorSpec, ProcessorsSchema, processorProblems } from '../processors/spec.js'
 
 /**

@@ -1,10 +1,15 @@
 import type { TapioEvent } from '../events/event.js'
+import { encodeNdjson } from './json/event-encoder.js'
 
 /**
  * One batch of events in its plain wire form (NDJSON: one `JSON.stringify(event)` per line), made
  * at most once and shared by every output and live-tail client that wants it. Everything is lazy:
  * a batch nobody serialises costs nothing, one serialised for the file output is reused by NATS
  * and by every `/events` client.
+ *
+ * The bytes come from the compiled per-type serialisers (`json/event-encoder.ts`: the same bytes
+ * as `JSON.stringify`, written straight into one buffer), unless the batch was made with its bytes
+ * already (`NdjsonBatch.encoded`, for a source that serialises its events itself).
  *
  * The events are read, never changed (see "Ownership" in docs/architecture.md): the lines stay
  * true to the events for as long as the batch lives.
@@ -21,16 +26,32 @@ export class NdjsonBatch {
     return batch instanceof NdjsonBatch ? batch : new NdjsonBatch(batch)
   }
 
+  /**
+   * Events whose NDJSON was made elsewhere: `bytes` must be `JSON.stringify(events[i]) + "\n"` for
+   * every event in order, and `offsets` (length + 1 entries) where each line starts and the end.
+   */
+  static encoded(events: readonly TapioEvent[], bytes: Buffer, offsets: Uint32Array): NdjsonBatch {
+    if (offsets.length !== events.length + 1 || offsets[events.length] !== bytes.length) {
+      throw new RangeError(`NdjsonBatch.encoded: ${events.length} events need ${events.length + 1} offsets ending at ${bytes.length}`)
+    }
+    const b = new NdjsonBatch(events)
+    b.byteCache = bytes
+    b.offsetCache = offsets
+    return b
+  }
+
   get length(): number {
     return this.events.length
   }
 
-  /** One JSON text per event, without the newline. */
+  /** One JSON text per event, without the newline (decoded from the bytes: the tail's form). */
   get lines(): readonly string[] {
     if (this.lineCache === undefined) {
-      const events = this.events
-      const lines = new Array<string>(events.length)
-      for (let i = 0; i < events.length; i++) lines[i] = JSON.stringify(events[i])
+      const bytes = this.bytes
+      const offsets = this.offsetCache as Uint32Array
+      const n = this.events.length
+      const lines = new Array<string>(n)
+      for (let i = 0; i < n; i++) lines[i] = bytes.toString('utf8', offsets[i], (offsets[i + 1] as number) - 1)
       this.lineCache = lines
     }
     return this.lineCache
@@ -54,9 +75,9 @@ export class NdjsonBatch {
   }
 
   private encode(): void {
-    const f = frameLines(this.lines, '', '\n')
-    this.byteCache = f.bytes
-    this.offsetCache = f.offsets
+    const e = encodeNdjson(this.events)
+    this.byteCache = e.bytes
+    this.offsetCache = e.offsets
   }
 }
 

@@ -255,9 +255,12 @@ export class Supervisor {
   /** Start one collector and wait until it runs, gives up, or fails `startAttempts` times. */
   startOne(name: string): Promise<SettleOutcome> {
     const entry = this.mustGet(name)
+    const state = this.childState(name)
+    // Already up (an operator restarted it before start() reached it): START would be ignored and
+    // no RUNNING would come to settle the wait.
+    if (state === 'running') return Promise.resolve({ kind: 'running' })
     entry.failedStarts = 0
     const settled = this.waitSettle(entry)
-    const state = this.childState(name)
     if (state === 'gaveUp') this.respawn(entry, false)
     this.command(name, { type: 'START' })
     return settled
@@ -389,16 +392,16 @@ export class Supervisor {
     entry.lastHealth = undefined
     // A new instance: stability is measured from when it reaches running, not an earlier one.
     if (entry.history.runningSince !== undefined) entry.history = { restartTimes: entry.history.restartTimes, consecutive: entry.history.consecutive }
+    const starting = Promise.resolve().then(() => instance.start(signal))
     try {
-      await untilAborted(Promise.resolve().then(() => instance.start(signal)), signal)
+      await untilAborted(starting, signal)
     } catch (e) {
       throw new Error(errorMessage(e))
     }
     if (signal.aborted) {
-      // Timed out or stopped while starting: release whatever the late start acquired.
-      Promise.resolve()
-        .then(() => instance.stop())
-        .catch(() => {})
+      // Timed out or stopped while starting. A start that ignores its signal may still acquire
+      // things: once it is done, release them (a start that honours the signal rejects: nothing to do).
+      starting.then(() => instance.stop()).catch(() => {})
       throw new Error('start aborted')
     }
     const pump = startPump(this.options.buffer, entry.name, instance.events())
@@ -688,7 +691,7 @@ export class Supervisor {
 
   /**
    * A given-up actor is final: replace it with a fresh one under the same name, in the same place
-   * of the start order, carrying its restart count on (plus this manual restart).
+   * of the start order, carrying its restart count on (plus the restart it is made for).
    */
   private respawn(entry: Entry, manual: boolean): void {
     const at = this.names().indexOf(entry.name)
@@ -701,7 +704,8 @@ export class Supervisor {
         name: entry.name,
         startTimeoutMs: entry.policy.startTimeoutMs,
         stopTimeoutMs: entry.policy.stopTimeoutMs,
-        restarts: (old?.restarts ?? 0) + (manual ? 1 : 0),
+        // The fresh actor starts a new instance at once: a restart, by an operator or by start().
+        restarts: (old?.restarts ?? 0) + 1,
         manualRestarts: (old?.manualRestarts ?? 0) + (manual ? 1 : 0),
       },
     })

@@ -26,7 +26,7 @@ function resolvedBy(args: readonly string[]): { status: number | null; urls: str
 const heavy = (urls: readonly string[], pkg: string) => urls.filter((u) => u.includes(`/node_modules/${pkg}/`))
 
 describe('collector kinds load their code only when configured', () => {
-  it('the CLI with only a synthetic collector opens no Kubernetes client and no dbus-next', () => {
+  it('the CLI with only a synthetic collector opens no Kubernetes client, no dbus-next and no NATS client', () => {
     const config = join(dir, 'agent.yaml')
     writeFileSync(config, 'collectors:\n  gen: { kind: synthetic }\n')
     const r = resolvedBy(['dist/src/agent/cli.js', 'check-config', '--config', config])
@@ -35,6 +35,9 @@ describe('collector kinds load their code only when configured', () => {
     expect(heavy(r.urls, '@kubernetes')).toEqual([])
     expect(heavy(r.urls, 'dbus-next')).toEqual([])
     expect(r.urls.some((u) => u.endsWith('/dist/src/collectors/kubernetes/collector.js'))).toBe(false)
+    // The configuration checks NATS settings (outputs.nats) without the NATS client.
+    expect(r.urls.some((u) => u.endsWith('/dist/src/outputs/nats/connection-settings.js'))).toBe(true)
+    expect(r.urls.filter((u) => u.includes('/node_modules/@nats-io/'))).toEqual([])
   })
 
   it('creating a kubernetes or systemd collector loads its client then', () => {

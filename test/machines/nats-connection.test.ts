@@ -175,7 +175,8 @@ function run(events: readonly NatsConnectionEvent[], each: (step: { view: NatsCo
 }
 
 const sequences = fc.array(event, { minLength: 1, maxLength: 60 })
-const runs = { numRuns: 3000 }
+// MODEL_RUNS: fewer under mutation testing (vitest.mutate.config.ts).
+const runs = { numRuns: Number(process.env.MODEL_RUNS ?? 3000) }
 
 describe('NATS connection machine: properties over random event sequences', () => {
   it('agrees with the former flags at every step (state, last error, server, released)', () => {

@@ -1,79 +1,107 @@
 import { Effect, Stream } from 'effect'
 import { afterEach, describe, expect, it } from 'vitest'
 import type { InspectionEvent } from 'xstate'
-import {
-  type Collector,
-  CollectorManager,
-  CollectorStartError,
-  type EventInput,
-  SyntheticCollector,
-  type TapioEvent,
-} from '../../src/index.js'
-import { collect, sleep, waitFor } from '../support/wait.js'
+import { ManualClock } from '../../src/core/clock.js'
+import { type Collector, CollectorManager, type EventInput, type TapioEvent } from '../../src/index.js'
+import { Driven, type DrivenBehaviour, type Happening } from '../support/driven.js'
 
-const fast = { backoff: { initialMs: 5, maxMs: 20, jitter: 0 }, startTimeoutMs: 300, stopTimeoutMs: 300 } as const
+/**
+ * CollectorManager supervision through its public API, on a driven clock: every timer (backoff,
+ * start and stop timeouts, health checks, the bound of stop()) runs on a ManualClock the test
+ * moves, so nothing sleeps and restart times are exact. Cases that were exact duplicates of the
+ * driven-clock tests in test/supervisor/ are there only (start failures named, fatal_error,
+ * host safety: runtime.test.ts; one_for_all / rest_for_one: strategies.test.ts).
+ */
 
-const managers: CollectorManager[] = []
-function manager(opts: ConstructorParameters<typeof CollectorManager>[0] = {}): CollectorManager {
-  const m = new CollectorManager({ stopTimeoutMs: 3000, ...opts })
-  managers.push(m)
-  return m
-}
+const fast = { backoff: { initialMs: 5, maxMs: 20, factor: 2, jitter: 0 }, startTimeoutMs: 300, stopTimeoutMs: 300 } as const
+
+const running: { mgr: CollectorManager; clock: ManualClock }[] = []
 afterEach(async () => {
-  await Promise.all(managers.splice(0).map((m) => m.stop()))
+  for (const { mgr, clock } of running.splice(0)) {
+    const done = mgr.stop({ timeoutMs: 3000 })
+    await clock.advanceAsync(5000)
+    await done
+  }
 })
 
-describe('CollectorManager supervision', () => {
-  it('rejects start() naming each collector that failed, while the others keep running', async () => {
-    const mgr = manager()
-    mgr.addCollector('good', new SyntheticCollector({ rate: 2000, batchSize: 10 }), fast)
-    mgr.addCollector('bad', new SyntheticCollector({ failAtStart: true }), { ...fast, maxRestarts: 0 })
-    mgr.addCollector('slow', new SyntheticCollector({ hangInStart: true }), { ...fast, maxRestarts: 0 })
-    const err = await mgr.start().catch((e: unknown) => e)
-    expect(err).toBeInstanceOf(CollectorStartError)
-    const failures = (err as CollectorStartError).failures
-    expect(Object.keys(failures).sort()).toEqual(['bad', 'slow'])
-    expect(failures.bad).toMatch(/injected start failure/)
-    expect(failures.slow).toMatch(/timed out after 300 ms/)
-    const { items } = collect(mgr.events())
-    await waitFor(() => items.length >= 50, 'events from the good collector')
-    const h = mgr.health()
-    expect(h.collectors.good?.status).toBe('ok')
-    expect(h.collectors.bad?.status).toBe('permanent_error')
-    expect(h.status).toBe('permanent_error')
-  })
+function setup(opts: ConstructorParameters<typeof CollectorManager>[0] = {}) {
+  const clock = new ManualClock(0)
+  const mgr = new CollectorManager({ clock, stopTimeoutMs: 3000, healthCheckIntervalMs: 3_600_000, ...opts })
+  running.push({ mgr, clock })
+  const log: Happening[] = []
+  const driven = (name: string, behaviour?: (n: number) => DrivenBehaviour) => new Driven(name, clock, log, behaviour)
+  return { clock, mgr, log, driven }
+}
 
-  it('restarts a failing collector with backoff and loses nothing it accepted', async () => {
-    const mgr = manager()
-    let made = 0
-    mgr.addCollector('flaky', () => {
-      made += 1
-      return new SyntheticCollector({ rate: 0, batchSize: 7, failAfter: 50 })
-    }, { ...fast, maxRestarts: 3, withinMs: 60_000 })
-    await mgr.start()
+/** Start the manager, letting its actors run on the driven clock. */
+async function start(mgr: CollectorManager, clock: ManualClock): Promise<unknown> {
+  const started = mgr.start().catch((e: unknown) => e)
+  await clock.advanceAsync(0)
+  return started
+}
+
+/** Let the pumps and consumers run (event-loop turns, no time passes) until `cond` holds. */
+async function settle(clock: ManualClock, cond: () => boolean, what: string): Promise<void> {
+  for (let i = 0; i < 200 && !cond(); i++) await clock.advanceAsync(0)
+  if (!cond()) throw new Error(`not reached after 200 turns of the event loop: ${what}`)
+}
+
+function collect<T>(it: AsyncIterable<T>): { items: T[]; done: Promise<void> } {
+  const items: T[] = []
+  const done = (async () => {
+    for await (const x of it) items.push(x)
+  })()
+  return { items, done }
+}
+
+describe('CollectorManager supervision (driven clock)', () => {
+  it('restarts a failing collector with backoff at the policy\'s times, gives up, and loses nothing it accepted', async () => {
+    const { clock, mgr, log, driven } = setup()
+    const flaky = driven('flaky')
+    mgr.addCollector('flaky', flaky.factory, { ...fast, maxRestarts: 3, withinMs: 60_000 })
+    await start(mgr, clock)
     const { items, done } = collect(mgr.events())
-    await waitFor(() => mgr.health().collectors.flaky?.status === 'permanent_error', 'giving up after 3 restarts')
-    await mgr.stop()
+    for (let i = 0; i < 4; i++) {
+      await settle(clock, () => flaky.current !== undefined, `instance ${i + 1} running`)
+      flaky.current?.emit(50)
+      await settle(clock, () => items.length === 50 * (i + 1), `the 50 events of instance ${i + 1} delivered`)
+      flaky.current?.crash()
+      await clock.advanceAsync(i === 3 ? 0 : fast.backoff.initialMs * 2 ** i)
+    }
+    expect(mgr.health().collectors.flaky?.status).toBe('permanent_error')
+    // Crashes at t=0, 5, 15; each restart exactly one backoff (5, 10, 20 ms) after its crash.
+    expect(log.filter((h) => h.what === 'running').map((h) => h.at)).toEqual([0, 5, 15, 35])
+    const stopping = mgr.stop()
+    await clock.advanceAsync(3000)
+    await stopping
     await done
-    expect(made).toBe(4)
+    expect(flaky.instances).toBe(4)
     const st = mgr.statistics()
     expect(st.collectors.flaky?.restarts).toBe(3)
     expect(items.length).toBe(200)
     expect(st.totalEvents).toBe(200)
     expect(st.deliveredEvents).toBe(200)
-    expect(mgr.health().collectors.flaky?.lastError).toMatch(/restart intensity exceeded.*injected failure after 50 events/)
+    expect(mgr.health().collectors.flaky?.lastError).toMatch(/restart intensity exceeded.*driven flaky#4: crashed/)
   })
 
-  it('a manual restart of a given-up collector gets a fresh policy window', async () => {
-    const mgr = manager()
-    mgr.addCollector('doomed', new SyntheticCollector({ failAtStart: true }), { ...fast, maxRestarts: 2 })
-    await mgr.start().catch(() => {})
-    await waitFor(() => mgr.health().collectors.doomed?.status === 'permanent_error', 'giving up')
+  it('a manual restart of a given-up collector gets a fresh policy window; one count, manual shown as manual', async () => {
+    const { clock, mgr, driven } = setup()
+    const doomed = driven('doomed', () => ({ failStart: true }))
+    mgr.addCollector('doomed', doomed.factory, { ...fast, maxRestarts: 2 })
+    await start(mgr, clock)
+    await clock.advanceAsync(100)
+    expect(mgr.health().collectors.doomed?.status).toBe('permanent_error')
     expect(mgr.statistics().collectors.doomed?.restarts).toBe(2)
-    await expect(mgr.restartCollector('doomed')).rejects.toThrow(/doomed/)
-    await waitFor(() => mgr.health().collectors.doomed?.status === 'permanent_error', 'giving up again')
+    const restarting = mgr.restartCollector('doomed').then(
+      () => 'resolved',
+      (e: unknown) => e,
+    )
+    await clock.advanceAsync(100)
+    expect(String(await restarting)).toMatch(/CollectorStartError: .*doomed/)
+    expect(mgr.health().collectors.doomed?.status).toBe('permanent_error')
     // 2 granted before, the operator's restart, 2 more after it: the window starts again, the one
     // count goes on (manual restarts counted, and shown as manual).
+    expect(doomed.instances).toBe(6)
     const st = mgr.statistics().collectors.doomed
     expect(st?.restarts).toBe(5)
     expect(st?.manualRestarts).toBe(1)
@@ -83,73 +111,65 @@ describe('CollectorManager supervision', () => {
     expect(ctx?.manualRestarts).toBe(1)
   })
 
-  it('force-stops a collector that hangs in stop, and stop() still completes in time', async () => {
-    const mgr = manager()
-    mgr.addCollector('stuck', new SyntheticCollector({ rate: 100, batchSize: 1, hangInStop: true }), fast)
-    mgr.addCollector('fine', new SyntheticCollector({ rate: 100, batchSize: 1 }), fast)
-    await mgr.start()
-    const t0 = Date.now()
-    const summary = await mgr.stop({ timeoutMs: 5000 })
-    expect(Date.now() - t0).toBeLessThan(5000)
-    expect(summary.durationMs).toBeLessThan(5000)
+  it('force-stops a collector that hangs in stop after its stop timeout; stop() completes then', async () => {
+    const { clock, mgr, driven } = setup()
+    mgr.addCollector('stuck', driven('stuck', () => ({ stopMs: Infinity })).factory, fast)
+    mgr.addCollector('fine', driven('fine').factory, fast)
+    await start(mgr, clock)
+    const stopping = mgr.stop({ timeoutMs: 5000 })
+    await clock.advanceAsync(5000)
+    const summary = await stopping
+    // Reverse start order: 'fine' stops at once, 'stuck' is abandoned after its 300 ms.
+    expect(summary.durationMs).toBe(300)
     expect(mgr.health().status).toBe('stopped')
-    const actors = mgr.actors()
-    expect(actors.find((a) => a.id === 'collector:stuck')?.context.forcedStops).toBe(1)
+    expect(mgr.actors().find((a) => a.id === 'collector:stuck')?.context.forcedStops).toBe(1)
   })
 
-  it('escalates (OTP style) and stops everything when told to', async () => {
-    const mgr = manager()
-    mgr.addCollector('ok', new SyntheticCollector({ rate: 100 }), fast)
-    mgr.addCollector('crashy', () => new SyntheticCollector({ rate: 0, failAfter: 1 }), { ...fast, maxRestarts: 1, onExceeded: 'escalate' })
-    await mgr.start()
-    await waitFor(() => mgr.state === 'stopped', 'the manager to stop after escalation')
+  it('escalates (OTP style): beyond the intensity the supervisor stops every collector and itself', async () => {
+    const { clock, mgr, driven } = setup()
+    const ok = driven('ok')
+    const crashy = driven('crashy')
+    mgr.addCollector('ok', ok.factory, fast)
+    mgr.addCollector('crashy', crashy.factory, { ...fast, maxRestarts: 1, onExceeded: 'escalate' })
+    await start(mgr, clock)
+    crashy.current?.crash()
+    await clock.advanceAsync(5)
+    expect(crashy.instances).toBe(2)
+    crashy.current?.crash()
+    await clock.advanceAsync(1000)
+    expect(mgr.state).toBe('stopped')
     expect(mgr.escalated).toMatch(/crashy.*restart intensity exceeded/)
+    expect(ok.live).toBe(0)
     expect(mgr.health().status).toBe('stopped')
   })
 
-  it('one_for_all restarts the siblings of a failed collector; rest_for_one only later ones', async () => {
-    for (const strategy of ['one_for_all', 'rest_for_one'] as const) {
-      const mgr = manager({ strategy })
-      let firstStarts = 0
-      let lastStarts = 0
-      mgr.addCollector('first', () => {
-        firstStarts += 1
-        return new SyntheticCollector({ rate: 50 })
-      }, fast)
-      let crashyStarts = 0
-      mgr.addCollector('crashy', () => new SyntheticCollector(++crashyStarts === 1 ? { rate: 0, failAfter: 5 } : { rate: 50 }), fast)
-      mgr.addCollector('last', () => {
-        lastStarts += 1
-        return new SyntheticCollector({ rate: 50 })
-      }, fast)
-      await mgr.start().catch(() => {})
-      collect(mgr.events())
-      await waitFor(() => lastStarts === 2, `${strategy}: the later sibling restarted`)
-      await waitFor(() => mgr.statistics().activeCollectors === 3, `${strategy}: all running again`)
-      expect(firstStarts).toBe(strategy === 'one_for_all' ? 2 : 1)
-      await mgr.stop()
-    }
-  })
-
-  it('adds and removes collectors while running; duplicate names are an error', async () => {
-    const mgr = manager()
-    mgr.addCollector('a', new SyntheticCollector({ rate: 500, batchSize: 5 }), fast)
-    await mgr.start()
-    expect(() => mgr.addCollector('a', new SyntheticCollector())).toThrow(/already registered/)
-    expect(() => mgr.addCollector('bad name!', new SyntheticCollector())).toThrow(/collector name/)
+  it('adds and removes collectors while running; duplicate and bad names are an error', async () => {
+    const { clock, mgr, driven } = setup()
+    const a = driven('a')
+    mgr.addCollector('a', a.factory, fast)
+    await start(mgr, clock)
+    expect(() => mgr.addCollector('a', driven('a2').factory)).toThrow(/already registered/)
+    expect(() => mgr.addCollector('bad name!', driven('x').factory)).toThrow(/collector name/)
     const { items } = collect(mgr.events())
-    mgr.addCollector('b', new SyntheticCollector({ rate: 500, batchSize: 5 }), fast)
-    await waitFor(() => items.some((e) => e.source === 'b'), 'events from the added collector')
-    await mgr.removeCollector('a')
+    const b = driven('b')
+    mgr.addCollector('b', b.factory, fast)
+    await settle(clock, () => b.current !== undefined, 'the added collector running')
+    a.current?.emit(3)
+    b.current?.emit(2)
+    await settle(clock, () => items.length === 5, 'events from both')
+    const removing = mgr.removeCollector('a')
+    await clock.advanceAsync(0)
+    await removing
     expect(mgr.collectorNames()).toEqual(['b'])
-    const countA = items.filter((e) => e.source === 'a').length
-    await sleep(100)
-    expect(items.filter((e) => e.source === 'a').length).toBe(countA)
+    expect(a.live).toBe(0)
+    b.current?.emit(1)
+    await settle(clock, () => items.length === 6, 'the remaining collector still delivers')
+    expect(items.filter((e) => e.source === 'a').length).toBe(3)
     await expect(mgr.removeCollector('a')).rejects.toThrow(/not registered/)
   })
 
   it('stamps id, timestamp and source; a collector cannot impersonate another', async () => {
-    const mgr = manager()
+    const { clock, mgr } = setup()
     const events: EventInput[] = [
       { type: 'acme.widget.spun', data: { rpm: 3 } },
       { type: 'acme.widget.spun', source: 'someone-else', severity: 'warning', data: { rpm: 4 } },
@@ -163,7 +183,7 @@ describe('CollectorManager supervision', () => {
       },
     }
     mgr.addCollector('acme', c, { ...fast, restart: 'transient' })
-    await mgr.start()
+    await start(mgr, clock)
     const got: TapioEvent[] = []
     for await (const e of mgr.events()) {
       got.push(e)
@@ -174,69 +194,23 @@ describe('CollectorManager supervision', () => {
     expect(got[0]?.timestamp).toMatch(/^\d{19}$/)
     expect(got[0]?.severity).toBe('info')
     expect(got[1]?.severity).toBe('warning')
-    await waitFor(() => mgr.statistics().droppedEvents.invalid === 1, 'the non-event counted invalid')
+    await settle(clock, () => mgr.statistics().droppedEvents.invalid === 1, 'the non-event counted invalid')
   })
 
-  it('treats a self-reported fatal_error as a failure and restarts the collector', async () => {
-    const mgr = manager({ healthCheckIntervalMs: 20 })
-    let starts = 0
-    mgr.addCollector('sick', () => {
-      starts += 1
-      const inner = new SyntheticCollector({ rate: 100 })
-      const sick = starts === 1
-      return Object.assign(Object.create(inner) as SyntheticCollector, {
-        health: () => (sick ? { status: 'fatal_error' as const, message: 'disk gone' } : inner.health()),
-      })
-    }, fast)
-    await mgr.start()
-    await waitFor(() => starts === 2 && mgr.health().collectors.sick?.status === 'ok', 'restart after fatal_error')
-    expect(mgr.statistics().collectors.sick?.restarts).toBe(1)
-  })
-
-  it('never lets a collector crash the host: sync throws, rejected starts and broken sources', async () => {
-    const mgr = manager()
-    const throwing: Collector = {
-      start() {
-        throw new Error('sync boom')
-      },
-      stop() {
-        throw new Error('stop boom')
-      },
-      events() {
-        throw new Error('events boom')
-      },
-    }
-    const brokenSource: Collector = {
-      start() {},
-      stop() {},
-      events() {
-        return {
-          [Symbol.asyncIterator]() {
-            return { next: () => Promise.reject(new Error('source boom')) }
-          },
-        }
-      },
-    }
-    mgr.addCollector('throwing', throwing, { ...fast, maxRestarts: 2 })
-    mgr.addCollector('broken', brokenSource, { ...fast, maxRestarts: 2 })
-    await mgr.start().catch(() => {})
-    await waitFor(
-      () => ['throwing', 'broken'].every((n) => mgr.health().collectors[n]?.status === 'permanent_error'),
-      'both given up',
-    )
-    expect(mgr.health().collectors.broken?.lastError).toMatch(/source boom/)
-    expect(mgr.health().collectors.throwing?.lastError).toMatch(/sync boom/)
-  })
-
-  it('serves several consumers, batches and an Effect Stream', async () => {
-    const mgr = manager()
-    mgr.addCollector('s', new SyntheticCollector({ rate: 0, batchSize: 50, total: 1000 }), { ...fast, restart: 'transient' })
+  it('serves several consumers, batches and an Effect Stream, each every event of a finite source', async () => {
+    const { clock, mgr, driven } = setup()
+    const s = driven('s')
+    mgr.addCollector('s', s.factory, { ...fast, restart: 'transient' })
     const a = collect(mgr.events())
     const b = collect(mgr.batches())
     const viaEffect = Effect.runPromise(Stream.runCount(mgr.stream))
-    await mgr.start()
-    await waitFor(() => mgr.statistics().collectors.s?.state === 'stopped', 'the finite source to finish')
-    await mgr.stop()
+    await start(mgr, clock)
+    for (let i = 0; i < 20; i++) s.current?.emit(50)
+    s.current?.finish()
+    await settle(clock, () => mgr.statistics().collectors.s?.state === 'stopped', 'the finite source to finish')
+    const stopping = mgr.stop()
+    await clock.advanceAsync(3000)
+    await stopping
     await Promise.all([a.done, b.done])
     expect(a.items.length).toBe(1000)
     expect(b.items.flat().length).toBe(1000)
@@ -245,9 +219,9 @@ describe('CollectorManager supervision', () => {
 
   it('passes an inspector to XState that sees the supervisor and every collector actor', async () => {
     const seen = new Set<string>()
-    const mgr = manager({ inspect: (e: InspectionEvent) => seen.add((e.actorRef as unknown as { id: string }).id) })
-    mgr.addCollector('x', new SyntheticCollector({ rate: 10 }), fast)
-    await mgr.start()
+    const { clock, mgr, driven } = setup({ inspect: (e: InspectionEvent) => seen.add((e.actorRef as unknown as { id: string }).id) })
+    mgr.addCollector('x', driven('x').factory, fast)
+    await start(mgr, clock)
     expect(seen.has('supervisor')).toBe(true)
     expect(seen.has('x')).toBe(true)
     expect(mgr.actors().map((a) => [a.id, a.state])).toEqual([
@@ -256,11 +230,14 @@ describe('CollectorManager supervision', () => {
     ])
   })
 
-  it('keeps events accepted before the first consumer and gives them to it', async () => {
-    const mgr = manager()
-    mgr.addCollector('early', new SyntheticCollector({ rate: 0, batchSize: 10, total: 100 }), { ...fast, restart: 'transient' })
-    await mgr.start()
-    await waitFor(() => mgr.statistics().totalEvents === 100, 'all accepted')
+  it('keeps events accepted before the first consumer and gives them to it, in order', async () => {
+    const { clock, mgr, driven } = setup()
+    const early = driven('early')
+    mgr.addCollector('early', early.factory, { ...fast, restart: 'transient' })
+    await start(mgr, clock)
+    for (let i = 0; i < 10; i++) early.current?.emit(10)
+    early.current?.finish()
+    await settle(clock, () => mgr.statistics().totalEvents === 100, 'all accepted')
     const got: TapioEvent[] = []
     for await (const e of mgr.events()) {
       got.push(e)

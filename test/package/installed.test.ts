@@ -1,5 +1,5 @@
 import { type ChildProcess, execFileSync, spawn, spawnSync } from 'node:child_process'
-import { copyFileSync, cpSync, existsSync, mkdirSync, mkdtempSync, readFileSync, rmSync, symlinkSync, writeFileSync } from 'node:fs'
+import { copyFileSync, cpSync, existsSync, mkdirSync, mkdtempSync, readdirSync, readFileSync, rmSync, symlinkSync, writeFileSync } from 'node:fs'
 import { tmpdir } from 'node:os'
 import { dirname, join } from 'node:path'
 import { fileURLToPath } from 'node:url'
@@ -157,6 +157,13 @@ describe('the installed package', () => {
     const devTools = ['typescript', '@typescript', '@types/node', 'fast-check', 'pure-rand'].reduce((n, d) => n + du(`node_modules/${d}`), 0)
     const production = all - devTools
     console.log(`consumer node_modules: ${(all / 1e6).toFixed(1)} MB in all, ${(production / 1e6).toFixed(1)} MB without typescript, @types/node and fast-check`)
+    // The largest installed packages (scoped ones as one), for docs/performance.md.
+    const top = readdirSync(join(consumer, 'node_modules'))
+      .filter((d) => !d.startsWith('.'))
+      .map((d) => [d, du(`node_modules/${d}`)] as const)
+      .sort((a, b) => b[1] - a[1])
+      .slice(0, 8)
+    console.log(`largest: ${top.map(([d, n]) => `${d} ${(n / 1e6).toFixed(1)} MB`).join(', ')}`)
     expect(production).toBeGreaterThan(0)
   })
 

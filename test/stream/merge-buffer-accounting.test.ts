@@ -254,6 +254,18 @@ describe('MergeBuffer policies', () => {
     expect(buf.sourceCounters('b')).toMatchObject({ buffered: 5, dropped: { buffer_full: 3 } })
   })
 
+  it('drop-newest: a source at its fair share claims nothing, also when another lane is larger', () => {
+    const buf = new MergeBuffer({ capacity: 12, policy: 'drop-newest' })
+    for (const n of ['a', 'b', 'c']) buf.registerSource(n)
+    buf.offer('a', batch('a', 0, 7))
+    buf.offer('b', batch('b', 0, 4))
+    buf.offer('c', batch('c', 0, 1))
+    // Full; b holds its share (12 / 3 = 4): its 2 more are dropped, a keeps its 7.
+    buf.offer('b', batch('b', 4, 2))
+    expect(buf.sourceCounters('a')).toMatchObject({ buffered: 7, dropped: { buffer_full: 0 } })
+    expect(buf.sourceCounters('b')).toMatchObject({ buffered: 4, dropped: { buffer_full: 2 } })
+  })
+
   it('sample: starts exactly at the high-water mark, keeps 1 in N per source', () => {
     for (const fill of [79, 80]) {
       const buf = new MergeBuffer({ capacity: 100, policy: 'sample', sample: { highWaterMark: 0.8, keepOneIn: 10 } })
@@ -377,7 +389,9 @@ describe('MergeBuffer lanes and subscriptions', () => {
     expect(() => new MergeBuffer({ capacity: 0 })).toThrow(/capacity/)
     expect(() => new MergeBuffer({ capacity: 1.5 })).toThrow(/capacity/)
     expect(() => new MergeBuffer({ maxBatch: 0 })).toThrow(/maxBatch/)
-    expect(() => new MergeBuffer({ policy: 'lossy' as never })).toThrow(/policy/)
+    expect(() => new MergeBuffer({ policy: 'lossy' as never })).toThrow('buffer policy: expected one of block, drop-newest, drop-oldest, sample, got lossy')
+    // The bounds of the high-water mark are allowed.
+    for (const highWaterMark of [0, 1]) expect(new MergeBuffer({ sample: { highWaterMark, keepOneIn: 2 } }).stats().capacity).toBeGreaterThan(0)
     expect(() => new MergeBuffer({ sample: { highWaterMark: 1.5, keepOneIn: 2 } })).toThrow(/highWaterMark/)
     expect(() => new MergeBuffer({ sample: { highWaterMark: -0.1, keepOneIn: 2 } })).toThrow(/highWaterMark/)
     expect(() => new MergeBuffer({ sample: { highWaterMark: 0.5, keepOneIn: 0 } })).toThrow(/keepOneIn/)

@@ -1,6 +1,6 @@
 import * as Result from 'effect/Result'
 import * as Schema from 'effect/Schema'
-import { connectionProblems, type NatsConnectionSettings } from './connection.js'
+import { connectionProblems, type NatsConnectionSettings } from './connection-settings.js'
 
 /**
  * Configuration of the NATS JetStream output. Durations are milliseconds, sizes bytes, like the

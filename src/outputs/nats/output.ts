@@ -9,6 +9,7 @@ import { connectOptions, describeConnectError, diagnoseTls, explainTimeout, want
 import { SubjectCache } from './subjects.js'
 import { Backoff, type BackoffPolicy } from '../../core/backoff.js'
 import { delay } from '../../core/delay.js'
+import { type Clock, systemClock } from '../../core/clock.js'
 import { createActor } from 'xstate'
 import {
   type NatsConnectionContext,
@@ -34,6 +35,8 @@ export interface NatsOutputOptions {
   /** Node name: the first token after the subject prefix. */
   readonly node: string
   readonly logger?: NatsOutputLogger
+  /** Every timer and timestamp of the output (ack timeouts, retry times, the close bound); default the system clock. */
+  readonly clock?: Clock
 }
 
 /** Counters are events unless named otherwise; all are monotonic for the output's lifetime. */
@@ -140,7 +143,10 @@ export class NatsOutput {
   private readonly retryBackoff: Backoff
   private pending = 0
   private roomWaiters: (() => void)[] = []
-  private tickTimer: ReturnType<typeof setInterval> | undefined
+  private readonly clock: Clock
+  private tickTimer: unknown
+  /** Set while close() waits for the last acknowledgements: called when none is outstanding. */
+  private onDrained: (() => void) | undefined
   private connecting: Promise<void> | undefined
   private readonly abort = new AbortController()
   private maxPayload: number
@@ -166,6 +172,7 @@ export class NatsOutput {
     this.subjects = new SubjectCache(config.subjectPrefix, options.node)
     this.node = options.node
     this.log = options.logger
+    this.clock = options.clock ?? systemClock
     this.retryBackoff = new Backoff(retryPolicy(config.retry))
     this.maxPayload = config.maxMessageBytes
     this.machine.subscribe((s) => {
@@ -206,7 +213,18 @@ export class NatsOutput {
     this.machine.send({ type: 'START' })
     this.connecting = this.connectLoop()
     const every = Math.max(20, Math.min(500, Math.floor(this.config.ackTimeoutMs / 4), Math.floor(this.config.retry.initialMs / 2)))
-    this.tickTimer = setInterval(() => this.tick(), every)
+    this.scheduleTick(every)
+  }
+
+  /** One timer for everything (see tick()), re-armed until the output is closed. */
+  private scheduleTick(every: number): void {
+    this.tickTimer = this.clock.setTimeout(() => {
+      try {
+        this.tick()
+      } finally {
+        if (!this.isClosed()) this.scheduleTick(every)
+      }
+    }, every)
   }
 
   /** Takes the events, or the shared serialised form the agent makes once for every output. */
@@ -237,8 +255,12 @@ export class NatsOutput {
   async close(): Promise<void> {
     if (this.isClosed()) return
     this.machine.send({ type: 'CLOSE' })
-    const deadline = Date.now() + this.config.closeTimeoutMs
-    while (this.pending > 0 && Date.now() < deadline) await new Promise((r) => setTimeout(r, 20))
+    if (this.pending > 0) {
+      const drained = new AbortController()
+      this.onDrained = () => drained.abort()
+      await delay(this.config.closeTimeoutMs, drained.signal, this.clock)
+      this.onDrained = undefined
+    }
     if (this.pending > 0) {
       let n = 0
       for (const m of [...this.inFlight.values(), ...this.retryQueue, ...this.waiting.drain()]) n += m.events
@@ -250,7 +272,7 @@ export class NatsOutput {
     }
     this.machine.send({ type: 'CLOSED' })
     this.abort.abort()
-    if (this.tickTimer) clearInterval(this.tickTimer)
+    if (this.tickTimer !== undefined) this.clock.clearTimeout(this.tickTimer)
     this.tickTimer = undefined
     this.wakeWriters()
     await this.connecting?.catch(() => {})
@@ -382,7 +404,7 @@ export class NatsOutput {
   private flush(): void {
     const nc = this.nc
     if (!nc || !natsCanPublish(this.view)) return
-    const now = Date.now()
+    const now = this.clock.now()
     const window = this.config.stream.duplicateWindowMs
     for (let m = this.waiting.shift(); m !== undefined; m = this.waiting.shift()) {
       const seq = ++this.nextSeq
@@ -477,7 +499,7 @@ export class NatsOutput {
    * reason (at most one probe every 2 s) so /readyz names it.
    */
   private diagnose(): void {
-    const now = Date.now()
+    const now = this.clock.now()
     if (!wantsTls(this.config) || now - this.diagnosedAt < 2000) return
     // One probe at a time, and only while not connected: the machine says whether one may start.
     if (!this.machine.getSnapshot().can({ type: 'PROBE_START' })) return
@@ -492,6 +514,7 @@ export class NatsOutput {
   private settle(m: PendingMessage): void {
     this.pending -= m.events
     if (this.pending < this.config.maxPendingEvents) this.wakeWriters()
+    if (this.pending === 0) this.onDrained?.()
   }
 
   private retry(m: PendingMessage, why: string): void {
@@ -504,7 +527,7 @@ export class NatsOutput {
     }
     this.stats.retriedEvents += m.events
     if (this.retryQueue.length === 0) {
-      this.retryAt = Date.now() + this.retryBackoff.fail()
+      this.retryAt = this.clock.now() + this.retryBackoff.fail()
     }
     this.retryQueue.push(m)
   }
@@ -521,7 +544,7 @@ export class NatsOutput {
 
   /** Timeouts, due retries and stream re-checks; one timer for everything. */
   private tick(): void {
-    const now = Date.now()
+    const now = this.clock.now()
     const timeout = this.config.ackTimeoutMs
     if (this.view.link === 'connected') {
       for (const [seq, m] of this.inFlight) {
@@ -558,7 +581,7 @@ export class NatsOutput {
         })
       } catch (e) {
         this.setError(`cannot connect to ${this.config.servers.join(', ')}: ${describeConnectError(await explainTimeout(e, this.config), this.config)}`)
-        await delay(backoff.fail(), this.abort.signal)
+        await delay(backoff.fail(), this.abort.signal, this.clock)
         continue
       }
       if (this.isClosed()) {

@@ -47,7 +47,7 @@ beforeAll(async () => {
 
 afterAll(async () => {
   try {
-    if (um) await um.systemctl(['stop', UNIT])
+    if (um) await um.systemctl(['stop', UNIT, 'killed.service'])
   } finally {
     try {
       await mgr?.stop()
@@ -113,3 +113,20 @@ it('a crash-looping unit gives one incident per failed run, with the exit of its
   expect(dataOf(failedOf()[RUNS] as TapioEvent)).toMatchObject({ oldActiveState: 'inactive', mainPid: pids.at(-1) })
   expect(out.filter((e) => e.type === 'tapio.correlation.updated')).toEqual([])
 }, 120_000)
+
+it('links a main process killed by a signal by that signal', async () => {
+  if (!um) throw new Error('setup failed')
+  const unit = 'killed.service'
+  const r = await um.systemdRun([`--unit=${unit}`, '/bin/sleep', '600'])
+  expect(r.code, r.stderr).toBe(0)
+  const started = await waitFor(`${unit} to start`, () => out.find((e) => e.type === 'systemd.unit.started' && dataOf(e).unit === unit), 30_000)
+  process.kill(dataOf(started).mainPid as number, 'SIGKILL')
+  const failed = await waitFor(`${unit} to fail`, () => out.find((e) => e.type === 'systemd.unit.failed' && dataOf(e).unit === unit), 30_000)
+  const pid = dataOf(failed).mainPid as number
+  expect(dataOf(failed)).toMatchObject({ result: 'signal', exitCode: 'killed', exitStatus: 9 })
+  const exit = await waitFor(`the kernel exit of ${pid}`, () => out.find((e) => e.type === 'kernel.process.exit' && dataOf(e).pid === pid), 30_000)
+  expect(dataOf(exit)).toMatchObject({ signal: 9, exitCode: 0, coreDumped: false })
+  const incident = out.find((e) => e.type === 'tapio.correlation.incident' && (e.data as CorrelationData).members.some((m) => m.id === failed.id))
+  expect((incident?.data as CorrelationData | undefined)?.members.map((m) => m.id)).toEqual([failed.id, exit.id])
+  expect((incident?.data as CorrelationData).keys).toEqual([`pid:${pid}/killed:9`])
+}, 60_000)

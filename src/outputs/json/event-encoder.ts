@@ -1,0 +1,242 @@
+import * as Schema from 'effect/Schema'
+import type { TapioEvent } from '../../events/event.js'
+import { dataSchemaFor } from '../../events/families.js'
+import { TapioEventSchema } from '../../events/schema.js'
+// The vocabulary registers its data schemas as it loads: the encoder looks them up by type.
+import '../../events/vocabulary/index.js'
+import { BOOLEAN, NULL, NUMBER, type ObjectShape, objectShape, type Shape, shapeFromJsonSchema, STRING } from './shape.js'
+import { ByteWriter, writeBoolean, writeNull, writeNumber, writeString } from './writer.js'
+
+/**
+ * Events as NDJSON bytes through serialisers compiled per event type from the event schemas
+ * (`Schema.toJsonSchemaDocument` of the envelope and of each registered `data` schema), written
+ * straight into one buffer: no string per event, no `JSON.stringify` on the common path.
+ *
+ * The bytes are those of `JSON.stringify(event)` + `\n`, byte for byte, for every event: an event
+ * of a known type whose keys and values fit its shape is written by the compiled path, which
+ * reproduces `JSON.stringify` exactly for what it accepts (keys in the object's own order, ASCII
+ * strings without escapes byte by byte, escapes and wider text through `JSON.stringify` of that
+ * string, finite numbers as `String(n)`, plain objects and arrays only); any other event (unknown
+ * type or key, a class instance, a `toJSON`, a value of another type) is written by
+ * `JSON.stringify` instead. `test/outputs/json-encoder.test.ts` checks the equality over arbitrary
+ * events of every vocabulary type.
+ */
+export interface EncodedBatch {
+  readonly bytes: Buffer
+  /** Where line `i` starts; `offsets[length]` is the end. */
+  readonly offsets: Uint32Array
+  /** How many events the compiled path wrote (the rest went through `JSON.stringify`). */
+  readonly compiled: number
+}
+
+const OBJECT_PROTO = Object.prototype
+const ARRAY_PROTO = Array.prototype
+const getPrototypeOf = Object.getPrototypeOf
+const OPEN_BRACE = 0x7b
+const CLOSE_BRACE = 0x7d
+const OPEN_BRACKET = 0x5b
+const CLOSE_BRACKET = 0x5d
+const COMMA = 0x2c
+const COLON = 0x3a
+const NEWLINE = 0x0a
+
+/** More types than any vocabulary has: past it the cache starts over (a source inventing types). */
+const MAX_CACHED_TYPES = 4096
+/** A scratch buffer grown past this by one huge batch is let go afterwards. */
+const MAX_KEPT_SCRATCH = 8 << 20
+
+/**
+ * The compiled path is exact only while the built-in prototypes are: an enumerable property on
+ * `Object.prototype` would show in `for...in`, a `toJSON` there would be called by JSON.stringify.
+ */
+function prototypesPlain(): boolean {
+  for (const _ in {}) return false
+  return !('toJSON' in OBJECT_PROTO) && !('toJSON' in ARRAY_PROTO)
+}
+
+function writeValue(w: ByteWriter, v: unknown, s: Shape | undefined): boolean {
+  if (s === undefined) return false
+  if (typeof v === 'string') {
+    if ((s.prims & STRING) === 0) return false
+    writeString(w, v)
+    return true
+  }
+  if (typeof v === 'number') {
+    if ((s.prims & NUMBER) === 0) return false
+    writeNumber(w, v)
+    return true
+  }
+  if (typeof v === 'boolean') {
+    if ((s.prims & BOOLEAN) === 0) return false
+    writeBoolean(w, v)
+    return true
+  }
+  if (typeof v !== 'object') return false
+  if (v === null) {
+    if ((s.prims & NULL) === 0) return false
+    writeNull(w)
+    return true
+  }
+  if (s.object !== undefined) return writeObject(w, v as Readonly<Record<string, unknown>>, s.object, undefined)
+  if (s.array !== undefined) return writeArray(w, v, s.array)
+  if (s.record !== undefined) return writeRecord(w, v as Readonly<Record<string, unknown>>, s.record)
+  return false
+}
+
+/** A literal-made or null-prototype object without a `toJSON` (an own, non-enumerable one included). */
+function isPlain(o: Readonly<Record<string, unknown>>): boolean {
+  const proto: unknown = getPrototypeOf(o)
+  return (proto === OBJECT_PROTO || proto === null) && o.toJSON === undefined
+}
+
+/**
+ * Keys in the object's own order (`for...in` of a plain object is its own enumerable keys, in the
+ * order JSON.stringify uses); `undefined` values are left out, as JSON.stringify does.
+ */
+function writeObject(w: ByteWriter, o: Readonly<Record<string, unknown>>, shape: ObjectShape, data: Shape | undefined): boolean {
+  if (!isPlain(o)) return false
+  w.byte(OPEN_BRACE)
+  const seenKeys = shape.seenKeys
+  const seenFields = shape.seenFields
+  let i = 0
+  let first = true
+  for (const k in o) {
+    let f = seenKeys[i] === k ? seenFields[i] : undefined
+    if (f === undefined) {
+      f = shape.fields.get(k)
+      if (f === undefined) return false
+      if (i < seenKeys.length) {
+        seenKeys[i] = k
+        seenFields[i] = f
+      }
+    }
+    i++
+    const v = o[k]
+    if (v === undefined) continue
+    w.raw(first ? f.key : f.nextKey)
+    first = false
+    const fs = f.shape
+    if (!writeValue(w, v, fs.data === true ? data : fs)) return false
+  }
+  w.byte(CLOSE_BRACE)
+  return true
+}
+
+function writeArray(w: ByteWriter, v: object, items: Shape): boolean {
+  if (!Array.isArray(v) || getPrototypeOf(v) !== ARRAY_PROTO) return false
+  const a = v as readonly unknown[]
+  w.byte(OPEN_BRACKET)
+  for (let i = 0; i < a.length; i++) {
+    if (i > 0) w.byte(COMMA)
+    // A hole or undefined (JSON.stringify writes null) does not fit any shape: falls back.
+    if (!writeValue(w, a[i], items)) return false
+  }
+  w.byte(CLOSE_BRACKET)
+  return true
+}
+
+function writeRecord(w: ByteWriter, o: Readonly<Record<string, unknown>>, values: Shape): boolean {
+  if (!isPlain(o)) return false
+  w.byte(OPEN_BRACE)
+  let first = true
+  for (const k in o) {
+    const v = o[k]
+    if (v === undefined) continue
+    if (!first) w.byte(COMMA)
+    first = false
+    writeString(w, k)
+    w.byte(COLON)
+    if (!writeValue(w, v, values)) return false
+  }
+  w.byte(CLOSE_BRACE)
+  return true
+}
+
+/** The envelope's shape: its `data` is looked up per event type. */
+function envelopeShape(): ObjectShape {
+  const doc = Schema.toJsonSchemaDocument(TapioEventSchema)
+  const converted = shapeFromJsonSchema(doc).object
+  if (converted === undefined) throw new Error('the TapioEvent JSON Schema is not an object')
+  return objectShape([...converted.fields.values()].map((f) => [f.name, f.name === 'data' ? { prims: 0, data: true } : f.shape] as const))
+}
+
+interface CachedData {
+  readonly schema: unknown
+  readonly shape: Shape | undefined
+}
+
+export class EventEncoder {
+  private readonly w = new ByteWriter()
+  private envelope: ObjectShape | undefined
+  private readonly dataShapes = new Map<string, CachedData>()
+  private lastType: string | undefined
+  private lastShape: Shape | undefined
+
+  /** Every event as its `JSON.stringify` line plus `\n`, in one buffer sized to it. */
+  encode(events: readonly TapioEvent[]): EncodedBatch {
+    const w = this.w
+    w.at = 0
+    const n = events.length
+    const offsets = new Uint32Array(n + 1)
+    const fast = prototypesPlain()
+    let compiled = 0
+    for (let i = 0; i < n; i++) {
+      const e = events[i] as TapioEvent
+      const start = w.at
+      offsets[i] = start
+      if (fast && this.writeEvent(e)) compiled++
+      else {
+        w.at = start
+        w.text(JSON.stringify(e) ?? 'null')
+      }
+      w.byte(NEWLINE)
+    }
+    offsets[n] = w.at
+    const bytes = w.copyOut(0)
+    if (w.buf.length > MAX_KEPT_SCRATCH) this.w.buf = Buffer.allocUnsafe(1 << 16)
+    return { bytes, offsets, compiled }
+  }
+
+  /** The compiled path for one event; false when it does not fit (the caller rewinds). */
+  private writeEvent(e: TapioEvent): boolean {
+    if (typeof e !== 'object' || e === null) return false
+    const type = e.type
+    if (typeof type !== 'string') return false
+    const data = type === this.lastType ? this.lastShape : this.dataShape(type)
+    if (data === undefined) return false
+    this.envelope ??= envelopeShape()
+    return writeObject(this.w, e as unknown as Readonly<Record<string, unknown>>, this.envelope, data)
+  }
+
+  private dataShape(type: string): Shape | undefined {
+    const schema = dataSchemaFor(type)
+    let cached = this.dataShapes.get(type)
+    // A type registered again with another schema is compiled again.
+    if (cached === undefined || cached.schema !== schema) {
+      if (this.dataShapes.size >= MAX_CACHED_TYPES) this.dataShapes.clear()
+      cached = { schema, shape: schema === undefined ? undefined : compileData(schema) }
+      this.dataShapes.set(type, cached)
+    }
+    this.lastType = type
+    this.lastShape = cached.shape
+    return cached.shape
+  }
+}
+
+function compileData(schema: Schema.Top): Shape | undefined {
+  try {
+    const shape = shapeFromJsonSchema(Schema.toJsonSchemaDocument(schema))
+    return shape.object !== undefined || shape.record !== undefined ? shape : undefined
+  } catch {
+    // A schema without a JSON Schema form: its events go through JSON.stringify.
+    return undefined
+  }
+}
+
+/** The agent's one encoder (single-threaded: its scratch buffer is reused batch after batch). */
+let shared: EventEncoder | undefined
+
+export function encodeNdjson(events: readonly TapioEvent[]): EncodedBatch {
+  shared ??= new EventEncoder()
+  return shared.encode(events)
+}
