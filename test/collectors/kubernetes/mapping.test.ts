@@ -136,6 +136,35 @@ describe('changeToEvents: the object change', () => {
   })
 })
 
+describe('objects with parts missing', () => {
+  const bare = (): Pod => ({ metadata: meta('bare', { namespace: 'shop' }) }) as Pod
+
+  it('a pod without spec or status: no node, no phase, no transitions', () => {
+    const [e] = changeToEvents({ type: 'added', object: { resource: 'pods', object: bare() } }, new MetadataCache())
+    expect(e?.severity).toBe('info')
+    expect(data(e)).not.toHaveProperty('nodeName')
+    expect(data(e)).not.toHaveProperty('phase')
+    expect(podTransitions(bare(), bare())).toEqual([])
+    expect(podTransitions(bare(), pod({ phase: 'Running', containers: [{ name: 'app', restartCount: 1 } as ContainerStatus] })).map((x) => x.type)).toEqual([
+      'k8s.pod.container_restarted',
+    ])
+    expect(podTransitions(pod({ phase: 'Running' }), bare())).toEqual([])
+  })
+
+  it('a node without status or conditions is Unknown', () => {
+    const noStatus = { metadata: meta('n1') } as Node
+    const noConditions = { metadata: meta('n1'), status: {} } as Node
+    expect(readyStatus(noConditions)).toBe('Unknown')
+    expect(data(nodeTransitions(node('True'), noStatus)[0])).toMatchObject({ status: 'Unknown', previousStatus: 'True' })
+    expect(data(nodeTransitions(node('True'), noConditions)[0])).toMatchObject({ status: 'Unknown', previousStatus: 'True' })
+  })
+
+  it('a workload without spec wants one replica', () => {
+    const w = { metadata: meta('w', { namespace: 'shop' }), status: { replicas: 1 } } as Workload
+    expect(data(rolloutTransition({ metadata: meta('w', { namespace: 'shop' }) } as Workload, w))).toMatchObject({ desiredReplicas: 1, replicas: 1 })
+  })
+})
+
 describe('podTransitions', () => {
   const cs = (c: Partial<ContainerStatus> & { name?: string }): ContainerStatus => ({ name: 'app', ...c }) as ContainerStatus
 
@@ -210,10 +239,20 @@ describe('podTransitions', () => {
     // Without times or exit code: no timestamp, no exitCode, no finishedAt.
     const bare = podTransitions(running, pod({ containers: [cs({ state: { terminated: { reason: 'OOMKilled', finishedAt: 'not a date' } } })] }))[0]
     expect(bare).not.toHaveProperty('timestamp')
-    expect(data(bare)).toEqual({ namespace: 'shop', name: 'web-1', uid: 'uid-web-1', container: 'app', restartCount: 0, finishedAt: 'not a date' })
+    expect(data(bare)).toStrictEqual({ namespace: 'shop', name: 'web-1', uid: 'uid-web-1', container: 'app', restartCount: 0, finishedAt: 'not a date' })
     const noTimes = podTransitions(running, pod({ containers: [cs({ state: { terminated: { reason: 'OOMKilled' } } })] }))[0]
     expect(noTimes).not.toHaveProperty('timestamp')
     expect(data(noTimes)).not.toHaveProperty('finishedAt')
+  })
+
+  it('an OOM kill names the container that was killed, not its successor', () => {
+    const running = pod({ containers: [cs({ restartCount: 0, containerID: 'containerd://old' })] })
+    const oomed = (termId: string | undefined) =>
+      pod({ containers: [cs({ restartCount: 1, containerID: 'containerd://new', lastState: { terminated: { reason: 'OOMKilled', finishedAt: 'f', ...(termId ? { containerID: termId } : {}) } } })] })
+    const k8sOf = (p: Pod) => podTransitions(running, p).find((e) => e.type === 'k8s.pod.oom_killed')?.k8s
+    expect(k8sOf(oomed('containerd://old'))).toEqual({ namespace: 'shop', pod: 'web-1', podUid: 'uid-web-1', container: 'app', containerId: 'containerd://old' })
+    expect(k8sOf(oomed('containerd://new'))).toMatchObject({ containerId: 'containerd://new' })
+    expect(k8sOf(oomed(undefined))).toMatchObject({ containerId: 'containerd://new' })
   })
 
   it('terminations are told apart by container id, start and finish time', () => {
@@ -318,6 +357,15 @@ describe('rolloutTransition', () => {
       dep(3, { ...done(3), unavailableReplicas: 1 }, 2),
     ]
     for (const v of variants) expect(rolloutTransition(base, v)?.type).toBe('k8s.deployment.rollout')
+    // Each number moving alone, the state staying the same.
+    expect(rolloutTransition(base, dep(3, done(3), 1))).toMatchObject({ data: { state: 'complete', generation: 1 } })
+    expect(rolloutTransition(base, dep(3, done(3, 3), 2))).toMatchObject({ data: { state: 'complete', observedGeneration: 3 } })
+    const behind = dep(3, { ...done(3), updatedReplicas: 1 }, 2)
+    for (const moved of [{ replicas: 4 }, { availableReplicas: 1 }]) {
+      expect(rolloutTransition(behind, dep(3, { ...done(3), updatedReplicas: 1, ...moved }, 2))).toMatchObject({ data: { state: 'progressing', ...moved } })
+    }
+    const unavailable = dep(3, { ...done(3), availableReplicas: 1 }, 2)
+    expect(rolloutTransition(unavailable, dep(3, { ...done(3), availableReplicas: 1, updatedReplicas: 2 }, 2))).toMatchObject({ data: { state: 'progressing', updatedReplicas: 2 } })
     // Only readyReplicas or unavailableReplicas moved: the state stays complete.
     expect(data(rolloutTransition(base, variants[5] as Workload))).toMatchObject({ state: 'complete', readyReplicas: 2 })
     expect(data(rolloutTransition(base, variants[7] as Workload))).toMatchObject({ state: 'complete', unavailableReplicas: 1 })
@@ -459,6 +507,8 @@ describe('core events', () => {
     const series = ev({ series: { count: 2, lastObservedTime: '2026-01-01T00:00:10Z' } })
     expect(coreEventToEvents('updated', ev({ series: { count: 2, lastObservedTime: '2026-01-01T00:00:20Z' } }), { resource: 'events', object: series })).toHaveLength(1)
     expect(coreEventToEvents('updated', series, { resource: 'events', object: series })).toEqual([])
+    // A new event is news even when a version of it was known.
+    expect(coreEventToEvents('added', first, { resource: 'events', object: first })).toHaveLength(1)
     // No previous version to compare with: reported.
     expect(coreEventToEvents('updated', first, undefined)).toHaveLength(1)
     expect(coreEventToEvents('updated', first, { resource: 'pods', object: pod() })).toHaveLength(1)
