@@ -149,6 +149,9 @@ describe('objects with parts missing', () => {
       'k8s.pod.container_restarted',
     ])
     expect(podTransitions(pod({ phase: 'Running' }), bare())).toStrictEqual([])
+    const noSpec = { metadata: meta('bare', { namespace: 'shop' }), status: { containerStatuses: [{ name: 'app', restartCount: 1 }] } } as Pod
+    const [restarted] = podTransitions(bare(), noSpec)
+    expect(restarted?.k8s).toStrictEqual({ namespace: 'shop', pod: 'bare', podUid: 'uid-bare', container: 'app' })
   })
 
   it('a node without status or conditions is Unknown', () => {
