@@ -48,6 +48,13 @@ describe('parseCniConfigFile', () => {
     expect(failure(parseCniConfigFile('a.conf', JSON.stringify({ name: 'n', type: '' })))).toMatch(/^invalid conf: .*type/s)
     expect(failure(parseCniConfigFile('a.conf', JSON.stringify({ type: 'bridge' })))).toMatch(/^invalid conf: .*name/s)
     expect(failure(parseCniConfigFile('a.conf', JSON.stringify({ name: 'n', type: 'b', cniVersion: false })))).toMatch(/cniVersion/)
+    // Every problem is named, not only the first.
+    const both = failure(parseCniConfigFile('a.conflist', JSON.stringify({ name: '', plugins: [] })))
+    expect(both).toMatch(/name/)
+    expect(both).toMatch(/plugins/)
+    const conf = failure(parseCniConfigFile('a.conf', JSON.stringify({ name: '', type: '' })))
+    expect(conf).toMatch(/name/)
+    expect(conf).toMatch(/type/)
     expect(failure(parseCniConfigFile('a.json', 'null'))).toMatch(/^invalid conf: /)
     expect(failure(parseCniConfigFile('a.json', '"text"'))).toMatch(/^invalid conf: /)
   })
@@ -115,6 +122,9 @@ describe('parseCniResultFile', () => {
 
   it('says what is wrong: not JSON, not a cache record, or which field', () => {
     expect(failure(parseCniResultFile('{'))).toMatch(/^not JSON: /)
+    const all = failure(parseCniResultFile(JSON.stringify({ kind: 'cniCacheV1', containerId: '', ifName: '', networkName: 'n' })))
+    expect(all).toMatch(/containerId/)
+    expect(all).toMatch(/ifName/)
     const bare = { kind: 'cniCacheV1', containerId: 'c', ifName: 'eth0', networkName: 'n' }
     for (const [bad, field] of [
       [{ ...bare, kind: 'cniCacheV2' }, 'kind'],
