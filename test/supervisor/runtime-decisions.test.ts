@@ -97,6 +97,35 @@ describe('a manual restart', () => {
   })
 })
 
+describe('what a waiting restart learns', () => {
+  it('gave up: the restart intensity ran out before startAttempts failed starts', async () => {
+    const s = setup()
+    const d = s.driven('a', (n) => (n >= 2 ? { failStart: true } : {}))
+    s.mgr.addCollector('a', d.factory, { ...policy, startAttempts: 5, maxRestarts: 1 })
+    await s.start()
+    const restarting = s.mgr.restartCollector('a').catch((e: unknown) => e)
+    await s.clock.advanceAsync(1000)
+    expect(String(await restarting)).toBe(
+      'CollectorStartError: collectors failed to start: a (gave up: restart intensity exceeded: 1 restarts within 60000 ms (max 1); last error: start failed: driven a#3: start failure)',
+    )
+    await s.stop()
+  })
+
+  it('stopped: an operator stopped it before it could run', async () => {
+    const s = setup()
+    const d = s.driven('a', (n) => (n === 2 ? { startMs: 300 } : {}))
+    s.mgr.addCollector('a', d.factory, policy)
+    await s.start()
+    const restarting = s.mgr.restartCollector('a').catch((e: unknown) => e)
+    await s.clock.advanceAsync(100)
+    const stopping = s.mgr.stopCollector('a')
+    await s.clock.advanceAsync(0)
+    await stopping
+    expect(String(await restarting)).toBe('CollectorStartError: collectors failed to start: a (stopped before it could run)')
+    await s.stop()
+  })
+})
+
 describe('restart budget', () => {
   it('give-up counts per collector; escalate counts the restarts of the whole supervisor', async () => {
     for (const onExceeded of ['give-up', 'escalate'] as const) {
@@ -186,6 +215,8 @@ describe('group restarts and members out of the ordinary', () => {
     await restarting
     expect(s.mgr.collectorNames()).toEqual(['a', 'b', 'c'])
     expect(s.mgr.statistics().collectors.b).toMatchObject({ state: 'running', restarts: 2, manualRestarts: 1 })
+    // Running again: the give-up reason is no longer its error.
+    expect(s.mgr.health().collectors.b?.lastError).toBeNull()
     // A fresh window: one more automatic restart is granted, and it takes c along (b is before c).
     s.lifecycle.length = 0
     b.current?.crash()

@@ -309,6 +309,33 @@ describe('stopping', () => {
     await s.stop()
   })
 
+  it('a stop waits for the source to end: a final batch flushed after stop() is taken before stopped', async () => {
+    const s = setup()
+    let stopped = false
+    let wake: (() => void) | undefined
+    const flushing: Collector = {
+      start() {},
+      stop() {
+        stopped = true
+        wake?.()
+      },
+      async *events() {
+        while (!stopped) await new Promise<void>((r) => (wake = r))
+        await new Promise<void>((r) => s.clock.setTimeout(r, 50))
+        yield [{ type: 'f.final', data: {} }, { type: 'f.final', data: {} }]
+      },
+    }
+    s.mgr.addCollector('f', flushing, policy)
+    await s.start()
+    await s.clock.advanceAsync(1000)
+    const stopping = s.mgr.stopCollector('f')
+    await s.clock.advanceAsync(50)
+    await stopping
+    expect(s.lifecycle.find((e) => e.type === 'stopped')).toMatchObject({ at: 1050, forced: false })
+    expect(s.mgr.statistics().collectors.f?.accepted).toBe(2)
+    await s.stop()
+  })
+
   it('what a collector produces while it stops is still delivered', async () => {
     const s = setup()
     const got: unknown[] = []

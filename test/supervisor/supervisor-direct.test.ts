@@ -46,3 +46,18 @@ describe('Supervisor on its own', () => {
     expect(clock.pending).toBe(0)
   })
 })
+
+describe('an error inside the actor system', () => {
+  it('goes to onInternalError and stays readable; it is not thrown into the host', async () => {
+    const clock = new ManualClock(0)
+    const errors: unknown[] = []
+    const sup = new Supervisor({ buffer: new MergeBuffer({}, clock), strategy: 'one_for_one', healthCheckIntervalMs: 1000, clock, onInternalError: (e) => errors.push(e) })
+    // Nothing public can break the machine; a malformed event sent to it past the types can.
+    const actor = (sup as unknown as { actor: { send: (e: unknown) => void } }).actor
+    expect(() => actor.send({ type: 'ADD', child: null })).not.toThrow()
+    await clock.advanceAsync(0)
+    expect(errors.length).toBe(1)
+    expect(String(errors[0])).toMatch(/Unable to evaluate guard 'canAdd'/)
+    expect(sup.internalError()).toBe(errors[0])
+  })
+})
