@@ -174,7 +174,9 @@ function run(events: readonly NatsConnectionEvent[], each: (step: { view: NatsCo
   }
 }
 
-const sequences = fc.array(event, { minLength: 1, maxLength: 60 })
+// size 'max': lengths spread up to 60 (the default size keeps arrays short, and the interesting
+// states lie several events deep).
+const sequences = fc.array(event, { minLength: 1, maxLength: 60, size: 'max' })
 // MODEL_RUNS: fewer under mutation testing (vitest.mutate.config.ts).
 const runs = { numRuns: Number(process.env.MODEL_RUNS ?? 3000) }
 
