@@ -5,10 +5,13 @@ import { defineConfig } from 'vitest/config'
  * without the global setup (no tsc build: TypeScript 7 has no JS API and the mutants live only in
  * Stryker's sandbox), on the driven clock only (a test that sleeps would make every mutant cost
  * seconds) and with the model test and the machines' properties at fewer sequences.
+ *
+ * MUTATION_TESTS=a.test.ts,b.test.ts narrows the set to those files (a scoped run: the tests that
+ * import the mutated file). A mutant they kill, the whole set kills too; the score is a lower bound.
  */
 export default defineConfig({
   test: {
-    include: [
+    include: process.env.MUTATION_TESTS?.split(',').filter(Boolean) ?? [
       'test/core/clock.test.ts',
       'test/core/delay.test.ts',
       'test/core/backoff.test.ts',

@@ -10,8 +10,7 @@
 //
 //   node scripts/mutation-static-recheck.mjs reports/mutation/mutation.json
 //
-// MUTATION_STATIC_TESTS=test/a.test.ts,test/b.test.ts runs only those files of the set per mutant
-// (the tests that import the mutated file): a mutant they kill, the whole set kills too.
+// With MUTATION_TESTS set (vitest.mutate.config.ts), only those test files run per mutant.
 import { spawnSync } from 'node:child_process'
 import { cpSync, mkdtempSync, readFileSync, rmSync, symlinkSync, writeFileSync } from 'node:fs'
 import { tmpdir } from 'node:os'
@@ -42,8 +41,7 @@ try {
       const from = offset(original, m.location.start)
       const to = offset(original, m.location.end)
       writeFileSync(join(scratch, file), original.slice(0, from) + m.replacement + original.slice(to))
-      const only = (process.env.MUTATION_STATIC_TESTS ?? '').split(',').filter(Boolean)
-      const run = spawnSync('npx', ['--no-install', 'vitest', 'run', '--config', 'vitest.mutate.config.ts', '--bail', '1', ...only], {
+      const run = spawnSync('npx', ['--no-install', 'vitest', 'run', '--config', 'vitest.mutate.config.ts', '--bail', '1'], {
         cwd: scratch,
         encoding: 'utf8',
         env: { ...process.env, MODEL_RUNS: process.env.MODEL_RUNS ?? '100' },

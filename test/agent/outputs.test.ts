@@ -7,7 +7,7 @@ import { afterAll, describe, expect, it } from 'vitest'
 import { Agent } from '../../src/agent/agent.js'
 import { loadConfigText } from '../../src/agent/config.js'
 import { createLogger } from '../../src/agent/logger.js'
-import { RotatingFileOutput } from '../../src/agent/outputs.js'
+import { FILE_HIGH_WATER_MARK, RotatingFileOutput } from '../../src/agent/outputs.js'
 import { builtinKinds, kindMap, validators } from '../../src/agent/registry.js'
 import { makeEvent } from '../../src/index.js'
 import { waitFor } from '../support/wait.js'
@@ -17,6 +17,24 @@ afterAll(() => rmSync(dir, { recursive: true, force: true }))
 const kinds = builtinKinds()
 
 describe('agent outputs', () => {
+  it('the file output takes batches up to FILE_HIGH_WATER_MARK bytes without waiting, then waits for drain', async () => {
+    const path = join(dir, 'hwm.ndjson')
+    const out = new RotatingFileOutput(path, 2 ** 40, 1)
+    const batch = Array.from({ length: 1000 }, (_, i) => makeEvent('t', 'synthetic.tick', { seq: i, generation: 1 }))
+    const batchBytes = Buffer.byteLength(batch.map((e) => `${JSON.stringify(e)}\n`).join(''))
+    // Several whole batches fit: the next one is serialised while these are written.
+    const fit = Math.floor((FILE_HIGH_WATER_MARK - 1) / batchBytes)
+    expect(fit).toBeGreaterThanOrEqual(4)
+    const waits: (Promise<void> | undefined)[] = []
+    for (let i = 0; i <= fit; i++) waits.push(out.write(batch))
+    expect(waits.slice(0, fit).every((p) => p === undefined)).toBe(true)
+    expect(waits[fit]).toBeInstanceOf(Promise)
+    await waits[fit]
+    await out.close()
+    expect(readFileSync(path, 'utf8').split('\n').length - 1).toBe((fit + 1) * 1000)
+    expect(out.written).toBe((fit + 1) * 1000)
+  })
+
   it('rotates the file output by size and keeps maxFiles files', async () => {
     const path = join(dir, 'events.ndjson')
     const out = new RotatingFileOutput(path, 2000, 3)

@@ -190,6 +190,31 @@ describe('MergeBuffer edge cases', () => {
     expect(buf.stats()).toMatchObject({ pendingOffers: 0, queued: 7 })
   })
 
+  it('closed is not exhausted while batches are still queued for the subscription', () => {
+    const buf = new MergeBuffer({ capacity: 10, maxBatch: 2 })
+    buf.registerSource('a')
+    const sub = buf.subscribe()
+    buf.offer('a', batch('a', 0, 3))
+    buf.close()
+    expect(buf.exhausted(sub)).toBe(false)
+    expect(buf.take(sub)?.length).toBe(2)
+    expect(buf.exhausted(sub)).toBe(false)
+    expect(buf.take(sub)?.length).toBe(1)
+    expect(buf.exhausted(sub)).toBe(true)
+  })
+
+  it('block: a waiting batch admitted whole is handed out as it is (no copy)', async () => {
+    const buf = new MergeBuffer({ capacity: 10, policy: 'block' })
+    buf.registerSource('a')
+    const sub = buf.subscribe()
+    buf.offer('a', batch('a', 0, 8))
+    const waiting = batch('a', 8, 5)
+    const offered = buf.offer('a', waiting)
+    buf.take(sub)
+    await offered
+    expect(buf.take(sub)).toBe(waiting)
+  })
+
   it('an empty offer changes nothing; consumers waiting for data are woken by an offer', async () => {
     const buf = new MergeBuffer({ capacity: 10 })
     buf.registerSource('a')

@@ -1,39 +1,15 @@
 import { describe, expect, it } from 'vitest'
-import { ManualClock } from '../../src/core/clock.js'
-import { type Collector, CollectorManager, type LifecycleEvent } from '../../src/index.js'
-import { Driven, type DrivenBehaviour, type Happening } from '../support/driven.js'
+import type { Collector, LifecycleEvent } from '../../src/index.js'
+import type { Driven } from '../support/driven.js'
+import { drivenManager, POLICY } from '../support/driven-manager.js'
 
 /**
  * The supervision runtime's smaller promises on a driven clock: the status each lifecycle state
  * shows, listeners that throw or unsubscribe, every timer released at stop, health read only from a
  * running instance and forgotten with it, a late start released, downtime measured.
  */
-const policy = { backoff: { initialMs: 100, factor: 2, maxMs: 1000, jitter: 0 }, startTimeoutMs: 500, stopTimeoutMs: 500 }
-
-function setup(opts: ConstructorParameters<typeof CollectorManager>[0] = {}) {
-  const clock = new ManualClock(0)
-  const errors: unknown[] = []
-  const mgr = new CollectorManager({ clock, healthCheckIntervalMs: 1000, onError: (e) => errors.push(e), ...opts })
-  const lifecycle: LifecycleEvent[] = []
-  mgr.on('lifecycle', (e) => lifecycle.push(e))
-  const log: Happening[] = []
-  const driven = (name: string, behaviour?: (n: number) => DrivenBehaviour) => new Driven(name, clock, log, behaviour)
-  const start = async () => {
-    const started = mgr.start().catch(() => {})
-    await clock.advanceAsync(0)
-    await started
-  }
-  const stop = async () => {
-    const p = mgr.stop({ timeoutMs: 5000 })
-    await clock.advanceAsync(5000)
-    await p
-  }
-  const status = (name: string) => {
-    const c = mgr.statistics().collectors[name]
-    return [c?.state, c?.status]
-  }
-  return { clock, mgr, lifecycle, log, errors, driven, start, stop, status }
-}
+const policy = POLICY
+const setup = drivenManager
 
 describe('the status each lifecycle state shows', () => {
   it('idle, starting, running, restarting, stopping, stopped, gave up', async () => {
@@ -330,6 +306,33 @@ describe('stopping', () => {
     push?.(5)
     await s.clock.advanceAsync(100)
     expect(s.mgr.statistics().collectors.hung?.accepted).toBe(7)
+    await s.stop()
+  })
+
+  it('a stop waits for the source to end: a final batch flushed after stop() is taken before stopped', async () => {
+    const s = setup()
+    let stopped = false
+    let wake: (() => void) | undefined
+    const flushing: Collector = {
+      start() {},
+      stop() {
+        stopped = true
+        wake?.()
+      },
+      async *events() {
+        while (!stopped) await new Promise<void>((r) => (wake = r))
+        await new Promise<void>((r) => s.clock.setTimeout(r, 50))
+        yield [{ type: 'f.final', data: {} }, { type: 'f.final', data: {} }]
+      },
+    }
+    s.mgr.addCollector('f', flushing, policy)
+    await s.start()
+    await s.clock.advanceAsync(1000)
+    const stopping = s.mgr.stopCollector('f')
+    await s.clock.advanceAsync(50)
+    await stopping
+    expect(s.lifecycle.find((e) => e.type === 'stopped')).toMatchObject({ at: 1050, forced: false })
+    expect(s.mgr.statistics().collectors.f?.accepted).toBe(2)
     await s.stop()
   })
 

@@ -1,6 +1,7 @@
 import { describe, expect, it } from 'vitest'
 import { ManualClock } from '../../src/core/clock.js'
 import { CollectorManager, type LifecycleEvent } from '../../src/index.js'
+import { delay } from '../../src/core/delay.js'
 import { Driven, type Happening } from '../support/driven.js'
 
 /** CollectorManager.stop() on a driven clock: the drain and abandon path, and its bound. */
@@ -73,5 +74,31 @@ describe('stop(): drain or abandon, within its bound', () => {
     const rest: unknown[] = []
     for await (const e of mgr.events()) rest.push(e)
     expect(rest.length).toBe(5)
+  })
+})
+
+describe('stop(): a consumer that reads slowly', () => {
+  it('is waited for until it has read everything (within the bound), then the stop reports drained', async () => {
+    const clock = new ManualClock(0)
+    const mgr = new CollectorManager({ clock, maxBatch: 10, healthCheckIntervalMs: 3_600_000 })
+    const a = new Driven('a', clock, [])
+    mgr.addCollector('a', a.factory)
+    const started = mgr.start()
+    await clock.advanceAsync(0)
+    await started
+    const got: number[] = []
+    const reading = (async () => {
+      for await (const b of mgr.batches()) {
+        got.push(b.length)
+        await delay(100, undefined, clock)
+      }
+    })()
+    a.current?.emit(30)
+    await clock.advanceAsync(0)
+    const stopping = mgr.stop({ timeoutMs: 5000 })
+    await clock.advanceAsync(1000)
+    expect(await stopping).toEqual({ drained: true, abandoned: 0, durationMs: 200 })
+    await reading
+    expect(got).toEqual([10, 10, 10])
   })
 })

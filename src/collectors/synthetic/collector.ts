@@ -112,7 +112,9 @@ export class SyntheticCollector implements Collector {
         const ts = nowNs()
         batch = new Array(n)
         for (let i = 0; i < n; i++) {
-          batch[i] = { type, severity, timestamp: ts, data: { seq: seq + i, generation } }
+          // Slots for what the pump stamps (id, source): it fills them in place, so the event keeps
+          // its shape instead of growing a property store per event; the keys keep their order.
+          batch[i] = { type, severity, timestamp: ts, data: { seq: seq + i, generation }, id: undefined, source: undefined }
         }
       }
       seq += n

@@ -125,7 +125,7 @@ describe('UnitTable', () => {
 describe('withServiceProps', () => {
   it('overrides only the properties sent', () => {
     const base: UnitState = { activeState: 'active', subState: 'running', result: 'success', nRestarts: 1, mainPid: 5, execMainCode: 1, execMainStatus: 0 }
-    expect(withServiceProps(base, {})).toEqual(base)
+    expect(withServiceProps(base, {})).toStrictEqual(base)
     expect(withServiceProps(base, { Result: 'timeout', NRestarts: 2, MainPID: 0, ExecMainCode: 2, ExecMainStatus: 9 })).toEqual({
       activeState: 'active',
       subState: 'running',
@@ -135,6 +135,10 @@ describe('withServiceProps', () => {
       execMainCode: 2,
       execMainStatus: 9,
     })
-    expect(withServiceProps({ activeState: 'inactive', subState: 'dead' }, {})).toEqual({ activeState: 'inactive', subState: 'dead' })
+    expect(withServiceProps({ activeState: 'inactive', subState: 'dead' }, {})).toStrictEqual({ activeState: 'inactive', subState: 'dead' })
+    // Main-process times stay until a signal that carries them says otherwise.
+    const started = withServiceProps(base, { ExecMainStartTimestamp: 5n, ExecMainExitTimestamp: 7n })
+    expect(withServiceProps(started, { NRestarts: 3 })).toMatchObject({ execMainStartedAt: '5000', execMainExitedAt: '7000' })
+    expect(withServiceProps(started, { ExecMainStartTimestamp: 0n, ExecMainExitTimestamp: 0n })).toStrictEqual({ ...base, execMainStartedAt: undefined, execMainExitedAt: undefined })
   })
 })

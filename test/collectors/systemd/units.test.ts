@@ -177,6 +177,8 @@ describe('transition events, field by field', () => {
     })
     // Only the sub-state changed: both old values are still given.
     expect(one(running, { ...running, subState: 'reloading-ish' }).data).toMatchObject({ oldActiveState: 'active', oldSubState: 'running' })
+    // Only the active state changed: the same.
+    expect(one(running, { ...running, activeState: 'deactivating' }).data).toMatchObject({ oldActiveState: 'active', oldSubState: 'running' })
     // Restarts counted without a state change: no old state.
     const [r] = transitionEvents('a.socket', running, { ...running, nRestarts: 1 }, { timestamp: TS })
     expect(r?.data).toEqual({ unit: 'a.socket', unitType: 'socket', activeState: 'active', subState: 'running', result: 'success', mainPid: 10, restartCount: 1, newRestarts: 1 })
@@ -184,7 +186,7 @@ describe('transition events, field by field', () => {
 
   it('leaves out what systemd did not send, a main pid of 0 and an exit code it does not know', () => {
     const bare = one({ activeState: 'inactive', subState: 'dead' }, { activeState: 'active', subState: 'running', mainPid: 0, execMainCode: 0 }).data
-    expect(bare).toEqual({ unit: 'web@1.service', unitType: 'service', activeState: 'active', subState: 'running', oldActiveState: 'inactive', oldSubState: 'dead' })
+    expect(bare).toStrictEqual({ unit: 'web@1.service', unitType: 'service', activeState: 'active', subState: 'running', oldActiveState: 'inactive', oldSubState: 'dead' })
     expect(one(FRESH_UNIT, { activeState: 'active', subState: 'running', execMainCode: 7 }).data).not.toHaveProperty('exitCode')
   })
 
@@ -243,6 +245,14 @@ describe('transition events, field by field', () => {
     expect(dead.emitted).toMatchObject({ activeState: 'inactive', subState: 'dead', nRestarts: 1 })
   })
 
+  it('reloaded and started at info; a reload that ends other than active is no reload', () => {
+    const reloading: UnitState = { activeState: 'reloading', subState: 'reload' }
+    expect(one(reloading, { activeState: 'active', subState: 'running' })).toMatchObject({ type: 'systemd.unit.reloaded', severity: 'info' })
+    expect(one(reloading, { activeState: 'inactive', subState: 'dead' })).toMatchObject({ type: 'systemd.unit.stopped', severity: 'info' })
+    expect(one(reloading, { activeState: 'deactivating', subState: 'stop' })).toMatchObject({ type: 'systemd.unit.state_changed' })
+    expect(one(FRESH_UNIT, { activeState: 'active', subState: 'running' })).toMatchObject({ type: 'systemd.unit.started', severity: 'info' })
+  })
+
   it('failed to failed, and a stop with a failed result', () => {
     const failed: UnitState = { activeState: 'failed', subState: 'failed', result: 'exit-code' }
     expect(one(failed, { ...failed, subState: 'other' })).toMatchObject({ type: 'systemd.unit.state_changed', severity: 'debug' })
@@ -280,7 +290,7 @@ describe('presence and job events', () => {
   it('a job: new at debug; removed at the severity its result calls for', () => {
     const made = jobEvent('new', 7, 'db.service')
     expect(made).toMatchObject({ type: 'systemd.job.new', severity: 'debug', entity: { kind: 'systemd.unit', name: 'db.service' } })
-    expect(made.data).toEqual({ jobId: 7, unit: 'db.service', unitType: 'service' })
+    expect(made.data).toStrictEqual({ jobId: 7, unit: 'db.service', unitType: 'service' })
     expect(typeof made.timestamp).toBe('string')
     const severities = Object.fromEntries(
       ['done', 'skipped', 'canceled', 'timeout', 'failed', 'dependency', 'invalid', 'assert', 'unsupported', 'collected', 'once', 'new-in-systemd-300'].map((r) => [
