@@ -157,6 +157,16 @@ describe('collector lifecycle machine (driven clock)', () => {
     expect(h.ctx()).toMatchObject({ restarts: 1, manualRestarts: 1, generation: 3 })
   })
 
+  it('a collector stopped before it ever started: stopped at once, not forced, nothing to release', async () => {
+    const h = harness()
+    h.send({ type: 'STOP' })
+    await h.settle()
+    expect(h.state()).toBe('stopped')
+    expect(h.notes).toEqual(['stopped:false'])
+    expect(h.stops).toEqual([])
+    expect(h.ctx()).toMatchObject({ generation: 0, lastStopForced: false, forcedStops: 0, restarts: 0 })
+  })
+
   it('a stop that throws ends at once in stopped, not forced, with its error', async () => {
     const h = harness()
     await h.run()
