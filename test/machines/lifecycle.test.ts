@@ -104,6 +104,26 @@ describe('collector lifecycle machine (driven clock)', () => {
     expect(h.ctx()).toMatchObject({ restarts: 2, manualRestarts: 1, restartDelayMs: 0 })
   })
 
+  it('a manual restart while starting (after an automatic backoff): the start is released, the new one goes at once', async () => {
+    const h = harness()
+    await h.run()
+    h.send({ type: 'SOURCE_FAILED', generation: 1, error: 'boom' })
+    h.stops.at(-1)?.resolve()
+    await h.settle()
+    h.send({ type: 'RESTART_AFTER', delayMs: 1000 })
+    await h.clock.advanceAsync(1000)
+    expect(h.state()).toBe('starting')
+    expect(h.ctx()).toMatchObject({ generation: 2, restarts: 1, restartDelayMs: 1000 })
+    h.send({ type: 'RESTART' })
+    expect(h.state()).toBe('restarting.releasing')
+    expect(h.stops.at(-1)?.ref).toEqual({ name: 'c', generation: 2 })
+    h.stops.at(-1)?.resolve()
+    await h.settle()
+    // No wait of the earlier 1000 ms: the new instance starts at once, counted manual.
+    expect(h.state()).toBe('starting')
+    expect(h.ctx()).toMatchObject({ generation: 3, restarts: 2, manualRestarts: 1, restartDelayMs: 0 })
+  })
+
   it('RESTART in failed.released restarts at once; in restarting.waiting it cuts the wait', async () => {
     const h = harness()
     await h.run()
