@@ -617,7 +617,10 @@ async function main(): Promise<void> {
   const nEbpf = Number(values.ebpf)
   const nNats = Number(values.nats)
   agentFlags = values['node-flags'] !== undefined ? values['node-flags'].split(/\s+/).filter(Boolean) : agentNodeFlags(cli)
-  const only = new Set((values.only ?? 'synthetic,ebpf-file,ebpf-nats').split(','))
+  const scenarios = ['synthetic', 'ebpf-file', 'ebpf-nats']
+  const only = new Set((values.only ?? scenarios.join(',')).split(','))
+  const unknown = [...only].filter((s) => !scenarios.includes(s))
+  if (unknown.length > 0) throw new Error(`--only: unknown scenario ${unknown.join(', ')} (known: ${scenarios.join(', ')})`)
   const results: Run[] = []
   const record = (r: Run) => {
     results.push(r)

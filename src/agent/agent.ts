@@ -271,9 +271,9 @@ export class Agent {
    * chain applies from the next batch on.
    */
   private async pump(): Promise<void> {
-    for await (const merged of this.manager.batches()) {
+    for await (const merged of this.manager.encodedBatches()) {
       const chain = this.chain
-      const result = chain ? chain.run(merged) : { events: merged }
+      const result = chain ? chain.runBatch(merged) : { events: merged }
       if (result.events.length === 0) continue
       const batch = NdjsonBatch.from(result.events)
       const routes = result.routes
@@ -283,13 +283,13 @@ export class Agent {
           const events = routes.get(o.name)
           if (!events || events.length === 0) continue
           // Shared when the output gets everything (the common case): serialised once.
-          mine = events.length === batch.events.length ? batch : NdjsonBatch.from(events)
+          mine = events.length === batch.length ? batch : NdjsonBatch.from(events)
         }
         const p = o.write(mine)
         if (p) await p
       }
       this.tail.publish(batch)
-      this.http?.observe(batch.events)
+      this.http?.observe(batch)
     }
   }
 

@@ -98,9 +98,12 @@ export class AgentHttpServer {
     this.address = await listenOn(this.server, this.config.port, this.config.host)
   }
 
-  /** Batches the agent consumed, for the inspector's live event samples (never waits). */
-  observe(batch: readonly TapioEvent[]): void {
-    this.inspector.observe(batch)
+  /**
+   * Batches the agent consumed, for the inspector's live event samples (never waits). Read only
+   * while a sample stream is open: a kernel batch then stays bytes, never made into objects.
+   */
+  observe(batch: { readonly events: readonly TapioEvent[] }): void {
+    if (this.inspector.sampleCounts().clients > 0) this.inspector.observe(batch.events)
   }
 
   async close(): Promise<void> {

@@ -38,7 +38,11 @@ export interface HandoffCounters {
   readonly queued: number
 }
 
-type Batch = readonly EventInput[]
+/** What the queue holds: an array of events, or any batch that can say its length and be cut. */
+export interface QueueableBatch {
+  readonly length: number
+  slice(start?: number, end?: number): QueueableBatch
+}
 
 const DONE: IteratorReturnResult<undefined> = Object.freeze({ done: true, value: undefined })
 
@@ -53,7 +57,7 @@ const DONE: IteratorReturnResult<undefined> = Object.freeze({ done: true, value:
  * Hand-written rather than an Effect `Queue`: it must count every event it loses by reason, drop
  * whole batches, and answer `next()` without allocating a promise when a batch is ready.
  */
-export class HandoffQueue implements AsyncIterable<Batch> {
+export class HandoffQueue<Batch extends QueueableBatch = readonly EventInput[]> implements AsyncIterable<Batch> {
   private batches: Batch[] = []
   private head = 0
   private size = 0
@@ -95,7 +99,7 @@ export class HandoffQueue implements AsyncIterable<Batch> {
       }
       if (n > capacity) {
         this.drops[overflow === 'newest' ? 'queue_full' : 'queue_evicted'] += n - capacity
-        batch = overflow === 'newest' ? batch.slice(0, capacity) : batch.slice(n - capacity)
+        batch = (overflow === 'newest' ? batch.slice(0, capacity) : batch.slice(n - capacity)) as Batch
       }
     }
     this.batches.push(batch)
@@ -177,7 +181,7 @@ export class HandoffQueue implements AsyncIterable<Batch> {
   private shift(): Batch | undefined {
     if (this.head >= this.batches.length) return undefined
     const b = this.batches[this.head] as Batch
-    this.batches[this.head] = EMPTY
+    this.batches[this.head] = EMPTY as unknown as Batch
     this.head += 1
     this.size -= b.length
     if (this.head === this.batches.length) {
@@ -202,7 +206,7 @@ export class HandoffQueue implements AsyncIterable<Batch> {
   }
 }
 
-const EMPTY: Batch = Object.freeze([]) as Batch
+const EMPTY: readonly EventInput[] = Object.freeze([])
 
 /**
  * The counters of every queue one collector instance has used (one per start), so a restarted

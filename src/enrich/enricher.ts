@@ -53,6 +53,11 @@ export class Enricher {
     this.memoEntries = options.memoEntries ?? 8192
   }
 
+  /** True when `enrich` would return the next batch untouched without reading it (no metadata source at all). */
+  passesUnread(): boolean {
+    return (this.source.status?.() ?? 'ready') === 'absent'
+  }
+
   /**
    * The batch with `k8s` set on every event whose pod is known. Copy-on-enrich: the events it is
    * given are shared (every subscription of the manager sees the same objects), so an event that

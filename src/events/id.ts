@@ -28,3 +28,13 @@ export function nextEventId(): string {
 export function eventIdPrefix(): string {
   return prefix ?? drawPrefix()
 }
+
+/**
+ * Reserves `n` consecutive ids for a batch that writes them itself (the eBPF collector's encoded
+ * batches): id `k` of the batch is `${eventIdPrefix()}-${(first + k).toString(36)}`.
+ */
+export function reserveEventIds(n: number): number {
+  const first = counter + 1
+  counter += n
+  return first
+}

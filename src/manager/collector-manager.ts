@@ -6,7 +6,8 @@ import { isCollector } from '../core/collector.js'
 import { aggregateStatus, type ComponentStatus } from '../core/status.js'
 import type { SourceStatistics } from '../core/statistics.js'
 import type { TapioEvent } from '../events/event.js'
-import { batchesOf, eventsOf, streamOf } from '../stream/consumers.js'
+import { batchesOf, encodedBatchesOf, eventsOf, streamOf } from '../stream/consumers.js'
+import type { Batch } from '../stream/deferred-batch.js'
 import { type DropCounts, emptyDropCounts, sumDrops } from '../stream/counters.js'
 import { MergeBuffer, type MergeBufferOptions, type OverflowPolicy, type SampleOptions } from '../stream/merge-buffer.js'
 import { type PolicyOverrides, type RestartBudget, type RestartPolicy, resolvePolicy } from '../supervisor/policy.js'
@@ -325,6 +326,16 @@ export class CollectorManager {
   /** The merged events in batches, for high-rate consumers. */
   batches(): AsyncIterableIterator<readonly TapioEvent[]> {
     return batchesOf(this.buffer)
+  }
+
+  /**
+   * Like `batches()`, for a consumer that writes NDJSON (the agent): a collector's deferred batch
+   * (the eBPF collector's kernel records) comes as it is; `NdjsonBatch.from(batch)` writes its
+   * bytes without making an object per event, `eventsOf(batch)` gives the objects.
+   * @internal
+   */
+  encodedBatches(): AsyncIterableIterator<Batch> {
+    return encodedBatchesOf(this.buffer)
   }
 
   /** The merged events as an Effect Stream (a subscription per run). */

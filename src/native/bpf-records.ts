@@ -90,8 +90,9 @@ export function cstring(buf: Buffer, at: number, max: number, encoding: 'latin1'
 
 /** Converts CLOCK_BOOTTIME record stamps into epoch-nanosecond strings. */
 export class BootClock {
-  private readonly offSec: number
-  private readonly offNs: number
+  /** CLOCK_REALTIME - CLOCK_BOOTTIME: whole seconds and nanoseconds (0 <= offNs < 1e9). */
+  readonly offSec: number
+  readonly offNs: number
   private readonly offBig: bigint
 
   constructor(offset: readonly [number, number]) {

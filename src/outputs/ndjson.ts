@@ -1,4 +1,5 @@
 import type { TapioEvent } from '../events/event.js'
+import { type Batch, DeferredBatch, encodedFormOf } from '../stream/deferred-batch.js'
 import { encodeNdjson } from './json/event-encoder.js'
 
 /**
@@ -12,18 +13,27 @@ import { encodeNdjson } from './json/event-encoder.js'
  * already (`NdjsonBatch.encoded`, for a source that serialises its events itself).
  *
  * The events are read, never changed (see "Ownership" in docs/architecture.md): the lines stay
- * true to the events for as long as the batch lives.
+ * true to the events for as long as the batch lives. A deferred batch (the eBPF collector's kernel
+ * records) brings its own NDJSON, made without event objects; so does the array of objects it
+ * materialised, as long as it is that very array (a processor that changes anything returns another).
  */
 export class NdjsonBatch {
-  private lineCache: string[] | undefined
+  private lineCache: readonly string[] | undefined
   private byteCache: Buffer | undefined
   private offsetCache: Uint32Array | undefined
 
-  private constructor(readonly events: readonly TapioEvent[]) {}
+  private constructor(private readonly batch: Batch) {}
 
   /** A batch of events, or the shared form already made for it. */
-  static from(batch: readonly TapioEvent[] | NdjsonBatch): NdjsonBatch {
-    return batch instanceof NdjsonBatch ? batch : new NdjsonBatch(batch)
+  static from(batch: Batch | NdjsonBatch): NdjsonBatch {
+    if (batch instanceof NdjsonBatch) return batch
+    return new NdjsonBatch(batch instanceof DeferredBatch ? batch : (encodedFormOf(batch) ?? batch))
+  }
+
+  /** The events as objects (a deferred batch makes them now, once). */
+  get events(): readonly TapioEvent[] {
+    const b = this.batch
+    return b instanceof DeferredBatch ? b.events() : b
   }
 
   /**
@@ -41,7 +51,7 @@ export class NdjsonBatch {
   }
 
   get length(): number {
-    return this.events.length
+    return this.batch.length
   }
 
   /** One JSON text per event, without the newline (decoded from the bytes: the tail's form). */
@@ -49,7 +59,7 @@ export class NdjsonBatch {
     if (this.lineCache === undefined) {
       const bytes = this.bytes
       const offsets = this.offsetCache as Uint32Array
-      const n = this.events.length
+      const n = this.length
       const lines = new Array<string>(n)
       for (let i = 0; i < n; i++) lines[i] = bytes.toString('utf8', offsets[i], (offsets[i + 1] as number) - 1)
       this.lineCache = lines
@@ -75,7 +85,8 @@ export class NdjsonBatch {
   }
 
   private encode(): void {
-    const e = encodeNdjson(this.events)
+    // A deferred batch brings its own bytes (made without objects).
+    const e = this.batch instanceof DeferredBatch ? this.batch.ndjson() : encodeNdjson(this.events)
     this.byteCache = e.bytes
     this.offsetCache = e.offsets
   }

@@ -252,6 +252,7 @@ export function enrichProcessor(enricher: Enricher | undefined, name = 'enrich')
     name,
     type: 'enrich',
     process: enricher ? (batch) => enricher.enrich(batch) : (batch) => batch,
+    passesUnread: () => enricher === undefined || enricher.passesUnread(),
     statistics: () => enricher?.statistics() ?? {},
   }
 }

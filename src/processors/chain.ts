@@ -1,4 +1,5 @@
 import type { TapioEvent } from '../events/event.js'
+import { type Batch, DeferredBatch } from '../stream/deferred-batch.js'
 import { isRouter, type Processor, type ProcessorContext, type Router } from './processor.js'
 
 /** One source's flow through the stage: `received + emitted = delivered + Σ dropped`. */
@@ -69,6 +70,12 @@ export interface ChainResult {
   /** The events that passed every processor (with a route: that reached an output), in order. */
   readonly events: readonly TapioEvent[]
   /** With a `route` processor: the events each output receives (in order); absent: all to all. */
+  readonly routes?: ReadonlyMap<string, readonly TapioEvent[]>
+}
+
+/** `ChainResult` for `runBatch`: the events may still be a deferred batch (nothing read them). */
+export interface BatchChainResult {
+  readonly events: Batch
   readonly routes?: ReadonlyMap<string, readonly TapioEvent[]>
 }
 
@@ -165,6 +172,25 @@ export class ProcessorChain {
     const delivered = events.length === reached.size ? events : events.filter((e) => reached.has(e))
     countBySource(this.counters, delivered, 'delivered', this.cache)
     return { events: delivered, routes }
+  }
+
+  /**
+   * `run` for any batch of the data plane: a deferred batch stays one (its NDJSON made without
+   * objects) through every processor that passes it unread; the first that reads events gets them
+   * as objects, and so does every processor after it.
+   */
+  runBatch(batch: Batch, now: number = Date.now()): BatchChainResult {
+    if (!(batch instanceof DeferredBatch)) return this.run(batch, now)
+    let i = 0
+    while (i < this.steps.length && (this.steps[i] as Processor).passesUnread?.() === true) i++
+    if (i < this.steps.length || this.router !== undefined) return this.run(batch.events(), now)
+    // Every event of a deferred batch is from one source, stamped by the pump.
+    if (batch.length > 0) {
+      const c = sourceOf(this.counters, batch.source as string, this.cache)
+      c.received += batch.length
+      c.delivered += batch.length
+    }
+    return { events: batch }
   }
 
   statistics(): ProcessorStageStatistics {

@@ -27,6 +27,12 @@ export interface Processor {
   /** filter, sample, drop, rename, enrich, route, or your own. */
   readonly type: string
   process(batch: readonly TapioEvent[], ctx: ProcessorContext): readonly TapioEvent[]
+  /**
+   * True when `process` would return the next batch as it is without reading its events (the
+   * enricher with no pod metadata at all): a deferred batch then stays encoded instead of being
+   * made into objects for this processor.
+   */
+  passesUnread?(): boolean
   /** Own counters (cumulative), e.g. the enricher's hits and misses. */
   statistics?(): Readonly<Record<string, number>>
 }

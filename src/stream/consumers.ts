@@ -1,26 +1,31 @@
 import * as Stream from 'effect/Stream'
 import type { TapioEvent } from '../events/event.js'
+import type { Batch as AnyBatch } from './deferred-batch.js'
 import type { MergeBuffer, Subscription } from './merge-buffer.js'
 
 type Batch = readonly TapioEvent[]
 
 const DONE: IteratorReturnResult<undefined> = Object.freeze({ done: true, value: undefined })
 
-/** Batches for one subscription; completes when the buffer is closed and drained. */
-class BatchIterator implements AsyncIterableIterator<Batch> {
+/**
+ * Batches for one subscription; completes when the buffer is closed and drained. `take` says in
+ * which form: events (`batches()`), or deferred batches left encoded (the agent's NDJSON outputs).
+ */
+class BatchIterator<B extends AnyBatch> implements AsyncIterableIterator<B> {
   private finished = false
   constructor(
     private readonly buffer: MergeBuffer,
     private readonly sub: Subscription,
+    private readonly take: (buffer: MergeBuffer, sub: Subscription) => B | undefined,
   ) {}
 
-  [Symbol.asyncIterator](): AsyncIterableIterator<Batch> {
+  [Symbol.asyncIterator](): AsyncIterableIterator<B> {
     return this
   }
 
-  async next(): Promise<IteratorResult<Batch>> {
+  async next(): Promise<IteratorResult<B>> {
     while (!this.finished) {
-      const b = this.buffer.take(this.sub)
+      const b = this.take(this.buffer, this.sub)
       if (b !== undefined) return { done: false, value: b }
       if (this.buffer.exhausted(this.sub)) break
       await this.buffer.whenData()
@@ -29,7 +34,7 @@ class BatchIterator implements AsyncIterableIterator<Batch> {
     return DONE
   }
 
-  async return(): Promise<IteratorResult<Batch>> {
+  async return(): Promise<IteratorResult<B>> {
     this.finish()
     return DONE
   }
@@ -40,6 +45,9 @@ class BatchIterator implements AsyncIterableIterator<Batch> {
     this.buffer.unsubscribe(this.sub)
   }
 }
+
+const takeEvents = (buffer: MergeBuffer, sub: Subscription): Batch | undefined => buffer.take(sub)
+const takeAsIs = (buffer: MergeBuffer, sub: Subscription): AnyBatch | undefined => buffer.takeBatch(sub)
 
 /**
  * Single events for one subscription. Hand-written rather than an async generator: it answers
@@ -108,7 +116,12 @@ class EventIterator implements AsyncIterableIterator<TapioEvent> {
  * subscription starts at the call (not at the first `next()`), so nothing slips in between.
  */
 export function batchesOf(buffer: MergeBuffer): AsyncIterableIterator<Batch> {
-  return new BatchIterator(buffer, buffer.subscribe())
+  return new BatchIterator(buffer, buffer.subscribe(), takeEvents)
+}
+
+/** Like `batchesOf`, with deferred batches as they are: whoever reads them asks for objects or NDJSON. */
+export function encodedBatchesOf(buffer: MergeBuffer): AsyncIterableIterator<AnyBatch> {
+  return new BatchIterator(buffer, buffer.subscribe(), takeAsIs)
 }
 
 export function eventsOf(buffer: MergeBuffer): AsyncIterableIterator<TapioEvent> {

@@ -1,10 +1,14 @@
 import type { TapioEvent } from '../events/event.js'
 import { emptySourceCounters, type SourceCounters } from './counters.js'
 
-export type Batch = readonly TapioEvent[]
+/** What a lane holds: arrays of events, or batches that can say their length and be cut (deferred ones). */
+export interface SizedBatch {
+  readonly length: number
+  slice(start?: number, end?: number): SizedBatch
+}
 
 /** One source's queue of batches inside the merge buffer. */
-export interface Lane {
+export interface Lane<Batch extends SizedBatch = readonly TapioEvent[]> {
   readonly source: string
   /** Batches in arrival order; `head` is the first one not fully taken, `offset` events into it. */
   queue: Batch[]
@@ -28,14 +32,14 @@ export const COMPACT_AFTER = 64
  * events of the largest lane). Counting drops is the caller's business: every method that removes
  * events says how many.
  */
-export class Lanes {
-  private readonly bySource = new Map<string, Lane>()
-  private list: Lane[] = []
+export class Lanes<Batch extends SizedBatch = readonly TapioEvent[]> {
+  private readonly bySource = new Map<string, Lane<Batch>>()
+  private list: Lane<Batch>[] = []
   private rr = 0
   /** Events in all lanes. */
   queued = 0
 
-  get(source: string): Lane | undefined {
+  get(source: string): Lane<Batch> | undefined {
     return this.bySource.get(source)
   }
 
@@ -43,17 +47,17 @@ export class Lanes {
    * Registers `source`. Counters are per registration: a source registered again while its old
    * lane still drains gets a new lane; the old one is detached and goes once empty.
    */
-  register(source: string): Lane {
+  register(source: string): Lane<Batch> {
     const existing = this.bySource.get(source)
     if (existing?.registered) return existing
-    const lane: Lane = { source, queue: [], head: 0, offset: 0, size: 0, sampleTick: 0, registered: true, counters: emptySourceCounters() }
+    const lane: Lane<Batch> = { source, queue: [], head: 0, offset: 0, size: 0, sampleTick: 0, registered: true, counters: emptySourceCounters() }
     this.bySource.set(source, lane)
     this.list.push(lane)
     return lane
   }
 
   /** Marks the source gone; its lane is removed now if empty, else once drained. */
-  unregister(lane: Lane): void {
+  unregister(lane: Lane<Batch>): void {
     lane.registered = false
     this.removeIfDone(lane)
   }
@@ -71,20 +75,20 @@ export class Lanes {
   }
 
   /** The lane holding the most events (first registered among equals), other than `exclude`. */
-  largest(exclude?: Lane): Lane | undefined {
-    let best: Lane | undefined
+  largest(exclude?: Lane<Batch>): Lane<Batch> | undefined {
+    let best: Lane<Batch> | undefined
     for (const l of this.list) if (l !== exclude && l.size > 0 && (best === undefined || l.size > best.size)) best = l
     return best
   }
 
-  push(lane: Lane, events: Batch): void {
+  push(lane: Lane<Batch>, events: Batch): void {
     lane.queue.push(events)
     lane.size += events.length
     this.queued += events.length
   }
 
   /** Removes up to `count` of the lane's oldest events; returns how many. */
-  evictOldest(lane: Lane, count: number): number {
+  evictOldest(lane: Lane<Batch>, count: number): number {
     let left = count
     while (left > 0 && lane.size > 0) {
       const b = lane.queue[lane.head] as Batch
@@ -103,7 +107,7 @@ export class Lanes {
    * Removes up to `count` of the newest events of the largest lanes other than `claimer`, never
    * making one smaller than the claimer; calls `evicted(lane, n)` for each cut.
    */
-  evictNewestFromLargest(claimer: Lane, count: number, evicted: (lane: Lane, n: number) => void): void {
+  evictNewestFromLargest(claimer: Lane<Batch>, count: number, evicted: (lane: Lane<Batch>, n: number) => void): void {
     let left = count
     while (left > 0) {
       const victim = this.largest(claimer)
@@ -115,7 +119,7 @@ export class Lanes {
       // The whole tail batch, or all that is left of it when it is also the head: drop it (never
       // leave a batch with nothing left to read, which a consumer would receive empty).
       if (k === tail.length || k === available) victim.queue.pop()
-      else victim.queue[tailIndex] = tail.slice(0, tail.length - k)
+      else victim.queue[tailIndex] = tail.slice(0, tail.length - k) as Batch
       if (victim.head >= victim.queue.length) {
         victim.queue = []
         victim.head = 0
@@ -133,11 +137,11 @@ export class Lanes {
    * Takes the next batch round-robin across lanes, at most `maxBatch` events (a larger batch is
    * handed out in pieces). Counts it delivered on the lane.
    */
-  pull(maxBatch: number): { readonly lane: Lane; readonly batch: Batch } | undefined {
+  pull(maxBatch: number): { readonly lane: Lane<Batch>; readonly batch: Batch } | undefined {
     const n = this.list.length
     for (let k = 0; k < n; k++) {
       const i = (this.rr + k) % n
-      const lane = this.list[i] as Lane
+      const lane = this.list[i] as Lane<Batch>
       if (lane.size === 0) continue
       this.rr = (i + 1) % n
       const b = lane.queue[lane.head] as Batch
@@ -147,7 +151,7 @@ export class Lanes {
         this.advanceHead(lane)
       } else {
         const end = Math.min(b.length, lane.offset + maxBatch)
-        out = b.slice(lane.offset, end)
+        out = b.slice(lane.offset, end) as Batch
         lane.offset = end
         if (end >= b.length) this.advanceHead(lane)
       }
@@ -161,8 +165,8 @@ export class Lanes {
   }
 
   /** Empties every lane (stop gave up draining); returns the events removed per lane. */
-  clear(): { readonly lane: Lane; readonly n: number }[] {
-    const out: { lane: Lane; n: number }[] = []
+  clear(): { readonly lane: Lane<Batch>; readonly n: number }[] {
+    const out: { lane: Lane<Batch>; n: number }[] = []
     for (const lane of [...this.list]) {
       if (lane.size > 0) {
         out.push({ lane, n: lane.size })
@@ -177,7 +181,7 @@ export class Lanes {
     return out
   }
 
-  private removeIfDone(lane: Lane): void {
+  private removeIfDone(lane: Lane<Batch>): void {
     if (lane.registered || lane.size > 0) return
     const i = this.list.indexOf(lane)
     if (i < 0) return
@@ -187,7 +191,7 @@ export class Lanes {
     if (this.rr >= this.list.length) this.rr = 0
   }
 
-  private advanceHead(lane: Lane): void {
+  private advanceHead(lane: Lane<Batch>): void {
     lane.head += 1
     lane.offset = 0
     if (lane.head === lane.queue.length) {

@@ -1,7 +1,8 @@
 import { type Clock, systemClock } from '../core/clock.js'
 import type { TapioEvent } from '../events/event.js'
 import { type DropCounts, type DropReason, emptyDropCounts, type SourceCounters } from './counters.js'
-import { type Batch, type Lane, Lanes } from './lanes.js'
+import { type Batch, eventsOf } from './deferred-batch.js'
+import { type Lane as LaneOf, Lanes } from './lanes.js'
 import { type Subscription, SubscriptionLog } from './subscription-log.js'
 
 /**
@@ -46,6 +47,8 @@ interface PendingOffer {
 
 export type { Subscription } from './subscription-log.js'
 
+type Lane = LaneOf<Batch>
+
 export interface BufferTotals {
   readonly accepted: number
   readonly delivered: number
@@ -60,7 +63,7 @@ export interface BufferTotals {
   readonly pendingOffers: number
 }
 
-const EMPTY: Batch = Object.freeze([]) as Batch
+const EMPTY: Batch = Object.freeze([]) as readonly TapioEvent[]
 
 /**
  * The bounded, fair merge point of the data plane. Collectors offer batches into per-collector
@@ -73,7 +76,7 @@ const EMPTY: Batch = Object.freeze([]) as Batch
  */
 export class MergeBuffer {
   readonly options: MergeBufferOptions
-  private readonly lanes = new Lanes()
+  private readonly lanes = new Lanes<Batch>()
   private readonly subs = new SubscriptionLog()
   /** Blocked offers (policy `block`), admitted in FIFO order. */
   private waiting: PendingOffer[] = []
@@ -275,7 +278,8 @@ export class MergeBuffer {
       return
     }
     const kept: TapioEvent[] = []
-    for (const e of events) {
+    // Sampling picks single events: a deferred batch becomes objects here.
+    for (const e of eventsOf(events)) {
       if (lane.sampleTick % keepOneIn === 0) kept.push(e)
       lane.sampleTick += 1
     }
@@ -313,8 +317,14 @@ export class MergeBuffer {
     this.checkDrained()
   }
 
-  /** The next batch for `sub`, or undefined when nothing is available right now. */
-  take(sub: Subscription): Batch | undefined {
+  /** The next batch for `sub` as events, or undefined when nothing is available right now. */
+  take(sub: Subscription): readonly TapioEvent[] | undefined {
+    const b = this.takeBatch(sub)
+    return b === undefined ? undefined : eventsOf(b)
+  }
+
+  /** Like `take`, a deferred batch left as it is (for consumers that want its NDJSON, not objects). */
+  takeBatch(sub: Subscription): Batch | undefined {
     if (!this.subs.has(sub)) return undefined
     const logged = this.subs.readLogged(sub)
     if (logged !== undefined) {

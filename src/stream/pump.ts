@@ -5,6 +5,7 @@ import * as Fiber from 'effect/Fiber'
 import * as Stream from 'effect/Stream'
 import type { CollectorOutput } from '../core/collector.js'
 import { type EventInput, stampEvent, type TapioEvent } from '../events/event.js'
+import { type Batch, DeferredBatch, deferredOutputOf } from './deferred-batch.js'
 import type { MergeBuffer } from './merge-buffer.js'
 
 /** How an event source ended. */
@@ -28,7 +29,15 @@ function isEventInput(x: unknown): x is EventInput {
  * Stamp a collector's output into TapioEvents. Arrays are kept as they are when every element is
  * an event (no copy on the hot path); non-events are counted `invalid` and left out.
  */
-export function normalizeOutput(buffer: MergeBuffer, source: string, item: CollectorOutput): readonly TapioEvent[] | undefined {
+export function normalizeOutput(buffer: MergeBuffer, source: string, item: CollectorOutput): readonly TapioEvent[] | undefined
+export function normalizeOutput(buffer: MergeBuffer, source: string, item: CollectorOutput | DeferredBatch): Batch | undefined
+export function normalizeOutput(buffer: MergeBuffer, source: string, item: CollectorOutput | DeferredBatch): Batch | undefined {
+  if (item instanceof DeferredBatch) {
+    // Its events get their ids and source here, like stampEvent's; they carry their own time and severity.
+    if (item.length === 0) return undefined
+    item.stamp(source)
+    return item
+  }
   if (Array.isArray(item)) {
     const arr = item as readonly unknown[]
     let bad = 0
@@ -62,9 +71,11 @@ export function startPump(
   source: string,
   output: Stream.Stream<CollectorOutput, unknown> | AsyncIterable<CollectorOutput>,
 ): Pump {
-  const stream: Stream.Stream<CollectorOutput, unknown> = Stream.isStream(output)
+  // A collector that keeps its batches encoded (ebpf) hands them over as they are.
+  const deferred = Stream.isStream(output) ? undefined : deferredOutputOf(output)
+  const stream: Stream.Stream<CollectorOutput | DeferredBatch, unknown> = Stream.isStream(output)
     ? output
-    : Stream.fromAsyncIterable(output, (e) => e)
+    : Stream.fromAsyncIterable<CollectorOutput | DeferredBatch, unknown>(deferred ?? output, (e) => e)
   const program = Stream.runForEach(stream, (item) => {
     const batch = normalizeOutput(buffer, source, item)
     if (batch === undefined) return Effect.void

@@ -1,4 +1,4 @@
-import type { Batch } from './lanes.js'
+import type { Batch } from './deferred-batch.js'
 
 /** A consumer's position; every subscription receives every event delivered after it joined. */
 export interface Subscription {

@@ -96,6 +96,16 @@ describe('processors in the agent', () => {
     const n = agent.events().length
     await waitFor(() => agent.events().length > n + 20, 'events still flowing through the old chain')
     expect(agent.events().slice(n).every((e) => 'n' in e.data)).toBe(true)
+
+    // A correlate processor comes in by SIGHUP like any other; its counters show in status and /metrics.
+    writeFileSync(cfg, `http: { port: 0 }\n${collectors}processors:\n  - { type: correlate, name: corr, windowMs: 5000, maxKeys: 100 }\n`)
+    agent.signal('SIGHUP')
+    await waitFor(() => reloads().length === 2, 'the reload with correlate')
+    expect(reloads()[1]).toMatchObject({ restarted: [], processors: 'applied' })
+    const withCorr = (await (await fetch(`${url}/api/status`)).json()) as Status & { processors: { processors: Record<string, { type: string; counters: Record<string, number> }> } }
+    expect(withCorr.processors.processors.corr).toEqual({ type: 'correlate', counters: { tracked: 0, keys: 0, members: 0, expired: 0, evicted: 0, merged: 0, incidents: 0, updates: 0, emitted: 0 } })
+    const m = await (await fetch(`${url}/metrics`)).text()
+    expect(metric(m, 'tapio_processor_state', { processor: 'corr', type: 'correlate', counter: 'evicted' })).toBe(0)
     agent.signal('SIGTERM')
     expect(await agent.exited).toBe(0)
   })

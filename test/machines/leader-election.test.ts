@@ -94,7 +94,7 @@ describe('leader election machine (virtual time)', () => {
     await flushMicrotasks()
     await e.clock.advanceAsync(2_000)
     expect(e.states.map((s) => s.state)).toEqual(['candidate', 'leader', 'follower'])
-    expect(e.actor.getSnapshot().context).toMatchObject({ holder: 'them', lostReason: 'the lease is held by them', transitions: 2 })
+    expect(e.actor.getSnapshot().context).toMatchObject({ holder: 'them', lostReason: 'the lease is held by them', transitions: 2, attempts: 2 })
     e.actor.stop()
   })
 

@@ -7,6 +7,7 @@
  */
 import * as Result from 'effect/Result'
 import { type Collector, type CollectorHealth, type CollectorOutput, CollectorStateError } from '../../core/collector.js'
+import type { EventInput } from '../../events/event.js'
 import { HandoffQueue } from '../../core/handoff-queue.js'
 import { addStatistics, EMPTY_SOURCE_STATISTICS, retire, type SourceStatistics } from '../../core/statistics.js'
 import {
@@ -21,6 +22,8 @@ import { BATCH_HEADER, BootClock, FRAME_HEADER, KIND_NAMES, RECORD_SIZE, RecordK
 import { CgroupResolver } from './cgroup.js'
 import { type EbpfConfig, parseEbpfConfigOrThrow } from './config.js'
 import { BatchDecoder, CgroupIdsOnly } from './decode.js'
+import { KernelBatch } from './kernel-batch.js'
+import { DEFERRED_OUTPUT, type DeferredOutput } from '../../stream/deferred-batch.js'
 import { preflight } from './detect.js'
 import { delay } from '../../core/delay.js'
 
@@ -40,7 +43,7 @@ class Run {
    * batches the queue has not released yet, then leaves events in the ring (counted by the kernel),
    * so at most `decodedEventsBound(config)` events wait here.
    */
-  readonly queue: HandoffQueue
+  readonly queue: HandoffQueue<KernelBatch>
   closed = false
   finalNative: NativeCounters | undefined
   endResolve: () => void = () => {}
@@ -57,7 +60,7 @@ class Run {
     readonly startedAt: number,
   ) {
     this.clockAnchoredAt = startedAt
-    this.queue = new HandoffQueue({ capacity: Number.POSITIVE_INFINITY, overflow: 'newest', onRelease: (n) => session.release(n) })
+    this.queue = new HandoffQueue<KernelBatch>({ capacity: Number.POSITIVE_INFINITY, overflow: 'newest', onRelease: (n) => session.release(n) })
     // The kernel counters of a new session start at zero.
     this.samples.push({ at: startedAt, generated: 0, lost: 0 })
     this.ended$ = new Promise((resolve) => {
@@ -167,7 +170,8 @@ export class EbpfCollector implements Collector {
       run.clockAnchoredAt = now
       run.decoder.setClock(new BootClock(run.addon.clockOffset()))
     }
-    const events = run.decoder.decode(batch)
+    // Checked, cgroups looked up and kept as records: objects or NDJSON are made only when asked.
+    const events = new KernelBatch(run.decoder.scan(batch))
     // The queue hands the native batch back when it is taken or dropped (late batches after a
     // stop that timed out are counted `discarded`).
     if (events.length === 0) run.session.release(1)
@@ -175,10 +179,14 @@ export class EbpfCollector implements Collector {
     this.sampleLoss(run, false)
   }
 
+  /**
+   * Arrays of events, like every collector; the manager's pump reads the same batches undecoded
+   * (`DEFERRED_OUTPUT`), so an agent writing NDJSON never makes an object per kernel record.
+   */
   events(): AsyncIterable<CollectorOutput> {
     const run = this.run
     if (!run) throw new CollectorStateError('ebpf collector: events() before a successful start()')
-    return run.queue
+    return new KernelOutput(run.queue)
   }
 
   async stop(): Promise<void> {
@@ -297,6 +305,29 @@ export class EbpfCollector implements Collector {
     const generated = sample.generated - base.generated
     const lost = sample.lost - base.lost
     return { ratio: generated > 0 ? lost / generated : 0, lost, generated, totals }
+  }
+}
+
+/** The run's queue as `events()` gives it: objects to any reader, kernel batches to the pump. */
+class KernelOutput implements AsyncIterable<CollectorOutput>, DeferredOutput {
+  constructor(private readonly queue: HandoffQueue<KernelBatch>) {}
+
+  [DEFERRED_OUTPUT](): AsyncIterable<KernelBatch> {
+    return this.queue
+  }
+
+  [Symbol.asyncIterator](): AsyncIterator<CollectorOutput> {
+    const it = this.queue[Symbol.asyncIterator]()
+    return {
+      next: async () => {
+        const r = await it.next()
+        return r.done === true ? r : { done: false, value: r.value.events() as readonly EventInput[] }
+      },
+      return: async () => {
+        await it.return?.()
+        return { done: true, value: undefined }
+      },
+    }
   }
 }
 

@@ -86,92 +86,31 @@ export function emptyDecodeCounters(): DecodeCounters {
   return { records: 0, events: 0, malformed: 0, badBatches: 0, truncated: 0, unknownKind: 0, badSize: 0, cgroups: 0, cgroupsUnusable: 0 }
 }
 
-export class BatchDecoder {
-  readonly counters: DecodeCounters = emptyDecodeCounters()
-  // One-entry comm cache: a busy process repeats its comm in consecutive records.
+/**
+ * One native batch after the scan: where each event record starts, its kind, the cgroup answer
+ * looked up for it and the wall clock, all fixed when the batch arrived. Events (objects) and
+ * NDJSON (bytes, `render.ts`) are both made from exactly this, so they always agree.
+ */
+export interface ScannedRecords {
+  readonly buf: Buffer
+  readonly view: DataView
+  /** Offset of each event record in `buf`. */
+  readonly at: Uint32Array
+  readonly kinds: Uint8Array
+  readonly cgroups: readonly CgroupInfo[]
+  readonly clock: BootClock
+  readonly count: number
+}
+
+const NO_RECORDS = new Uint32Array(0)
+
+/** Builds event objects from scanned records; remembers the last comm (a busy process repeats it). */
+export class EventMaker {
   private lastCommA = -1
   private lastCommB = -1
   private lastCommC = -1
   private lastCommD = -1
   private lastComm = ''
-
-  constructor(
-    private clock: BootClock,
-    private readonly cgroups: CgroupLookup,
-  ) {}
-
-  /** Wall time is re-anchored now and then: NTP slews CLOCK_REALTIME, not CLOCK_BOOTTIME. */
-  setClock(clock: BootClock): void {
-    this.clock = clock
-  }
-
-  decode(buf: Buffer): EventInput[] {
-    const c = this.counters
-    const out: EventInput[] = []
-    if (buf.length < BATCH_HEADER) {
-      c.badBatches++
-      c.malformed++
-      return out
-    }
-    const view = new DataView(buf.buffer, buf.byteOffset, buf.length)
-    if (view.getUint32(0, true) !== BATCH_MAGIC) {
-      c.badBatches++
-      c.malformed++
-      return out
-    }
-    const claimed = view.getUint32(4, true)
-    c.records += claimed
-    let at = BATCH_HEADER
-    let seen = 0
-    for (; seen < claimed; seen++) {
-      if (at + FRAME_HEADER > buf.length) break
-      const len = view.getUint32(at, true)
-      const rec = at + FRAME_HEADER
-      if (rec + len > buf.length) break
-      at = rec + ((len + 7) & ~7)
-      if (len < Hdr.end) {
-        c.badSize++
-        c.malformed++
-        continue
-      }
-      const kind = view.getUint16(rec + Hdr.kind, true)
-      const expected = RECORD_SIZE[kind]
-      if (expected === undefined || expected === 0) {
-        c.unknownKind++
-        c.malformed++
-        continue
-      }
-      if (kind === RecordKind.cgroup) {
-        this.cgroup(buf, view, rec, len === expected && view.getUint16(rec + Hdr.size, true) === expected)
-        continue
-      }
-      if (len !== expected || view.getUint16(rec + Hdr.size, true) !== expected) {
-        c.badSize++
-        c.malformed++
-        continue
-      }
-      out.push(this.record(buf, view, rec, kind))
-    }
-    if (seen < claimed) {
-      // Framing broke: the rest of what the header claimed cannot be read.
-      c.truncated += claimed - seen
-      c.malformed += claimed - seen
-    }
-    c.events += out.length
-    return out
-  }
-
-  private cgroup(buf: Buffer, view: DataView, rec: number, wellFormed: boolean): void {
-    const c = this.counters
-    c.cgroups++
-    const pathLen = wellFormed ? view.getUint32(rec + Cgroup.pathLen, true) : 0
-    // A path cut short has lost its last segment, the one that names the container: better none.
-    if (!wellFormed || pathLen === 0 || pathLen >= CGROUP_PATH_LEN - 1) {
-      c.cgroupsUnusable++
-      return
-    }
-    this.cgroups.learn(u64(view, rec + Cgroup.id), buf.toString('utf8', rec + Cgroup.path, rec + Cgroup.path + pathLen))
-  }
 
   private comm(view: DataView, buf: Buffer, rec: number): string {
     const o = rec + Hdr.comm
@@ -188,12 +127,22 @@ export class BatchDecoder {
     return this.lastComm
   }
 
-  private record(buf: Buffer, view: DataView, rec: number, kind: number): EventInput {
+  /** Events `from` to `to` of `s`, unstamped (no id, no source). */
+  make(s: ScannedRecords, from = 0, to = s.count): EventInput[] {
+    const out = new Array<EventInput>(to - from)
+    for (let i = from; i < to; i++) out[i - from] = this.event(s, i)
+    return out
+  }
+
+  event(s: ScannedRecords, i: number): EventInput {
+    return this.record(s.buf, s.view, s.at[i] as number, s.kinds[i] as number, s.cgroups[i] as CgroupInfo, s.clock)
+  }
+
+  private record(buf: Buffer, view: DataView, rec: number, kind: number, cg: CgroupInfo, clock: BootClock): EventInput {
     const pid = view.getUint32(rec + Hdr.tgid, true)
     const tid = view.getUint32(rec + Hdr.pid, true)
     const uid = view.getUint32(rec + Hdr.uid, true)
-    const timestamp = this.clock.stamp(view, rec + Hdr.ts)
-    const cg = this.cgroups.lookup(u64(view, rec + Hdr.cgroup), pid)
+    const timestamp = clock.stamp(view, rec + Hdr.ts)
     const comm = this.comm(view, buf, rec)
     let type: string
     let severity: Severity = 'info'
@@ -300,5 +249,103 @@ export class BatchDecoder {
         }
     }
     return cg.k8s === undefined ? { type, timestamp, severity, data } : { type, timestamp, severity, data, k8s: cg.k8s }
+  }
+}
+
+export class BatchDecoder {
+  readonly counters: DecodeCounters = emptyDecodeCounters()
+  private readonly maker = new EventMaker()
+
+  constructor(
+    private clock: BootClock,
+    private readonly cgroups: CgroupLookup,
+  ) {}
+
+  /** Wall time is re-anchored now and then: NTP slews CLOCK_REALTIME, not CLOCK_BOOTTIME. */
+  setClock(clock: BootClock): void {
+    this.clock = clock
+  }
+
+  /** The batch's events as objects (unstamped): `scan` then make every event. */
+  decode(buf: Buffer): EventInput[] {
+    return this.maker.make(this.scan(buf))
+  }
+
+  /**
+   * Checks the framing, kind and size of every record the batch claims (each ends as an event or
+   * in a malformed counter), feeds cgroup announcements to the resolver and looks up the cgroup of
+   * every event record, in record order. Makes no event.
+   */
+  scan(buf: Buffer): ScannedRecords {
+    const c = this.counters
+    const view = new DataView(buf.buffer, buf.byteOffset, buf.length)
+    const clock = this.clock
+    if (buf.length < BATCH_HEADER || view.getUint32(0, true) !== BATCH_MAGIC) {
+      c.badBatches++
+      c.malformed++
+      return { buf, view, at: NO_RECORDS, kinds: new Uint8Array(0), cgroups: [], clock, count: 0 }
+    }
+    const claimed = view.getUint32(4, true)
+    c.records += claimed
+    // At most one record per smallest frame fits: no growing.
+    const room = Math.min(claimed, Math.floor((buf.length - BATCH_HEADER) / FRAME_HEADER))
+    const at = new Uint32Array(room)
+    const kinds = new Uint8Array(room)
+    const cgroups = new Array<CgroupInfo>(room)
+    let n = 0
+    let pos = BATCH_HEADER
+    let seen = 0
+    for (; seen < claimed; seen++) {
+      if (pos + FRAME_HEADER > buf.length) break
+      const len = view.getUint32(pos, true)
+      const rec = pos + FRAME_HEADER
+      if (rec + len > buf.length) break
+      pos = rec + ((len + 7) & ~7)
+      if (len < Hdr.end) {
+        c.badSize++
+        c.malformed++
+        continue
+      }
+      const kind = view.getUint16(rec + Hdr.kind, true)
+      const expected = RECORD_SIZE[kind]
+      if (expected === undefined || expected === 0) {
+        c.unknownKind++
+        c.malformed++
+        continue
+      }
+      if (kind === RecordKind.cgroup) {
+        this.cgroup(buf, view, rec, len === expected && view.getUint16(rec + Hdr.size, true) === expected)
+        continue
+      }
+      if (len !== expected || view.getUint16(rec + Hdr.size, true) !== expected) {
+        c.badSize++
+        c.malformed++
+        continue
+      }
+      at[n] = rec
+      kinds[n] = kind
+      cgroups[n] = this.cgroups.lookup(u64(view, rec + Hdr.cgroup), view.getUint32(rec + Hdr.tgid, true))
+      n++
+    }
+    if (seen < claimed) {
+      // Framing broke: the rest of what the header claimed cannot be read.
+      c.truncated += claimed - seen
+      c.malformed += claimed - seen
+    }
+    c.events += n
+    cgroups.length = n
+    return { buf, view, at, kinds, cgroups, clock, count: n }
+  }
+
+  private cgroup(buf: Buffer, view: DataView, rec: number, wellFormed: boolean): void {
+    const c = this.counters
+    c.cgroups++
+    const pathLen = wellFormed ? view.getUint32(rec + Cgroup.pathLen, true) : 0
+    // A path cut short has lost its last segment, the one that names the container: better none.
+    if (!wellFormed || pathLen === 0 || pathLen >= CGROUP_PATH_LEN - 1) {
+      c.cgroupsUnusable++
+      return
+    }
+    this.cgroups.learn(u64(view, rec + Cgroup.id), buf.toString('utf8', rec + Cgroup.path, rec + Cgroup.path + pathLen))
   }
 }

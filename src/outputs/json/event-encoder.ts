@@ -113,10 +113,20 @@ function writeObject(w: ByteWriter, o: Readonly<Record<string, unknown>>, shape:
     i++
     const v = o[k]
     if (v === undefined) continue
-    w.raw(first ? f.key : f.nextKey)
+    // The key, copied here rather than through w.raw: this loop is the hot path of every event.
+    const key = first ? f.key : f.nextKey
+    const kn = key.length
+    if (w.at + kn > w.buf.length) w.reserve(kn)
+    const buf = w.buf
+    let at = w.at
+    for (let j = 0; j < kn; j++) buf[at++] = key[j] as number
+    w.at = at
     first = false
     const fs = f.shape
-    if (!writeValue(w, v, fs.data === true ? data : fs)) return false
+    // Strings and numbers, most values, without the general dispatch.
+    if (typeof v === 'string' && (fs.prims & STRING) !== 0) writeString(w, v)
+    else if (typeof v === 'number' && (fs.prims & NUMBER) !== 0) writeNumber(w, v)
+    else if (!writeValue(w, v, fs.data === true ? data : fs)) return false
   }
   w.byte(CLOSE_BRACE)
   return true

@@ -124,7 +124,20 @@ export function writeNumber(w: ByteWriter, v: number): void {
     writeAscii(w, v)
     return
   }
-  // x is now a non-negative integer below 2^53 (and -0 became 0).
+  // x is now a non-negative integer up to 2^53 (and -0 became 0).
+  if (x < 2147483648) {
+    // Small integers (counters, pids, sizes): int32 arithmetic.
+    let n = x | 0
+    const len = n < 10 ? 1 : n < 100 ? 2 : n < 1000 ? 3 : n < 10000 ? 4 : n < 100000 ? 5 : n < 1000000 ? 6 : n < 10000000 ? 7 : n < 100000000 ? 8 : n < 1000000000 ? 9 : 10
+    let p = at + len
+    w.at = p
+    do {
+      const q = (n / 10) | 0
+      buf[--p] = 0x30 + (n - q * 10)
+      n = q
+    } while (n > 0)
+    return
+  }
   let len = 1
   for (let t = x; t >= 10; t = Math.floor(t / 10)) len++
   let p = at + len

@@ -147,6 +147,7 @@ export class NatsOutput {
   private tickTimer: unknown
   /** Set while close() waits for the last acknowledgements: called when none is outstanding. */
   private onDrained: (() => void) | undefined
+  private closing: Promise<void> | undefined
   private connecting: Promise<void> | undefined
   private readonly abort = new AbortController()
   private maxPayload: number
@@ -251,9 +252,13 @@ export class NatsOutput {
     this.wakeWriters()
   }
 
-  /** Wait for every outstanding acknowledgement (bounded by closeTimeoutMs), then disconnect. */
-  async close(): Promise<void> {
-    if (this.isClosed()) return
+  /** Wait for every outstanding acknowledgement (bounded by closeTimeoutMs), then disconnect. Twice is the same close. */
+  close(): Promise<void> {
+    this.closing ??= this.closeOnce()
+    return this.closing
+  }
+
+  private async closeOnce(): Promise<void> {
     this.machine.send({ type: 'CLOSE' })
     if (this.pending > 0) {
       const drained = new AbortController()

@@ -22,19 +22,19 @@ describe('isCniConfigFile', () => {
 describe('parseCniConfigFile', () => {
   it('a conflist: its name, version and plugin types in order', () => {
     const text = JSON.stringify({ cniVersion: '1.0.0', name: 'k8s-pod-network', plugins: [{ type: 'calico' }, { type: 'portmap', snat: true }] })
-    expect(ok(parseCniConfigFile('10-calico.conflist', text))).toEqual({ format: 'conflist', name: 'k8s-pod-network', cniVersion: '1.0.0', plugins: ['calico', 'portmap'] })
+    expect(ok(parseCniConfigFile('10-calico.conflist', text))).toStrictEqual({ format: 'conflist', name: 'k8s-pod-network', cniVersion: '1.0.0', plugins: ['calico', 'portmap'] })
     // A .json with plugins is a list too; without a version, none is given.
-    expect(ok(parseCniConfigFile('10-x.json', JSON.stringify({ name: 'n', plugins: [{ type: 'bridge' }] })))).toEqual({ format: 'conflist', name: 'n', plugins: ['bridge'] })
+    expect(ok(parseCniConfigFile('10-x.json', JSON.stringify({ name: 'n', plugins: [{ type: 'bridge' }] })))).toStrictEqual({ format: 'conflist', name: 'n', plugins: ['bridge'] })
   })
 
   it('a single conf (.conf, or .json without plugins): one plugin, its type', () => {
-    expect(ok(parseCniConfigFile('10-bridge.conf', JSON.stringify({ cniVersion: '0.4.0', name: 'br', type: 'bridge', bridge: 'cni0' })))).toEqual({
+    expect(ok(parseCniConfigFile('10-bridge.conf', JSON.stringify({ cniVersion: '0.4.0', name: 'br', type: 'bridge', bridge: 'cni0' })))).toStrictEqual({
       format: 'conf',
       name: 'br',
       cniVersion: '0.4.0',
       plugins: ['bridge'],
     })
-    expect(ok(parseCniConfigFile('10-x.json', JSON.stringify({ name: 'n', type: 'ptp' })))).toEqual({ format: 'conf', name: 'n', plugins: ['ptp'] })
+    expect(ok(parseCniConfigFile('10-x.json', JSON.stringify({ name: 'n', type: 'ptp' })))).toStrictEqual({ format: 'conf', name: 'n', plugins: ['ptp'] })
     // plugins in a .conf file does not make it a list.
     expect(failure(parseCniConfigFile('10-x.conf', JSON.stringify({ name: 'n', plugins: [{ type: 'bridge' }] })))).toMatch(/^invalid conf: .*type/s)
   })
@@ -48,6 +48,13 @@ describe('parseCniConfigFile', () => {
     expect(failure(parseCniConfigFile('a.conf', JSON.stringify({ name: 'n', type: '' })))).toMatch(/^invalid conf: .*type/s)
     expect(failure(parseCniConfigFile('a.conf', JSON.stringify({ type: 'bridge' })))).toMatch(/^invalid conf: .*name/s)
     expect(failure(parseCniConfigFile('a.conf', JSON.stringify({ name: 'n', type: 'b', cniVersion: false })))).toMatch(/cniVersion/)
+    // Every problem is named, not only the first.
+    const both = failure(parseCniConfigFile('a.conflist', JSON.stringify({ name: '', plugins: [] })))
+    expect(both).toMatch(/name/)
+    expect(both).toMatch(/plugins/)
+    const conf = failure(parseCniConfigFile('a.conf', JSON.stringify({ name: '', type: '' })))
+    expect(conf).toMatch(/name/)
+    expect(conf).toMatch(/type/)
     expect(failure(parseCniConfigFile('a.json', 'null'))).toMatch(/^invalid conf: /)
     expect(failure(parseCniConfigFile('a.json', '"text"'))).toMatch(/^invalid conf: /)
   })
@@ -73,7 +80,7 @@ describe('parseCniResultFile', () => {
   }
 
   it('the attachment: ids, network, addresses, the first gateway, the sandbox of its interface, and the pod from CNI_ARGS', () => {
-    expect(ok(parseCniResultFile(JSON.stringify(record)))).toEqual({
+    expect(ok(parseCniResultFile(JSON.stringify(record)))).toStrictEqual({
       data: {
         containerId: 'c0ffee',
         ifName: 'eth0',
@@ -90,7 +97,7 @@ describe('parseCniResultFile', () => {
 
   it('without a result or CNI_ARGS: no addresses, no gateway, no sandbox, no pod', () => {
     const bare = { kind: 'cniCacheV1', containerId: 'c', ifName: 'eth0', networkName: 'n' }
-    expect(ok(parseCniResultFile(JSON.stringify(bare)))).toEqual({ data: { containerId: 'c', ifName: 'eth0', networkName: 'n', ips: [], interfaces: [] } })
+    expect(ok(parseCniResultFile(JSON.stringify(bare)))).toStrictEqual({ data: { containerId: 'c', ifName: 'eth0', networkName: 'n', ips: [], interfaces: [] } })
     // Empty values are left out; a partial pod identity is kept as far as it goes.
     const partial = {
       ...bare,
@@ -100,14 +107,14 @@ describe('parseCniResultFile', () => {
       ],
       result: { cniVersion: '', interfaces: [{ name: 'eth0', mac: '', sandbox: '' }], ips: [{ address: '10.0.0.1/8', gateway: '' }] },
     }
-    expect(ok(parseCniResultFile(JSON.stringify(partial)))).toEqual({
+    expect(ok(parseCniResultFile(JSON.stringify(partial)))).toStrictEqual({
       data: { containerId: 'c', ifName: 'eth0', networkName: 'n', ips: [{ address: '10.0.0.1/8' }], interfaces: [{ name: 'eth0' }] },
       k8s: { pod: 'p', containerId: 'c' },
     })
     const uidOnly = { ...bare, cniArgs: [['K8S_POD_UID', 'u']] }
-    expect(ok(parseCniResultFile(JSON.stringify(uidOnly))).k8s).toEqual({ podUid: 'u', containerId: 'c' })
+    expect(ok(parseCniResultFile(JSON.stringify(uidOnly))).k8s).toStrictEqual({ podUid: 'u', containerId: 'c' })
     const nsOnly = { ...bare, cniArgs: [['K8S_POD_NAMESPACE', 'ns']] }
-    expect(ok(parseCniResultFile(JSON.stringify(nsOnly))).k8s).toEqual({ namespace: 'ns', containerId: 'c' })
+    expect(ok(parseCniResultFile(JSON.stringify(nsOnly))).k8s).toStrictEqual({ namespace: 'ns', containerId: 'c' })
     // The sandbox is that of the attachment's own interface only.
     const otherIf = { ...bare, result: { interfaces: [{ name: 'eth1', sandbox: '/ns' }, { name: 'eth0' }] } }
     expect(ok(parseCniResultFile(JSON.stringify(otherIf))).data).not.toHaveProperty('sandbox')
@@ -115,6 +122,9 @@ describe('parseCniResultFile', () => {
 
   it('says what is wrong: not JSON, not a cache record, or which field', () => {
     expect(failure(parseCniResultFile('{'))).toMatch(/^not JSON: /)
+    const all = failure(parseCniResultFile(JSON.stringify({ kind: 'cniCacheV1', containerId: '', ifName: '', networkName: 'n' })))
+    expect(all).toMatch(/containerId/)
+    expect(all).toMatch(/ifName/)
     const bare = { kind: 'cniCacheV1', containerId: 'c', ifName: 'eth0', networkName: 'n' }
     for (const [bad, field] of [
       [{ ...bare, kind: 'cniCacheV2' }, 'kind'],

@@ -30,7 +30,7 @@ describe('NetworkState: links', () => {
     const [e] = s.applyLink(link(7, 'veth1', { linkKind: 'veth', mac: '02:00:00:00:00:01', mtu: 1450, master: 2, link: 4, linkNetnsId: 3, operState: 'lowerlayerdown', up: false, lowerUp: false }), true)
     expect(e).toMatchObject({ type: 'network.link.added', severity: 'info', entity: { kind: 'network-interface', name: 'veth1' } })
     expect(e?.timestamp).toMatch(/^\d+$/)
-    expect(data(e)).toEqual({
+    expect(data(e)).toStrictEqual({
       index: 7,
       name: 'veth1',
       kind: 'veth',
@@ -47,9 +47,9 @@ describe('NetworkState: links', () => {
       snapshot: true,
     })
     const [lo] = s.applyLink(link(1, 'lo', { link: 1, operState: 'unknown' }), false)
-    expect(data(lo)).toEqual({ index: 1, name: 'lo', up: true, lowerUp: true, operState: 'unknown' })
+    expect(data(lo)).toStrictEqual({ index: 1, name: 'lo', up: true, lowerUp: true, operState: 'unknown' })
     const [orphan] = s.applyLink(link(9, 'v9', { master: 99, linkNetnsId: 8 }), false)
-    expect(data(orphan)).toEqual({ index: 9, name: 'v9', up: true, lowerUp: true, operState: 'up', master: 99, peerNetnsId: 8 })
+    expect(data(orphan)).toStrictEqual({ index: 9, name: 'v9', up: true, lowerUp: true, operState: 'up', master: 99, peerNetnsId: 8 })
     expect(s.linkCount).toBe(4)
     expect(s.linkName(7)).toBe('veth1')
     expect(s.linkName(8)).toBeUndefined()
@@ -64,7 +64,7 @@ describe('NetworkState: links', () => {
     expect(types(s.applyLink(link(5, 'eth0', { mtu: 1500 }), false))).toEqual(['network.link.up'])
     const [changed] = s.applyLink(link(5, 'eth1', { mtu: 9000, mac: '02:aa', linkKind: 'dummy', lowerUp: false, operState: 'down', master: 2, link: 6, linkNetnsId: 1 }), false)
     expect(changed?.type).toBe('network.link.changed')
-    expect(data(changed).changes).toEqual([
+    expect(data(changed).changes).toStrictEqual([
       { field: 'name', from: 'eth0', to: 'eth1' },
       { field: 'kind', to: 'dummy' },
       { field: 'mac', to: '02:aa' },
@@ -77,7 +77,7 @@ describe('NetworkState: links', () => {
     ])
     const both = s.applyLink(link(5, 'eth1', { up: false, linkKind: 'dummy', mac: '02:aa', lowerUp: false, operState: 'down', link: 6, linkNetnsId: 1 }), false)
     expect(types(both)).toEqual(['network.link.down', 'network.link.changed'])
-    expect(data(both[1]).changes).toEqual([
+    expect(data(both[1]).changes).toStrictEqual([
       { field: 'mtu', from: 9000 },
       { field: 'master', from: 2 },
     ])
@@ -91,6 +91,7 @@ describe('NetworkState: links', () => {
     const out = s.applyLink(link(5, 'renamed', { op: 'del' }), false)
     expect(types(out)).toEqual(['network.address.removed', 'network.link.removed'])
     expect(data(out[0])).toMatchObject({ address: '10.0.0.1', link: 'eth0' })
+    expect(data(out[0])).not.toHaveProperty('snapshot')
     expect(data(out[1])).toMatchObject({ name: 'eth0', mtu: 1500 })
     expect(data(out[1])).not.toHaveProperty('snapshot')
     expect(s.linkCount).toBe(0)
@@ -112,6 +113,9 @@ describe('NetworkState: links', () => {
     s.applyLink(link(30, 'vethD', { linkKind: 'veth', link: 99 }), false)
     s.applyLink(link(31, 'vethE', { linkKind: 'veth', link: 30 }), false)
     expect(s.sameNamespacePeersOf(20)).toEqual([22])
+    // Neither the other namespace's peer nor the vxlan completed vethC.
+    expect(s.sameNamespacePeersOf(21)).toEqual([])
+    expect(s.sameNamespacePeersOf(22)).toEqual([])
     expect(s.sameNamespacePeersOf(99)).toEqual([30])
     // Its own index as link (loopback-like) is not a peer.
     s.applyLink(link(40, 'self', { link: 40 }), false)
@@ -144,13 +148,13 @@ describe('NetworkState: addresses', () => {
     s.applyLink(link(5, 'eth0'), false)
     const [added] = s.applyAddress(address(5, 'fe80::1', { family: 'ipv6', prefixLength: 64, scope: 253, label: 'eth0' }), true)
     expect(added).toMatchObject({ type: 'network.address.added', severity: 'info', entity: { kind: 'network-interface', name: 'eth0' } })
-    expect(data(added)).toEqual({ index: 5, link: 'eth0', family: 'ipv6', address: 'fe80::1', prefixLength: 64, cidr: 'fe80::1/64', scope: 'link', label: 'eth0', snapshot: true })
+    expect(data(added)).toStrictEqual({ index: 5, link: 'eth0', family: 'ipv6', address: 'fe80::1', prefixLength: 64, cidr: 'fe80::1/64', scope: 'link', label: 'eth0', snapshot: true })
     expect(s.applyAddress(address(5, 'fe80::1', { family: 'ipv6', prefixLength: 64, scope: 253, flags: 128 }), false)).toEqual([])
     // The same address with another prefix, or on another link, is another address.
     expect(types(s.applyAddress(address(5, 'fe80::1', { family: 'ipv6', prefixLength: 128, scope: 253 }), false))).toEqual(['network.address.added'])
     const [elsewhere] = s.applyAddress(address(6, 'fe80::1', { family: 'ipv6', prefixLength: 64, scope: 999 }), false)
     expect(elsewhere).not.toHaveProperty('entity')
-    expect(data(elsewhere)).toEqual({ index: 6, family: 'ipv6', address: 'fe80::1', prefixLength: 64, cidr: 'fe80::1/64', scope: '999' })
+    expect(data(elsewhere)).toStrictEqual({ index: 6, family: 'ipv6', address: 'fe80::1', prefixLength: 64, cidr: 'fe80::1/64', scope: '999' })
     expect(s.addressCount).toBe(3)
     const [removed] = s.applyAddress(address(5, 'fe80::1', { op: 'del', family: 'ipv6', prefixLength: 64, scope: 253 }), false)
     expect(removed?.type).toBe('network.address.removed')
@@ -175,6 +179,7 @@ describe('NetworkState: resync', () => {
     const gone = s.sweep(gen + 1)
     expect(types(gone)).toEqual(['network.address.removed', 'network.link.removed'])
     expect(gone.every((e) => data(e).snapshot === true)).toBe(true)
+    expect(data(gone[0])).toMatchObject({ address: '10.0.0.1' })
     expect(data(gone[1])).toMatchObject({ name: 'eth0' })
     expect([s.linkCount, s.addressCount]).toEqual([1, 1])
     // Confirmed in this generation: kept by a sweep of the same generation.
@@ -191,7 +196,7 @@ describe('RouteState', () => {
     const [added] = s.apply(route({ oif: 3, gateway: '10.0.0.1', priority: 100 }), true)
     expect(added).toMatchObject({ type: 'network.route.added', severity: 'info', entity: { kind: 'network-interface', name: 'eth0' } })
     expect(added?.timestamp).toMatch(/^\d+$/)
-    expect(data(added)).toEqual({
+    expect(data(added)).toStrictEqual({
       family: 'ipv4',
       destination: '10.1.0.0/16',
       gateway: '10.0.0.1',
@@ -217,11 +222,11 @@ describe('RouteState', () => {
     const s = new RouteState(() => undefined)
     const [def] = s.apply(route({ dst: '0.0.0.0', dstLength: 0, table: 253, protocol: 16, scope: 253, type: 6, oif: 9 }), false)
     expect(def).toMatchObject({ entity: { kind: 'route', name: 'default' } })
-    expect(data(def)).toEqual({ family: 'ipv4', destination: 'default', index: 9, table: 'default', protocol: 'dhcp', scope: 'link', type: 'blackhole' })
+    expect(data(def)).toStrictEqual({ family: 'ipv4', destination: 'default', index: 9, table: 'default', protocol: 'dhcp', scope: 'link', type: 'blackhole' })
     const [odd] = s.apply(route({ family: 'ipv6', dst: 'fd00::', dstLength: 8, table: 100, protocol: 77, scope: 7, type: 7 }), false)
-    expect(data(odd)).toEqual({ family: 'ipv6', destination: 'fd00::/8', table: '100', protocol: '77', scope: '7', type: 'unreachable' })
-    const named = [0, 1, 3, 42, 186, 187, 188, 189, 192, 12].map((protocol) => data(s.apply(route({ dst: `10.${protocol}.0.0`, protocol }), false)[0]).protocol)
-    expect(named).toEqual(['unspec', 'redirect', 'boot', 'babel', 'bgp', 'isis', 'ospf', 'rip', 'eigrp', 'bird'])
+    expect(data(odd)).toStrictEqual({ family: 'ipv6', destination: 'fd00::/8', table: '100', protocol: '77', scope: '7', type: 'unreachable' })
+    const named = [0, 1, 2, 3, 42, 186, 187, 188, 189, 192, 12].map((protocol) => data(s.apply(route({ dst: `10.${protocol}.0.0`, protocol }), false)[0]).protocol)
+    expect(named).toEqual(['unspec', 'redirect', 'kernel', 'boot', 'babel', 'bgp', 'isis', 'ospf', 'rip', 'eigrp', 'bird'])
     const kinds = [8, 9].map((type) => data(s.apply(route({ dst: `10.200.${type}.0`, type }), false)[0]).type)
     expect(kinds).toEqual(['prohibit', 'throw'])
     const scopes = [200, 254, 255].map((scope) => data(s.apply(route({ dst: `10.201.${scope}.0`, scope }), false)[0]).scope)

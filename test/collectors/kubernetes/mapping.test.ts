@@ -43,8 +43,8 @@ describe('changeToEvents: the object change', () => {
     })
     const p = pod({ phase: 'Running', node: 'n1', owners: [{ kind: 'ReplicaSet', name: 'web-abc', uid: 'rs-uid', controller: true }, { kind: 'Other', name: 'x' }] })
     const [e, ...rest] = changeToEvents({ type: 'added', object: { resource: 'pods', object: { ...p, metadata: { ...p.metadata, labels: { app: 'web' } } } } }, cache)
-    expect(rest).toEqual([])
-    expect(e).toEqual({
+    expect(rest).toStrictEqual([])
+    expect(e).toStrictEqual({
       type: 'k8s.pod.added',
       severity: 'info',
       entity: { kind: 'Pod', name: 'web-1', namespace: 'shop', uid: 'uid-web-1' },
@@ -72,7 +72,7 @@ describe('changeToEvents: the object change', () => {
 
   it('leaves out what the object does not have; cluster-scoped objects have no namespace', () => {
     const [e] = changeToEvents({ type: 'deleted', object: { resource: 'pods', object: pod({ namespace: null }) } }, new MetadataCache())
-    expect(e).toEqual({
+    expect(e).toStrictEqual({
       type: 'k8s.pod.deleted',
       severity: 'info',
       entity: { kind: 'Pod', name: 'web-1', uid: 'uid-web-1' },
@@ -80,7 +80,7 @@ describe('changeToEvents: the object change', () => {
       k8s: { pod: 'web-1', podUid: 'uid-web-1' },
     })
     const [svc] = changeToEvents({ type: 'added', object: { resource: 'services', object: { metadata: meta('api', { namespace: 'shop' }) } } }, new MetadataCache())
-    expect(svc).toEqual({
+    expect(svc).toStrictEqual({
       type: 'k8s.service.added',
       severity: 'info',
       entity: { kind: 'Service', name: 'api', namespace: 'shop', uid: 'uid-api' },
@@ -114,25 +114,25 @@ describe('changeToEvents: the object change', () => {
     const cache = new MetadataCache()
     const before = pod({ phase: 'Pending' })
     const after = pod({ phase: 'Running' })
-    expect(type(changeToEvents({ type: 'updated', object: { resource: 'pods', object: after }, previous: { resource: 'pods', object: before } }, cache))).toEqual([
+    expect(type(changeToEvents({ type: 'updated', object: { resource: 'pods', object: after }, previous: { resource: 'pods', object: before } }, cache))).toStrictEqual([
       'k8s.pod.updated',
       'k8s.pod.phase_changed',
     ])
-    expect(type(changeToEvents({ type: 'added', object: { resource: 'pods', object: after }, previous: { resource: 'pods', object: before } }, cache))).toEqual(['k8s.pod.added'])
-    expect(type(changeToEvents({ type: 'updated', object: { resource: 'pods', object: after } }, cache))).toEqual(['k8s.pod.updated'])
-    expect(type(changeToEvents({ type: 'updated', object: { resource: 'pods', object: after }, previous: { resource: 'nodes', object: node('True') } }, cache))).toEqual([
+    expect(type(changeToEvents({ type: 'added', object: { resource: 'pods', object: after }, previous: { resource: 'pods', object: before } }, cache))).toStrictEqual(['k8s.pod.added'])
+    expect(type(changeToEvents({ type: 'updated', object: { resource: 'pods', object: after } }, cache))).toStrictEqual(['k8s.pod.updated'])
+    expect(type(changeToEvents({ type: 'updated', object: { resource: 'pods', object: after }, previous: { resource: 'nodes', object: node('True') } }, cache))).toStrictEqual([
       'k8s.pod.updated',
     ])
     expect(
       type(changeToEvents({ type: 'updated', object: { resource: 'nodes', object: node('False') }, previous: { resource: 'nodes', object: node('True') } }, cache)),
-    ).toEqual(['k8s.node.updated', 'k8s.node.not_ready'])
-    expect(type(changeToEvents({ type: 'updated', object: { resource: 'nodes', object: node('False') }, previous: { resource: 'pods', object: before } }, cache))).toEqual([
+    ).toStrictEqual(['k8s.node.updated', 'k8s.node.not_ready'])
+    expect(type(changeToEvents({ type: 'updated', object: { resource: 'nodes', object: node('False') }, previous: { resource: 'pods', object: before } }, cache))).toStrictEqual([
       'k8s.node.updated',
     ])
     const dep = (replicas: number): KubeObject => ({ resource: 'deployments', object: { metadata: meta('web', { namespace: 'shop' }), spec: { replicas } } as Workload })
-    expect(type(changeToEvents({ type: 'updated', object: dep(3), previous: dep(2) }, cache))).toEqual(['k8s.deployment.updated', 'k8s.deployment.rollout'])
-    expect(type(changeToEvents({ type: 'updated', object: dep(3), previous: dep(3) }, cache))).toEqual(['k8s.deployment.updated'])
-    expect(type(changeToEvents({ type: 'updated', object: dep(3), previous: { resource: 'pods', object: before } }, cache))).toEqual(['k8s.deployment.updated'])
+    expect(type(changeToEvents({ type: 'updated', object: dep(3), previous: dep(2) }, cache))).toStrictEqual(['k8s.deployment.updated', 'k8s.deployment.rollout'])
+    expect(type(changeToEvents({ type: 'updated', object: dep(3), previous: dep(3) }, cache))).toStrictEqual(['k8s.deployment.updated'])
+    expect(type(changeToEvents({ type: 'updated', object: dep(3), previous: { resource: 'pods', object: before } }, cache))).toStrictEqual(['k8s.deployment.updated'])
   })
 })
 
@@ -144,11 +144,14 @@ describe('objects with parts missing', () => {
     expect(e?.severity).toBe('info')
     expect(data(e)).not.toHaveProperty('nodeName')
     expect(data(e)).not.toHaveProperty('phase')
-    expect(podTransitions(bare(), bare())).toEqual([])
-    expect(podTransitions(bare(), pod({ phase: 'Running', containers: [{ name: 'app', restartCount: 1 } as ContainerStatus] })).map((x) => x.type)).toEqual([
+    expect(podTransitions(bare(), bare())).toStrictEqual([])
+    expect(podTransitions(bare(), pod({ phase: 'Running', containers: [{ name: 'app', restartCount: 1 } as ContainerStatus] })).map((x) => x.type)).toStrictEqual([
       'k8s.pod.container_restarted',
     ])
-    expect(podTransitions(pod({ phase: 'Running' }), bare())).toEqual([])
+    expect(podTransitions(pod({ phase: 'Running' }), bare())).toStrictEqual([])
+    const noSpec = { metadata: meta('bare', { namespace: 'shop' }), status: { containerStatuses: [{ name: 'app', restartCount: 1 }] } } as Pod
+    const [restarted] = podTransitions(bare(), noSpec)
+    expect(restarted?.k8s).toStrictEqual({ namespace: 'shop', pod: 'bare', podUid: 'uid-bare', container: 'app' })
   })
 
   it('a node without status or conditions is Unknown', () => {
@@ -170,7 +173,7 @@ describe('podTransitions', () => {
 
   it('a phase change: error into Failed, warning into Unknown, info otherwise; the reason when given; the pod context', () => {
     const [failed] = podTransitions(pod({ phase: 'Running', node: 'n1' }), pod({ phase: 'Failed', node: 'n1', reason: 'Evicted' }))
-    expect(failed).toEqual({
+    expect(failed).toStrictEqual({
       type: 'k8s.pod.phase_changed',
       severity: 'error',
       entity: { kind: 'Pod', name: 'web-1', namespace: 'shop', uid: 'uid-web-1' },
@@ -183,10 +186,10 @@ describe('podTransitions', () => {
     expect(running?.entity).not.toHaveProperty('namespace')
     expect(running?.k8s).not.toHaveProperty('namespace')
     expect(running?.k8s).not.toHaveProperty('node')
-    expect(data(running)).toEqual({ namespace: '', name: 'web-1', uid: 'uid-web-1', from: 'Pending', to: 'Running' })
-    expect(podTransitions(pod({ phase: 'Running' }), pod({ phase: 'Running' }))).toEqual([])
-    expect(podTransitions(pod({}), pod({ phase: 'Running' }))).toEqual([])
-    expect(podTransitions(pod({ phase: 'Running' }), pod({}))).toEqual([])
+    expect(data(running)).toStrictEqual({ namespace: '', name: 'web-1', uid: 'uid-web-1', from: 'Pending', to: 'Running' })
+    expect(podTransitions(pod({ phase: 'Running' }), pod({ phase: 'Running' }))).toStrictEqual([])
+    expect(podTransitions(pod({}), pod({ phase: 'Running' }))).toStrictEqual([])
+    expect(podTransitions(pod({ phase: 'Running' }), pod({}))).toStrictEqual([])
   })
 
   it('a restart counts the containers and init containers, with the last termination', () => {
@@ -196,11 +199,11 @@ describe('podTransitions', () => {
       init: [cs({ name: 'init', restartCount: 1, lastState: { terminated: { exitCode: 0 } } })],
     })
     const events = podTransitions(before, after)
-    expect(type(events)).toEqual(['k8s.pod.container_restarted', 'k8s.pod.container_restarted'])
+    expect(type(events)).toStrictEqual(['k8s.pod.container_restarted', 'k8s.pod.container_restarted'])
     expect(events[0]).toMatchObject({ severity: 'warning', k8s: { container: 'init' } })
-    expect(data(events[0])).toEqual({ namespace: 'shop', name: 'web-1', uid: 'uid-web-1', container: 'init', restartCount: 1, previousRestartCount: 0, exitCode: 0 })
-    expect(events[1]?.k8s).toEqual({ namespace: 'shop', pod: 'web-1', podUid: 'uid-web-1', container: 'app', containerId: 'containerd://abc' })
-    expect(data(events[1])).toEqual({
+    expect(data(events[0])).toStrictEqual({ namespace: 'shop', name: 'web-1', uid: 'uid-web-1', container: 'init', restartCount: 1, previousRestartCount: 0, exitCode: 0 })
+    expect(events[1]?.k8s).toStrictEqual({ namespace: 'shop', pod: 'web-1', podUid: 'uid-web-1', container: 'app', containerId: 'containerd://abc' })
+    expect(data(events[1])).toStrictEqual({
       namespace: 'shop',
       name: 'web-1',
       uid: 'uid-web-1',
@@ -211,9 +214,9 @@ describe('podTransitions', () => {
       exitCode: 2,
     })
     // A container new in this version counts from 0; a count that did not rise is no restart.
-    expect(type(podTransitions(pod({}), pod({ containers: [cs({ restartCount: 1 })] })))).toEqual(['k8s.pod.container_restarted'])
-    expect(podTransitions(pod({ containers: [cs({ restartCount: 2 })] }), pod({ containers: [cs({ restartCount: 2 })] }))).toEqual([])
-    expect(podTransitions(pod({ containers: [cs({ restartCount: 2 })] }), pod({ containers: [cs({})] }))).toEqual([])
+    expect(type(podTransitions(pod({}), pod({ containers: [cs({ restartCount: 1 })] })))).toStrictEqual(['k8s.pod.container_restarted'])
+    expect(podTransitions(pod({ containers: [cs({ restartCount: 2 })] }), pod({ containers: [cs({ restartCount: 2 })] }))).toStrictEqual([])
+    expect(podTransitions(pod({ containers: [cs({ restartCount: 2 })] }), pod({ containers: [cs({})] }))).toStrictEqual([])
   })
 
   it('an OOM kill is reported once: from the current state, or from the last state at the restart, stamped with its finish time', () => {
@@ -222,20 +225,20 @@ describe('podTransitions', () => {
     const killed = pod({ containers: [cs({ restartCount: 0, state: { terminated: oom } })] })
     const [fromState] = podTransitions(running, killed)
     expect(fromState).toMatchObject({ type: 'k8s.pod.oom_killed', severity: 'error', timestamp: String(Date.parse(oom.finishedAt) * 1_000_000) })
-    expect(data(fromState)).toEqual({ namespace: 'shop', name: 'web-1', uid: 'uid-web-1', container: 'app', restartCount: 0, exitCode: 137, finishedAt: oom.finishedAt })
+    expect(data(fromState)).toStrictEqual({ namespace: 'shop', name: 'web-1', uid: 'uid-web-1', container: 'app', restartCount: 0, exitCode: 137, finishedAt: oom.finishedAt })
     // Then restarted: the same termination moves to lastState; not reported again.
     const restarted = pod({ containers: [cs({ restartCount: 1, state: { running: {} }, lastState: { terminated: oom } })] })
-    expect(type(podTransitions(killed, restarted))).toEqual(['k8s.pod.container_restarted'])
+    expect(type(podTransitions(killed, restarted))).toStrictEqual(['k8s.pod.container_restarted'])
     // Missed the terminated state: the restart brings it.
-    expect(type(podTransitions(running, restarted))).toEqual(['k8s.pod.container_restarted', 'k8s.pod.oom_killed'])
+    expect(type(podTransitions(running, restarted))).toStrictEqual(['k8s.pod.container_restarted', 'k8s.pod.oom_killed'])
     // Terminated and already restarted in one step, the same termination in both: once.
     const both = pod({ containers: [cs({ restartCount: 1, state: { terminated: oom }, lastState: { terminated: oom } })] })
-    expect(type(podTransitions(running, both))).toEqual(['k8s.pod.oom_killed', 'k8s.pod.container_restarted'])
+    expect(type(podTransitions(running, both))).toStrictEqual(['k8s.pod.oom_killed', 'k8s.pod.container_restarted'])
     // Unchanged terminated state: nothing new.
-    expect(podTransitions(killed, killed)).toEqual([])
+    expect(podTransitions(killed, killed)).toStrictEqual([])
     // Not an OOM: no oom event.
     const errored = pod({ containers: [cs({ restartCount: 1, lastState: { terminated: { ...oom, reason: 'Error' } }, state: { terminated: { ...oom, reason: 'Error' } } })] })
-    expect(type(podTransitions(running, errored))).toEqual(['k8s.pod.container_restarted'])
+    expect(type(podTransitions(running, errored))).toStrictEqual(['k8s.pod.container_restarted'])
     // Without times or exit code: no timestamp, no exitCode, no finishedAt.
     const bare = podTransitions(running, pod({ containers: [cs({ state: { terminated: { reason: 'OOMKilled', finishedAt: 'not a date' } } })] }))[0]
     expect(bare).not.toHaveProperty('timestamp')
@@ -250,7 +253,7 @@ describe('podTransitions', () => {
     const oomed = (termId: string | undefined) =>
       pod({ containers: [cs({ restartCount: 1, containerID: 'containerd://new', lastState: { terminated: { reason: 'OOMKilled', finishedAt: 'f', ...(termId ? { containerID: termId } : {}) } } })] })
     const k8sOf = (p: Pod) => podTransitions(running, p).find((e) => e.type === 'k8s.pod.oom_killed')?.k8s
-    expect(k8sOf(oomed('containerd://old'))).toEqual({ namespace: 'shop', pod: 'web-1', podUid: 'uid-web-1', container: 'app', containerId: 'containerd://old' })
+    expect(k8sOf(oomed('containerd://old'))).toStrictEqual({ namespace: 'shop', pod: 'web-1', podUid: 'uid-web-1', container: 'app', containerId: 'containerd://old' })
     expect(k8sOf(oomed('containerd://new'))).toMatchObject({ containerId: 'containerd://new' })
     expect(k8sOf(oomed(undefined))).toMatchObject({ containerId: 'containerd://new' })
   })
@@ -259,11 +262,11 @@ describe('podTransitions', () => {
     const t = { reason: 'OOMKilled', containerID: 'c1', startedAt: 's1', finishedAt: 'f1' }
     const with_ = (term: typeof t) => pod({ containers: [cs({ state: { terminated: term } })] })
     for (const changed of [{ ...t, containerID: 'c2' }, { ...t, startedAt: 's2' }, { ...t, finishedAt: 'f2' }]) {
-      expect(type(podTransitions(with_(t), with_(changed)))).toEqual(['k8s.pod.oom_killed'])
+      expect(type(podTransitions(with_(t), with_(changed)))).toStrictEqual(['k8s.pod.oom_killed'])
     }
     const restartedWith = (last: typeof t) => pod({ containers: [cs({ restartCount: 1, lastState: { terminated: last } })] })
-    expect(type(podTransitions(with_(t), restartedWith(t)))).toEqual(['k8s.pod.container_restarted'])
-    expect(type(podTransitions(with_(t), restartedWith({ ...t, finishedAt: 'f9' })))).toEqual(['k8s.pod.container_restarted', 'k8s.pod.oom_killed'])
+    expect(type(podTransitions(with_(t), restartedWith(t)))).toStrictEqual(['k8s.pod.container_restarted'])
+    expect(type(podTransitions(with_(t), restartedWith({ ...t, finishedAt: 'f9' })))).toStrictEqual(['k8s.pod.container_restarted', 'k8s.pod.oom_killed'])
   })
 
   it('crash-loop and image-pull back-offs are reported when they begin', () => {
@@ -271,19 +274,19 @@ describe('podTransitions', () => {
       pod({ containers: [cs({ restartCount: 4, image: 'nginx:1', state: { waiting: { reason, message: 'back-off 40s' } }, ...extra })] })
     const [crash] = podTransitions(pod({}), waiting('CrashLoopBackOff', { restartCount: 0 }))
     expect(crash).toMatchObject({ type: 'k8s.pod.crash_loop_backoff', severity: 'error' })
-    expect(data(crash)).toEqual({ namespace: 'shop', name: 'web-1', uid: 'uid-web-1', container: 'app', reason: 'CrashLoopBackOff', message: 'back-off 40s', restartCount: 0, image: 'nginx:1' })
-    expect(podTransitions(waiting('CrashLoopBackOff'), waiting('CrashLoopBackOff'))).toEqual([])
+    expect(data(crash)).toStrictEqual({ namespace: 'shop', name: 'web-1', uid: 'uid-web-1', container: 'app', reason: 'CrashLoopBackOff', message: 'back-off 40s', restartCount: 0, image: 'nginx:1' })
+    expect(podTransitions(waiting('CrashLoopBackOff'), waiting('CrashLoopBackOff'))).toStrictEqual([])
     for (const reason of ['ImagePullBackOff', 'ErrImagePull', 'ErrImageNeverPull', 'InvalidImageName']) {
       const [pull] = podTransitions(pod({}), waiting(reason, { restartCount: 0 }))
       expect(pull).toMatchObject({ type: 'k8s.pod.image_pull_backoff', severity: 'warning', data: { reason } })
     }
     // From one pull failure to another: still the same back-off.
-    expect(podTransitions(waiting('ErrImagePull'), waiting('ImagePullBackOff'))).toEqual([])
+    expect(podTransitions(waiting('ErrImagePull'), waiting('ImagePullBackOff'))).toStrictEqual([])
     // From a crash loop into a pull failure: news.
-    expect(type(podTransitions(waiting('CrashLoopBackOff'), waiting('ErrImagePull')))).toEqual(['k8s.pod.image_pull_backoff'])
-    expect(podTransitions(pod({}), waiting('ContainerCreating', { restartCount: 0 }))).toEqual([])
+    expect(type(podTransitions(waiting('CrashLoopBackOff'), waiting('ErrImagePull')))).toStrictEqual(['k8s.pod.image_pull_backoff'])
+    expect(podTransitions(pod({}), waiting('ContainerCreating', { restartCount: 0 }))).toStrictEqual([])
     const plain = podTransitions(pod({}), pod({ containers: [cs({ state: { waiting: { reason: 'CrashLoopBackOff' } } })] }))[0]
-    expect(data(plain)).toEqual({ namespace: 'shop', name: 'web-1', uid: 'uid-web-1', container: 'app', reason: 'CrashLoopBackOff', restartCount: 0 })
+    expect(data(plain)).toStrictEqual({ namespace: 'shop', name: 'web-1', uid: 'uid-web-1', container: 'app', reason: 'CrashLoopBackOff', restartCount: 0 })
   })
 })
 
@@ -296,8 +299,8 @@ describe('nodes', () => {
   })
 
   it('a change of the Ready status: ready at info, not ready at error, with reason and message', () => {
-    expect(nodeTransitions(node('True'), node('True'))).toEqual([])
-    expect(nodeTransitions(node('False', { reason: 'KubeletNotReady', message: 'PLEG' }), node('True'))).toEqual([
+    expect(nodeTransitions(node('True'), node('True'))).toStrictEqual([])
+    expect(nodeTransitions(node('False', { reason: 'KubeletNotReady', message: 'PLEG' }), node('True'))).toStrictEqual([
       {
         type: 'k8s.node.ready',
         severity: 'info',
@@ -308,8 +311,8 @@ describe('nodes', () => {
     ])
     const [down] = nodeTransitions(node('True'), node('Unknown', { reason: 'NodeStatusUnknown', message: 'Kubelet stopped posting' }))
     expect(down).toMatchObject({ type: 'k8s.node.not_ready', severity: 'error' })
-    expect(data(down)).toEqual({ name: 'n1', uid: 'uid-n1', status: 'Unknown', previousStatus: 'True', reason: 'NodeStatusUnknown', message: 'Kubelet stopped posting' })
-    expect(data(nodeTransitions(node('True'), node(undefined))[0])).toEqual({ name: 'n1', uid: 'uid-n1', status: 'Unknown', previousStatus: 'True' })
+    expect(data(down)).toStrictEqual({ name: 'n1', uid: 'uid-n1', status: 'Unknown', previousStatus: 'True', reason: 'NodeStatusUnknown', message: 'Kubelet stopped posting' })
+    expect(data(nodeTransitions(node('True'), node(undefined))[0])).toStrictEqual({ name: 'n1', uid: 'uid-n1', status: 'Unknown', previousStatus: 'True' })
   })
 })
 
@@ -321,7 +324,7 @@ describe('rolloutTransition', () => {
 
   it('reports the state and every number when they move', () => {
     const e = rolloutTransition(dep(3, { ...done(3), updatedReplicas: 1, availableReplicas: 2, unavailableReplicas: 1 }, 2), dep(3, done(3), 2))
-    expect(e).toEqual({
+    expect(e).toStrictEqual({
       type: 'k8s.deployment.rollout',
       severity: 'info',
       entity: { kind: 'Deployment', name: 'web', namespace: 'shop', uid: 'uid-web' },
@@ -429,7 +432,7 @@ describe('core events', () => {
   const ns = (iso: string) => String(Date.parse(iso) * 1_000_000)
 
   it('an event about a pod: its fields, the pod context, stamped with when it last happened', () => {
-    expect(coreEventToEvents('added', ev(), undefined)).toEqual([
+    expect(coreEventToEvents('added', ev(), undefined)).toStrictEqual([
       {
         type: 'k8s.event',
         severity: 'warning',
@@ -457,11 +460,11 @@ describe('core events', () => {
   it('about a node, about anything else, and with nothing optional', () => {
     const [n] = coreEventToEvents('added', ev({ involvedObject: { kind: 'Node', name: 'n1' }, type: 'Normal' }), undefined)
     expect(n).toMatchObject({ severity: 'info', entity: { kind: 'Node', name: 'n1' }, k8s: { node: 'n1' } })
-    expect(n?.entity).toEqual({ kind: 'Node', name: 'n1' })
+    expect(n?.entity).toStrictEqual({ kind: 'Node', name: 'n1' })
     const [d] = coreEventToEvents('added', ev({ involvedObject: { kind: 'Deployment', name: 'web', namespace: 'shop' } }), undefined)
     expect(d).not.toHaveProperty('k8s')
     const bare = { metadata: meta('e'), involvedObject: {} } as CoreEvent
-    expect(coreEventToEvents('added', bare, undefined)).toEqual([
+    expect(coreEventToEvents('added', bare, undefined)).toStrictEqual([
       {
         type: 'k8s.event',
         severity: 'info',
@@ -470,7 +473,7 @@ describe('core events', () => {
       },
     ])
     const [pod] = coreEventToEvents('added', { ...bare, involvedObject: { kind: 'Pod', name: 'p' } }, undefined)
-    expect(pod?.k8s).toEqual({ pod: 'p' })
+    expect(pod?.k8s).toStrictEqual({ pod: 'p' })
     expect(data(coreEventToEvents('added', { ...bare, reportingComponent: 'scheduler' }, undefined)[0])).toMatchObject({ component: 'scheduler' })
   })
 
@@ -500,19 +503,19 @@ describe('core events', () => {
 
   it('reported when it appears and each time it repeats; other edits and deletion are not news', () => {
     const first = ev()
-    expect(coreEventToEvents('deleted', first, { resource: 'events', object: first })).toEqual([])
-    expect(coreEventToEvents('updated', { ...first, message: 'edited' }, { resource: 'events', object: first })).toEqual([])
+    expect(coreEventToEvents('deleted', first, { resource: 'events', object: first })).toStrictEqual([])
+    expect(coreEventToEvents('updated', { ...first, message: 'edited' }, { resource: 'events', object: first })).toStrictEqual([])
     expect(coreEventToEvents('updated', ev({ count: 4 }), { resource: 'events', object: first })).toHaveLength(1)
     expect(coreEventToEvents('updated', ev({ lastTimestamp: '2026-01-01T00:01:00Z' }), { resource: 'events', object: first })).toHaveLength(1)
     const series = ev({ series: { count: 2, lastObservedTime: '2026-01-01T00:00:10Z' } })
     expect(coreEventToEvents('updated', ev({ series: { count: 2, lastObservedTime: '2026-01-01T00:00:20Z' } }), { resource: 'events', object: series })).toHaveLength(1)
-    expect(coreEventToEvents('updated', series, { resource: 'events', object: series })).toEqual([])
+    expect(coreEventToEvents('updated', series, { resource: 'events', object: series })).toStrictEqual([])
     // A new event is news even when a version of it was known.
     expect(coreEventToEvents('added', first, { resource: 'events', object: first })).toHaveLength(1)
     // No previous version to compare with: reported.
     expect(coreEventToEvents('updated', first, undefined)).toHaveLength(1)
     expect(coreEventToEvents('updated', first, { resource: 'pods', object: pod() })).toHaveLength(1)
     // Through changeToEvents: no object-change event for events.
-    expect(type(changeToEvents({ type: 'added', object: { resource: 'events', object: first } }, new MetadataCache()))).toEqual(['k8s.event'])
+    expect(type(changeToEvents({ type: 'added', object: { resource: 'events', object: first } }, new MetadataCache()))).toStrictEqual(['k8s.event'])
   })
 })

@@ -10,7 +10,7 @@ import { freePort } from './nats-server.js'
  * is left as `shutdown`, and leaves no timer of that clock behind (tick, connect backoff).
  */
 describe('NATS output on a driven clock', () => {
-  it('close() is bounded by closeTimeoutMs of its clock, not a millisecond less', async () => {
+  it('close() is bounded by closeTimeoutMs of its clock, not a millisecond less; a second close() is the same', async () => {
     const clock = new ManualClock(0)
     const port = await freePort()
     const cfg = parseNatsOutputConfig({ servers: [`nats://127.0.0.1:${port}`], closeTimeoutMs: 10_000, retry: { initialMs: 100, maxMs: 1000 } })
@@ -22,11 +22,17 @@ describe('NATS output on a driven clock', () => {
       closed = true
     })
     expect(out.statistics().connection.phase).toBe('closing')
+    // A second close() is the same close: it ends with the first.
+    let again = false
+    const second = out.close().then(() => {
+      again = true
+    })
     await clock.advanceAsync(9_999)
     expect(closed).toBe(false)
+    expect(again).toBe(false)
     expect(out.statistics().pendingEvents).toBe(10)
     await clock.advanceAsync(1)
-    await closing
+    await Promise.all([closing, second])
     expect(out.statistics()).toMatchObject({ pendingEvents: 0, failedEvents: { shutdown: 10, total: 10 }, connection: { phase: 'closed' } })
     expect(clock.pending).toBe(0)
   })
