@@ -91,6 +91,8 @@ describe('collector lifecycle machine (driven clock)', () => {
     expect(h.ctx().lastError).toBe('fatal: disk gone')
     h.stops.at(-1)?.resolve()
     await h.settle()
+    // A fault is a failure, like a crash.
+    expect(h.notes.at(-1)).toBe('exited:failure:fatal: disk gone')
     h.send({ type: 'RESTART_AFTER', delayMs: 1000 })
     await h.clock.advanceAsync(1000)
     h.starts.at(-1)?.resolve()
