@@ -342,3 +342,36 @@ describe('collector lifecycle machine (driven clock)', () => {
     expect(h.state()).toBe('stopped')
   })
 })
+
+describe('STOP and SUSPEND while releasing or waiting', () => {
+  /** Reach `failed.releasing` (crash), `restarting.releasing` (manual restart) or `restarting.waiting` (backoff). */
+  async function at(where: 'failed.releasing' | 'restarting.releasing' | 'restarting.waiting') {
+    const h = harness()
+    await h.run()
+    if (where === 'restarting.releasing') h.send({ type: 'RESTART' })
+    else h.send({ type: 'SOURCE_FAILED', generation: 1, error: 'boom' })
+    if (where === 'restarting.waiting') {
+      h.stops.at(-1)?.resolve()
+      await h.settle()
+      h.send({ type: 'RESTART_AFTER', delayMs: 1000 })
+    }
+    expect(h.state()).toBe(where)
+    return h
+  }
+
+  it('goes where the machine declares, for each of them', async () => {
+    const cases: [Parameters<typeof at>[0], 'STOP' | 'SUSPEND', string][] = [
+      ['failed.releasing', 'STOP', 'stopping'],
+      ['failed.releasing', 'SUSPEND', 'suspended.releasing'],
+      ['restarting.releasing', 'STOP', 'stopping'],
+      ['restarting.releasing', 'SUSPEND', 'suspended.releasing'],
+      ['restarting.waiting', 'STOP', 'stopped'],
+      ['restarting.waiting', 'SUSPEND', 'suspended.held'],
+    ]
+    for (const [where, type, to] of cases) {
+      const h = await at(where)
+      h.send({ type })
+      expect(h.state(), `${where} --${type}-->`).toBe(to)
+    }
+  })
+})
