@@ -52,3 +52,32 @@ describe('natsCanPublish and natsReady', () => {
     }
   })
 })
+
+describe('NATS connection machine: reconnecting', () => {
+  const down: NatsConnectionEvent[] = [
+    { type: 'START' },
+    { type: 'CONNECTED', server: 'nats://a:4222' },
+    { type: 'DISCONNECTED', error: 'disconnected from nats://a:4222' },
+  ]
+
+  it('each failed reconnect attempt while disconnected updates the last error', () => {
+    const r = after([...down, { type: 'DISCONNECTED', error: 'connection refused' }])
+    expect(r.view.link).toBe('disconnected')
+    expect(r.context.lastError).toBe('connection refused')
+  })
+
+  it('reconnected: connected to the new server; the error clears unless publishes still fail', () => {
+    const ok = after([...down, { type: 'RECONNECTED', server: 'nats://b:4222' }])
+    expect(ok.view.link).toBe('connected')
+    expect(ok.context).toMatchObject({ server: 'nats://b:4222', lastError: null })
+    const failing = after([
+      { type: 'START' },
+      { type: 'CONNECTED', server: 'nats://a:4222' },
+      { type: 'PUBLISH_FAILED', error: 'no acknowledgement within 5000 ms' },
+      { type: 'DISCONNECTED', error: 'disconnected from nats://a:4222' },
+      { type: 'RECONNECTED', server: 'nats://b:4222' },
+    ])
+    expect(failing.view).toMatchObject({ link: 'connected', publish: 'failing' })
+    expect(failing.context).toMatchObject({ server: 'nats://b:4222', lastError: 'disconnected from nats://a:4222' })
+  })
+})
