@@ -81,3 +81,44 @@ describe('NATS connection machine: reconnecting', () => {
     expect(failing.context).toMatchObject({ server: 'nats://b:4222', lastError: 'disconnected from nats://a:4222' })
   })
 })
+
+describe('NATS connection machine: each remaining transition once', () => {
+  const up: NatsConnectionEvent[] = [{ type: 'START' }, { type: 'CONNECTED', server: 'nats://a:4222' }]
+  const down: NatsConnectionEvent[] = [...up, { type: 'DISCONNECTED', error: 'disconnected from nats://a:4222' }]
+
+  it('a connection closed for good while reconnecting: a new one is made', () => {
+    expect(after([...down, { type: 'CONNECTION_LOST' }]).view.link).toBe('connecting')
+  })
+
+  it('a failed stream check: unchecked again, its error reported', () => {
+    const r = after([...up, { type: 'STREAM_CHECK' }, { type: 'STREAM_FAILED', error: 'stream TAPIO_EVENTS: timeout' }])
+    expect(r.view.stream).toBe('unchecked')
+    expect(r.context.lastError).toBe('stream TAPIO_EVENTS: timeout')
+  })
+
+  it('failing publishes: each failure updates the error; the first acknowledgement clears it', () => {
+    const failing: NatsConnectionEvent[] = [...up, { type: 'PUBLISH_FAILED', error: 'no acknowledgement within 5000 ms' }, { type: 'PUBLISH_FAILED', error: 'JetStream error 503' }]
+    const r = after(failing)
+    expect(r.view.publish).toBe('failing')
+    expect(r.context.lastError).toBe('JetStream error 503')
+    const acked = after([...failing, { type: 'ACKED' }])
+    expect(acked.view.publish).toBe('ok')
+    expect(acked.context.lastError).toBeNull()
+  })
+
+  it('a TLS probe: its error is reported while still disconnected, not after reconnecting; a clean probe reports nothing', () => {
+    const probing: NatsConnectionEvent[] = [...down, { type: 'PROBE_START' }]
+    expect(after(probing).view.probing).toBe(true)
+    const failed = after([...probing, { type: 'PROBE_DONE', error: 'TLS: name mismatch' }])
+    expect(failed.view.probing).toBe(false)
+    expect(failed.context.lastError).toBe('TLS: name mismatch')
+    const clean = after([...probing, { type: 'PROBE_DONE', error: null }])
+    expect(clean.view.probing).toBe(false)
+    expect(clean.context.lastError).toBe('disconnected from nats://a:4222')
+    const late = after([...probing, { type: 'RECONNECTED', server: 'nats://a:4222' }, { type: 'PROBE_DONE', error: 'TLS: name mismatch' }])
+    expect(late.view).toMatchObject({ probing: false, link: 'connected' })
+    expect(late.context.lastError).toBeNull()
+    // Never while connected.
+    expect(after([...up, { type: 'PROBE_START' }]).view.probing).toBe(false)
+  })
+})
