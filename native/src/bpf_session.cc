@@ -155,7 +155,7 @@ Napi::Value Session::Start(const Napi::CallbackInfo& info) {
 Napi::Value Session::Release(const Napi::CallbackInfo& info) {
   uint32_t n = info.Length() > 0 && info[0].IsNumber() ? info[0].As<Napi::Number>().Uint32Value() : 1;
   {
-    std::lock_guard<std::mutex> lock(mu_);
+    std::lock_guard<std::mutex> lock(credit_mu_);
     in_flight_ = n > in_flight_ ? 0 : in_flight_ - n;
   }
   cv_.notify_all();
@@ -259,7 +259,7 @@ void Session::Send(Batch* b) {
 // Waits until JS has room for another batch. While it waits nothing is consumed, so the ring
 // fills and the kernel counts the overflow: memory stays bounded and the loss stays counted.
 bool Session::AcquireCredit() {
-  std::unique_lock<std::mutex> lock(mu_);
+  std::unique_lock<std::mutex> lock(credit_mu_);
   if (in_flight_ >= max_in_flight_) stalls_++;
   while (!stop_ && in_flight_ >= max_in_flight_) cv_.wait_for(lock, std::chrono::milliseconds(50));
   if (stop_) return false;
@@ -302,7 +302,7 @@ void Session::Run() {
     epoll_wait(epfd, &ev, 1, drain_ms_);
   }
   if (have_credit) {
-    std::lock_guard<std::mutex> lock(mu_);
+    std::lock_guard<std::mutex> lock(credit_mu_);
     if (in_flight_ > 0) in_flight_--;
   }
   Drain();
@@ -367,7 +367,10 @@ Napi::Value Session::InjectForTest(const Napi::CallbackInfo& info) {
   }
   Batch* b = current_ ? current_ : NewBatch();
   current_ = saved;
-  in_flight_++;
+  {
+    std::lock_guard<std::mutex> credit(credit_mu_);
+    in_flight_++;
+  }
   Send(b);
   return Napi::Number::New(env, frames);
 }

@@ -62,7 +62,10 @@ class Session : public Napi::ObjectWrap<Session> {
   bool tsfn_live_ = false;
   std::thread thread_;
 
-  std::mutex mu_;  // guards in_flight_ and the current batch against the test hook
+  std::mutex mu_;  // guards the ring drain and the current batch against the test hook
+  // Guards in_flight_ alone, so that JS handing a batch back (release) never waits for a drain
+  // of the ring in progress under mu_. Lock order: mu_, then credit_mu_.
+  std::mutex credit_mu_;
   std::condition_variable cv_;
   uint32_t in_flight_ = 0;
   std::atomic<bool> stop_{false};

@@ -5,6 +5,7 @@ import { type EventInput, makeEvent } from '../../events/event.js'
 import { nowNs } from '../../events/time.js'
 import { parseSyntheticConfig, SYNTHETIC_DEFAULTS, type SyntheticConfig } from './config.js'
 import { delay } from '../../core/delay.js'
+import './events.js'
 
 /** What the instances of one registration share: how often it was started (for `faultyStarts`). */
 export interface SyntheticSharedState {

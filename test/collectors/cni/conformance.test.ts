@@ -52,6 +52,28 @@ function closeNetlinkSocketUnderReader(c: Collector): void {
   execFileSync('ip', ['link', 'del', link])
 }
 
+const confFile = JSON.stringify({ cniVersion: '1.0.0', name: 'a', plugins: [{ type: 'bridge' }] })
+
+/**
+ * A fault the cni collector rides out by design: its watched CNI config directory goes away (as
+ * while a CNI plugin is reinstalled). It reports the network removed and keeps running; resolves
+ * once it has produced that report.
+ */
+async function removeConfigDirectory(c: Collector): Promise<void> {
+  const produced = c.statistics?.().produced ?? 0
+  rmSync(join(root, 'conf'), { recursive: true, force: true })
+  const deadline = Date.now() + 20_000
+  while ((c.statistics?.().produced ?? 0) === produced) {
+    if (Date.now() > deadline) throw new Error('the cni collector reported nothing after its config directory was removed')
+    await new Promise((r) => setTimeout(r, 20))
+  }
+}
+
+function restoreConfigDirectory(): void {
+  mkdirSync(join(root, 'conf'), { recursive: true })
+  writeFileSync(join(root, 'conf', '10-a.conflist'), confFile)
+}
+
 // Real rtnetlink and real directories: every start reports the links of this node and the config
 // file, so producing needs no action.
 const subject = {
@@ -66,6 +88,8 @@ const subject = {
     }),
   produce: () => {},
   fail: closeNetlinkSocketUnderReader,
+  // The config directory comes back: the collector reports the network again (the event after the fault).
+  survive: { inject: removeConfigDirectory, heal: restoreConfigDirectory },
 }
 
 describe('cni collector: the collector contract (tapio-collector-manager/testing)', () => {
