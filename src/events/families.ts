@@ -2,9 +2,11 @@ import type * as Schema from 'effect/Schema'
 
 /**
  * Typed `data` payloads per event type. The vocabulary in `./vocabulary/` (process, network,
- * kubernetes, systemd and synthetic events) fills it, and registers each type's runtime schema
+ * kubernetes, systemd and correlation events) fills it, and registers each type's runtime schema
  * here when the events module loads, so `validateEvent` checks `data` whatever was imported
- * first. Your own collectors extend the map by declaration merging:
+ * first. A collector's own types are registered by the collector's module (the synthetic
+ * collector's `events.ts` is the worked example). Your own collectors extend the map by
+ * declaration merging:
  *
  *   declare module 'tapio-collector-manager' {
  *     interface EventDataMap { 'acme.widget.spun': { rpm: number } }

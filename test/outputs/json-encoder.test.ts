@@ -11,6 +11,8 @@ import {
   SYSTEMD_EVENT_TYPES,
   type TapioEvent,
 } from '../../src/events/index.js'
+// `synthetic.tick` is the synthetic collector's own type: its module registers it.
+import '../../src/collectors/synthetic/events.js'
 import { EventEncoder } from '../../src/outputs/json/event-encoder.js'
 import { ByteWriter, writeNumber, writeString } from '../../src/outputs/json/writer.js'
 

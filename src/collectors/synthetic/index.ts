@@ -1,2 +1,3 @@
 export * from './collector.js'
 export * from './config.js'
+export * from './events.js'

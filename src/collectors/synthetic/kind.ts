@@ -1,6 +1,8 @@
 import type * as Schema from 'effect/Schema'
 import type { CollectorKind } from '../../core/kind.js'
 import { SyntheticConfigSchema } from './config.js'
+// Registers `synthetic.tick` with the events module: the agent checks and encodes it whatever loads first.
+import './events.js'
 
 export const syntheticKind: CollectorKind = {
   kind: 'synthetic',

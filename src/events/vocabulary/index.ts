@@ -6,6 +6,5 @@
 export * from './kubernetes.js'
 export * from './network.js'
 export * from './kernel.js'
-export * from './synthetic.js'
 export * from './systemd.js'
 export * from './correlation.js'
