@@ -3,9 +3,10 @@ import { lazySchema } from '../core/lazy-schema.js'
 // Every schema here is built on first use (see lazy-schema.ts): the root import stays free of effect/Schema.
 
 /** Severity levels, lowest first. */
-export const SEVERITIES = ['debug', 'info', 'warning', 'error', 'critical'] as const
-export type Severity = (typeof SEVERITIES)[number]
-export const SeveritySchema = lazySchema((Schema) => Schema.Literals(SEVERITIES))
+const SEVERITY_LEVELS = ['debug', 'info', 'warning', 'error', 'critical'] as const
+export type Severity = (typeof SEVERITY_LEVELS)[number]
+export const SEVERITIES: readonly Severity[] = SEVERITY_LEVELS
+export const SeveritySchema = lazySchema((Schema) => Schema.Literals(SEVERITY_LEVELS))
 
 /** Epoch nanoseconds as a decimal string (see `time.ts` for why a string). */
 export const TimestampNsSchema = lazySchema((Schema) => Schema.String.check(

@@ -91,6 +91,8 @@ describe('collector lifecycle machine (driven clock)', () => {
     expect(h.ctx().lastError).toBe('fatal: disk gone')
     h.stops.at(-1)?.resolve()
     await h.settle()
+    // A fault is a failure, like a crash.
+    expect(h.notes.at(-1)).toBe('exited:failure:fatal: disk gone')
     h.send({ type: 'RESTART_AFTER', delayMs: 1000 })
     await h.clock.advanceAsync(1000)
     h.starts.at(-1)?.resolve()
@@ -102,6 +104,26 @@ describe('collector lifecycle machine (driven clock)', () => {
     await h.settle()
     expect(h.state()).toBe('starting')
     expect(h.ctx()).toMatchObject({ restarts: 2, manualRestarts: 1, restartDelayMs: 0 })
+  })
+
+  it('a manual restart while starting (after an automatic backoff): the start is released, the new one goes at once', async () => {
+    const h = harness()
+    await h.run()
+    h.send({ type: 'SOURCE_FAILED', generation: 1, error: 'boom' })
+    h.stops.at(-1)?.resolve()
+    await h.settle()
+    h.send({ type: 'RESTART_AFTER', delayMs: 1000 })
+    await h.clock.advanceAsync(1000)
+    expect(h.state()).toBe('starting')
+    expect(h.ctx()).toMatchObject({ generation: 2, restarts: 1, restartDelayMs: 1000 })
+    h.send({ type: 'RESTART' })
+    expect(h.state()).toBe('restarting.releasing')
+    expect(h.stops.at(-1)?.ref).toEqual({ name: 'c', generation: 2 })
+    h.stops.at(-1)?.resolve()
+    await h.settle()
+    // No wait of the earlier 1000 ms: the new instance starts at once, counted manual.
+    expect(h.state()).toBe('starting')
+    expect(h.ctx()).toMatchObject({ generation: 3, restarts: 2, manualRestarts: 1, restartDelayMs: 0 })
   })
 
   it('RESTART in failed.released restarts at once; in restarting.waiting it cuts the wait', async () => {
@@ -155,6 +177,16 @@ describe('collector lifecycle machine (driven clock)', () => {
     h.send({ type: 'RESTART' })
     expect(h.state()).toBe('starting')
     expect(h.ctx()).toMatchObject({ restarts: 1, manualRestarts: 1, generation: 3 })
+  })
+
+  it('a collector stopped before it ever started: stopped at once, not forced, nothing to release', async () => {
+    const h = harness()
+    h.send({ type: 'STOP' })
+    await h.settle()
+    expect(h.state()).toBe('stopped')
+    expect(h.notes).toEqual(['stopped:false'])
+    expect(h.stops).toEqual([])
+    expect(h.ctx()).toMatchObject({ generation: 0, lastStopForced: false, forcedStops: 0, restarts: 0 })
   })
 
   it('a stop that throws ends at once in stopped, not forced, with its error', async () => {
@@ -308,5 +340,38 @@ describe('collector lifecycle machine (driven clock)', () => {
     expect(h.state()).toBe('suspended.held')
     h.send({ type: 'STOP' })
     expect(h.state()).toBe('stopped')
+  })
+})
+
+describe('STOP and SUSPEND while releasing or waiting', () => {
+  /** Reach `failed.releasing` (crash), `restarting.releasing` (manual restart) or `restarting.waiting` (backoff). */
+  async function at(where: 'failed.releasing' | 'restarting.releasing' | 'restarting.waiting') {
+    const h = harness()
+    await h.run()
+    if (where === 'restarting.releasing') h.send({ type: 'RESTART' })
+    else h.send({ type: 'SOURCE_FAILED', generation: 1, error: 'boom' })
+    if (where === 'restarting.waiting') {
+      h.stops.at(-1)?.resolve()
+      await h.settle()
+      h.send({ type: 'RESTART_AFTER', delayMs: 1000 })
+    }
+    expect(h.state()).toBe(where)
+    return h
+  }
+
+  it('goes where the machine declares, for each of them', async () => {
+    const cases: [Parameters<typeof at>[0], 'STOP' | 'SUSPEND', string][] = [
+      ['failed.releasing', 'STOP', 'stopping'],
+      ['failed.releasing', 'SUSPEND', 'suspended.releasing'],
+      ['restarting.releasing', 'STOP', 'stopping'],
+      ['restarting.releasing', 'SUSPEND', 'suspended.releasing'],
+      ['restarting.waiting', 'STOP', 'stopped'],
+      ['restarting.waiting', 'SUSPEND', 'suspended.held'],
+    ]
+    for (const [where, type, to] of cases) {
+      const h = await at(where)
+      h.send({ type })
+      expect(h.state(), `${where} --${type}-->`).toBe(to)
+    }
   })
 })
