@@ -5,12 +5,14 @@
  * 1. Root import: a process that runs `await import('tapio-collector-manager')` (resolved by name
  *    through package.json exports, as a user's import is) reports the import's duration and its
  *    RSS afterwards; a bare process (`node -e ''` with the same measurement and no import) is the
- *    baseline, and a process importing only the Effect and XState modules the root loads shows
- *    the floor that any user of those libraries pays. A fourth process imports the root and then
- *    validates one event: what the first validation adds (it loads `effect/Schema`, which the
- *    root import leaves out). All alternate, `--runs` times each; medians. Also the import's CPU
- *    time (on a machine shared with other work, wall time is mostly waiting for a core) and the
- *    whole process's wall time.
+ *    baseline, and a process importing only the peer modules the root loads
+ *    (`bench/root-peer-modules.ts`: XState; Effect loads on first use) shows the floor that any
+ *    user of those pays. A fourth process imports the root and then validates one event: what the
+ *    first validation adds (it loads `effect/Schema`, which the root import leaves out). A fifth
+ *    imports the root, starts a manager with one synthetic collector and reads its first event:
+ *    what running adds (Effect's runtime, which the pump loads on start, the synthetic config's
+ *    schema). All alternate, `--runs` times each; medians. Also the CPU time (on a machine shared
+ *    with other work, wall time is mostly waiting for a core) and the whole process's wall time.
  * 2. Idle agent: `tapio-agent run` with its embedded default (every collector this machine
  *    supports, `enabled: auto`), NDJSON to a file, HTTP on an ephemeral port; RSS (VmRSS) after
  *    `--idle-seconds` (30). `--agents` of them run side by side; median.
@@ -20,7 +22,7 @@
  * `--agents 0` measures the import part only.
  *
  * The last output line is one JSON object. Targets (issue 11): root import <= 150 ms and <= 60 MB
- * RSS above the bare process; idle agent <= 100 MB RSS.
+ * RSS (the process's, absolute); idle agent <= 100 MB RSS.
  */
 import { spawn, spawnSync } from 'node:child_process'
 import { mkdtempSync, readFileSync, rmSync } from 'node:fs'
@@ -29,6 +31,7 @@ import { join } from 'node:path'
 import { fileURLToPath } from 'node:url'
 import { parseArgs } from 'node:util'
 import { agentNodeFlags } from './agent-node-flags.js'
+import { ROOT_PEER_MODULES } from './root-peer-modules.js'
 
 const root = fileURLToPath(new URL('../..', import.meta.url))
 const { values } = parseArgs({
@@ -57,31 +60,32 @@ interface ImportSample {
   readonly wallMs: number
 }
 
-type Subject = 'bare' | 'peers' | 'package' | 'validated'
+type Subject = 'bare' | 'peers' | 'package' | 'validated' | 'started'
 
-/**
- * The Effect and XState modules the root entry imports (`effect/Schema` is not among them: the
- * package's schemas are built on first use). `test/package/entry-points.test.ts` keeps Schema out.
- */
-const ROOT_PEER_MODULES = ['effect/Stream', 'effect/Effect', 'effect/Exit', 'effect/Scope', 'effect/Cause', 'effect/Fiber', 'effect/Result', 'xstate']
 
 const ONE_EVENT = JSON.stringify({ id: 'a-1', timestamp: '1', type: 'kernel.process.exec', source: 's', severity: 'info', data: { pid: 'one' } })
 
 /**
- * What one process imports: nothing (bare node), only the Effect and XState modules the root
- * entry loads (the floor any user of Effect and XState pays anyway), the package by name, or the
- * package by name plus one `validateEvent` (which loads `effect/Schema` and builds the decoders).
+ * What one process imports: nothing (bare node), only the peer modules the root entry loads (the
+ * floor any user of those pays anyway), the package by name, the package by name plus one
+ * `validateEvent` (which loads `effect/Schema` and builds the decoders), or the package by name
+ * plus a started manager with one synthetic collector, up to its first event (stopped after the
+ * measurement).
  */
 const IMPORTS: Record<Subject, string> = {
   bare: '',
   peers: `await Promise.all(${JSON.stringify(ROOT_PEER_MODULES)}.map((m) => import(m)));`,
   package: "await import('tapio-collector-manager');",
   validated: `const m = await import('tapio-collector-manager'); if (m.validateEvent(${ONE_EVENT})._tag !== 'Failure') throw new Error('validateEvent accepted a bad event');`,
+  started:
+    "const m = await import('tapio-collector-manager'); const mgr = new m.CollectorManager(); mgr.addCollector('s', () => new m.SyntheticCollector({ rate: 1000, batchSize: 10 })); " +
+    "const events = mgr.events(); await mgr.start(); const first = await events.next(); if (first.done || first.value.source !== 's') throw new Error('no event from the synthetic collector');",
 }
 
 /** One process: imports its subject, then reports the import's wall and CPU time and its RSS. */
 function importSample(subject: Subject): ImportSample {
-  const code = `const c = process.cpuUsage(); const t = performance.now(); ${IMPORTS[subject]} const ms = performance.now() - t; const u = process.cpuUsage(c); process.stdout.write(JSON.stringify({ ms, cpuMs: (u.user + u.system) / 1000, rss: process.memoryUsage.rss() }))`
+  const stop = subject === 'started' ? ' await mgr.stop();' : ''
+  const code = `const c = process.cpuUsage(); const t = performance.now(); ${IMPORTS[subject]} const ms = performance.now() - t; const u = process.cpuUsage(c); process.stdout.write(JSON.stringify({ ms, cpuMs: (u.user + u.system) / 1000, rss: process.memoryUsage.rss() }));${stop}`
   const started = performance.now()
   // From the repository root, `tapio-collector-manager` resolves to this package by name.
   const r = spawnSync(process.execPath, ['--input-type=module', '-e', code], { cwd: root, encoding: 'utf8' })
@@ -138,13 +142,15 @@ const bare: ImportSample[] = []
 const peers: ImportSample[] = []
 const pkg: ImportSample[] = []
 const validated: ImportSample[] = []
+const started: ImportSample[] = []
 // Interleaved, so drifts in machine load hit all alike; one unmeasured warm-up each (disk cache).
-for (const s of ['bare', 'peers', 'package', 'validated'] as const) importSample(s)
+for (const s of ['bare', 'peers', 'package', 'validated', 'started'] as const) importSample(s)
 for (let i = 0; i < runs; i++) {
   bare.push(importSample('bare'))
   peers.push(importSample('peers'))
   pkg.push(importSample('package'))
   validated.push(importSample('validated'))
+  started.push(importSample('started'))
 }
 const importMs = median(pkg.map((s) => s.importMs))
 const importCpuMs = median(pkg.map((s) => s.importCpuMs))
@@ -158,10 +164,15 @@ const rssPeers = median(peers.map((s) => s.rss))
 const validatedMs = median(validated.map((s) => s.importMs))
 const validatedCpuMs = median(validated.map((s) => s.importCpuMs))
 const rssValidated = median(validated.map((s) => s.rss))
+const startedMs = median(started.map((s) => s.importMs))
+const startedCpuMs = median(started.map((s) => s.importCpuMs))
+const rssStarted = median(started.map((s) => s.rss))
+const peerNames = ROOT_PEER_MODULES.join(' + ')
 console.log(
   `root import: ${importMs.toFixed(0)} ms (${importCpuMs.toFixed(0)} ms CPU), RSS ${mb(rssImport)} MB; bare node ${mb(rssBare)} MB; ` +
-    `Effect + XState modules alone ${peersMs.toFixed(0)} ms (${peersCpuMs.toFixed(0)} ms CPU), ${mb(rssPeers)} MB; ` +
-    `root import + first validateEvent ${validatedMs.toFixed(0)} ms (${validatedCpuMs.toFixed(0)} ms CPU), ${mb(rssValidated)} MB`,
+    `${peerNames} alone ${peersMs.toFixed(0)} ms (${peersCpuMs.toFixed(0)} ms CPU), ${mb(rssPeers)} MB; ` +
+    `root import + first validateEvent ${validatedMs.toFixed(0)} ms (${validatedCpuMs.toFixed(0)} ms CPU), ${mb(rssValidated)} MB; ` +
+    `root import + started synthetic manager, first event ${startedMs.toFixed(0)} ms (${startedCpuMs.toFixed(0)} ms CPU), ${mb(rssStarted)} MB`,
 )
 
 const loadAverage = (await import('node:os')).loadavg()[0] as number
@@ -183,13 +194,14 @@ console.log(
       processWallMsMedian: Number(wallImport.toFixed(1)),
     },
     bareNode: { rssMBMedian: mb(rssBare), processWallMsMedian: Number(wallBare.toFixed(1)) },
-    effectAndXstateAlone: { modules: ROOT_PEER_MODULES, importMsMedian: Number(peersMs.toFixed(1)), importCpuMsMedian: Number(peersCpuMs.toFixed(1)), rssMBMedian: mb(rssPeers) },
+    rootPeerModulesAlone: { modules: ROOT_PEER_MODULES, importMsMedian: Number(peersMs.toFixed(1)), importCpuMsMedian: Number(peersCpuMs.toFixed(1)), rssMBMedian: mb(rssPeers) },
     rootImportThenValidateEvent: { importMsMedian: Number(validatedMs.toFixed(1)), importCpuMsMedian: Number(validatedCpuMs.toFixed(1)), rssMBMedian: mb(rssValidated) },
+    rootImportThenStartedManager: { msToFirstEventMedian: Number(startedMs.toFixed(1)), cpuMsMedian: Number(startedCpuMs.toFixed(1)), rssMBMedian: mb(rssStarted) },
     ratios: {
       rssVsBare: Number((rssImport / rssBare).toFixed(2)),
       processWallVsBare: Number((wallImport / wallBare).toFixed(2)),
-      importCpuVsEffectAndXstate: Number((importCpuMs / peersCpuMs).toFixed(2)),
-      importMsVsEffectAndXstate: Number((importMs / peersMs).toFixed(2)),
+      importCpuVsRootPeers: Number((importCpuMs / peersCpuMs).toFixed(2)),
+      importMsVsRootPeers: Number((importMs / peersMs).toFixed(2)),
     },
     idleAgent: agents === 0 ? null : {
       agents,

@@ -1,8 +1,8 @@
-import * as Effect from 'effect/Effect'
-import * as Exit from 'effect/Exit'
-import * as Scope from 'effect/Scope'
-import * as Stream from 'effect/Stream'
+import type * as Effect from 'effect/Effect'
+import type * as Scope from 'effect/Scope'
+import type * as Stream from 'effect/Stream'
 import { type Collector, type CollectorHealth, type CollectorOutput, CollectorStateError } from './collector.js'
+import { lazyModule } from './lazy-module.js'
 import type { SourceStatistics } from './statistics.js'
 
 /** An Effect-native collector: acquire resources in a scope, expose events as a Stream. */
@@ -13,6 +13,13 @@ export interface EffectCollectorSpec<E> {
   readonly health?: () => CollectorHealth
 }
 
+// Loaded by the first `effectCollector(spec)`, not with the package (lazy-module.ts); whoever
+// builds a spec has loaded Effect already.
+const effectModule = lazyModule('effect/Effect')
+const exitModule = lazyModule('effect/Exit')
+const scopeModule = lazyModule('effect/Scope')
+const streamModule = lazyModule('effect/Stream')
+
 /**
  * Adapt an Effect-native collector to the plain Collector contract (docs/collectors/contract.md):
  * start twice and `events()` before start are refused, stop twice waits for the one release.
@@ -20,6 +27,10 @@ export interface EffectCollectorSpec<E> {
  * counts what was handed out.
  */
 export function effectCollector<E>(spec: EffectCollectorSpec<E>): Collector {
+  const Effect = effectModule()
+  const Exit = exitModule()
+  const Scope = scopeModule()
+  const Stream = streamModule()
   let scope: Scope.Closeable | undefined
   let started = false
   let stopping: Promise<void> | undefined

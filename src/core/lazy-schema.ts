@@ -12,32 +12,16 @@
  * schema, so it is one in every observable way: same prototype, same own properties,
  * `Schema.isSchema` holds, it decodes alike.
  *
- * The load on first touch is synchronous: `require()` of an ES module, which Node.js runs without
- * a flag from 20.19 (hence `engines`). It resolves the same file as `import 'effect/Schema'` from
- * this package, and Node.js shares one instance between the two, so schemas built here are the
- * user's own Effect schemas.
+ * The load on first touch is synchronous (`lazyModule`: `require()` of the ES module, the same
+ * instance as an `import` of it), so schemas built here are the user's own Effect schemas.
  */
-import { createRequire } from 'node:module'
 import type * as SchemaModule from 'effect/Schema'
+import { lazyModule } from './lazy-module.js'
 
 export type SchemaApi = typeof SchemaModule
 
-let api: SchemaApi | undefined
-
-/** `effect/Schema`, loaded on the first call. */
-export function schemaApi(): SchemaApi {
-  if (api === undefined) {
-    try {
-      api = createRequire(import.meta.url)('effect/Schema') as SchemaApi
-    } catch (e) {
-      throw new Error(
-        `tapio-collector-manager: cannot load effect/Schema synchronously (require of an ES module needs Node.js >= 20.19; this is ${process.version}): ${e instanceof Error ? e.message : String(e)}`,
-        { cause: e },
-      )
-    }
-  }
-  return api
-}
+/** `effect/Schema`, loaded on the first call (see lazy-module.ts). */
+export const schemaApi: () => SchemaApi = lazyModule('effect/Schema')
 
 /**
  * A schema built by `build` on first touch. Typed as the schema itself: the proxy is

@@ -1,7 +1,8 @@
-import * as Result from 'effect/Result'
+import type * as Result from 'effect/Result'
 import { type DataOf, dataSchemaFor } from './families.js'
 // The vocabulary registers its data schemas as it loads: validateEvent must know them all.
 import './vocabulary/index.js'
+import { lazyModule } from '../core/lazy-module.js'
 import { schemaApi } from '../core/lazy-schema.js'
 import { nextEventId } from './id.js'
 import type { Entity, K8sContext, Severity, TraceContext } from './schema.js'
@@ -93,7 +94,9 @@ export class InvalidEventError extends Error {
   }
 }
 
-// Built on the first validation, not at import (see core/lazy-schema.ts).
+// Built on the first validation, not at import (see core/lazy-schema.ts), as is effect/Result
+// (core/lazy-module.ts), which effect/Schema loads anyway.
+const resultModule = lazyModule('effect/Result')
 let decodeEnvelope: ReturnType<typeof envelopeDecoder> | undefined
 function envelopeDecoder() {
   return schemaApi().decodeUnknownResult(TapioEventSchema)
@@ -104,6 +107,7 @@ function envelopeDecoder() {
  * including the `data` schema registered for its type.
  */
 export function validateEvent(input: unknown): Result.Result<TapioEvent, InvalidEventError> {
+  const Result = resultModule()
   decodeEnvelope ??= envelopeDecoder()
   const envelope = decodeEnvelope(input, { errors: 'all' })
   if (Result.isFailure(envelope)) {

@@ -7,7 +7,7 @@
  */
 import '../peers.js'
 
-export { CniCollector } from '../collectors/cni/collector.js'
+export { CniCollector, type CniCollectorOptions } from '../collectors/cni/collector.js'
 export {
   CNI_DEFAULTS,
   CniConfigError,

@@ -8,7 +8,7 @@
  */
 import '../peers.js'
 
-export { EbpfCollector, type EbpfTotals } from '../collectors/ebpf/collector.js'
+export { EbpfCollector, type EbpfCollectorOptions, type EbpfTotals } from '../collectors/ebpf/collector.js'
 export {
   EBPF_DEFAULTS,
   EbpfConfigError,

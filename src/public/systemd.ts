@@ -6,7 +6,7 @@
  */
 import '../peers.js'
 
-export { SystemdCollector, createSystemdCollector } from '../collectors/systemd/collector.js'
+export { SystemdCollector, type SystemdCollectorOptions, createSystemdCollector } from '../collectors/systemd/collector.js'
 export {
   DEFAULT_CONFIG as DEFAULT_SYSTEMD_CONFIG,
   DEFAULT_EXCLUDE as DEFAULT_SYSTEMD_EXCLUDE,

@@ -1,4 +1,5 @@
-import * as Stream from 'effect/Stream'
+import type * as Stream from 'effect/Stream'
+import { lazyModule } from '../core/lazy-module.js'
 import type { TapioEvent } from '../events/event.js'
 import type { Batch as AnyBatch } from './deferred-batch.js'
 import type { MergeBuffer, Subscription } from './merge-buffer.js'
@@ -128,8 +129,12 @@ export function eventsOf(buffer: MergeBuffer): AsyncIterableIterator<TapioEvent>
   return new EventIterator(buffer, buffer.subscribe())
 }
 
+// Loaded when the merged stream is first asked for as an Effect Stream (lazy-module.ts).
+const streamModule = lazyModule('effect/Stream')
+
 /** The merged stream as an Effect Stream; batches become its chunks. Subscribes when run. */
 export function streamOf(buffer: MergeBuffer): Stream.Stream<TapioEvent> {
+  const Stream = streamModule()
   return Stream.suspend(() =>
     Stream.fromAsyncIterable(batchesOf(buffer), (e) => e).pipe(
       Stream.filter((b): b is readonly [TapioEvent, ...TapioEvent[]] => b.length > 0),

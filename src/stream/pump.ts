@@ -1,9 +1,7 @@
-import * as Cause from 'effect/Cause'
-import * as Effect from 'effect/Effect'
-import * as Exit from 'effect/Exit'
-import * as Fiber from 'effect/Fiber'
-import * as Stream from 'effect/Stream'
+import type * as Cause from 'effect/Cause'
+import type * as Stream from 'effect/Stream'
 import type { CollectorOutput } from '../core/collector.js'
+import { lazyModule } from '../core/lazy-module.js'
 import { type EventInput, stampEvent, type TapioEvent } from '../events/event.js'
 import { type Batch, DeferredBatch, deferredOutputOf } from './deferred-batch.js'
 import type { MergeBuffer } from './merge-buffer.js'
@@ -20,6 +18,13 @@ export interface Pump {
   /** Stop reading; a blocked offer is withdrawn and counted dropped (`shutdown`). */
   interrupt(): Promise<void>
 }
+
+// Effect's runtime loads when the first collector starts, not with the package (lazy-module.ts).
+const causeModule = lazyModule('effect/Cause')
+const effectModule = lazyModule('effect/Effect')
+const exitModule = lazyModule('effect/Exit')
+const fiberModule = lazyModule('effect/Fiber')
+const streamModule = lazyModule('effect/Stream')
 
 function isEventInput(x: unknown): x is EventInput {
   return typeof x === 'object' && x !== null && typeof (x as { type?: unknown }).type === 'string'
@@ -57,7 +62,7 @@ export function normalizeOutput(buffer: MergeBuffer, source: string, item: Colle
 }
 
 function describe(cause: Cause.Cause<unknown>): string {
-  const err = Cause.squash(cause)
+  const err = causeModule().squash(cause)
   if (err instanceof Error) return err.message || err.name
   return String(err)
 }
@@ -71,6 +76,11 @@ export function startPump(
   source: string,
   output: Stream.Stream<CollectorOutput, unknown> | AsyncIterable<CollectorOutput>,
 ): Pump {
+  const Cause = causeModule()
+  const Effect = effectModule()
+  const Exit = exitModule()
+  const Fiber = fiberModule()
+  const Stream = streamModule()
   // A collector that keeps its batches encoded (ebpf) hands them over as they are.
   const deferred = Stream.isStream(output) ? undefined : deferredOutputOf(output)
   const stream: Stream.Stream<CollectorOutput | DeferredBatch, unknown> = Stream.isStream(output)

@@ -52,3 +52,73 @@ describe('natsCanPublish and natsReady', () => {
     }
   })
 })
+
+describe('NATS connection machine: reconnecting', () => {
+  const down: NatsConnectionEvent[] = [
+    { type: 'START' },
+    { type: 'CONNECTED', server: 'nats://a:4222' },
+    { type: 'DISCONNECTED', error: 'disconnected from nats://a:4222' },
+  ]
+
+  it('each failed reconnect attempt while disconnected updates the last error', () => {
+    const r = after([...down, { type: 'DISCONNECTED', error: 'connection refused' }])
+    expect(r.view.link).toBe('disconnected')
+    expect(r.context.lastError).toBe('connection refused')
+  })
+
+  it('reconnected: connected to the new server; the error clears unless publishes still fail', () => {
+    const ok = after([...down, { type: 'RECONNECTED', server: 'nats://b:4222' }])
+    expect(ok.view.link).toBe('connected')
+    expect(ok.context).toMatchObject({ server: 'nats://b:4222', lastError: null })
+    const failing = after([
+      { type: 'START' },
+      { type: 'CONNECTED', server: 'nats://a:4222' },
+      { type: 'PUBLISH_FAILED', error: 'no acknowledgement within 5000 ms' },
+      { type: 'DISCONNECTED', error: 'disconnected from nats://a:4222' },
+      { type: 'RECONNECTED', server: 'nats://b:4222' },
+    ])
+    expect(failing.view).toMatchObject({ link: 'connected', publish: 'failing' })
+    expect(failing.context).toMatchObject({ server: 'nats://b:4222', lastError: 'disconnected from nats://a:4222' })
+  })
+})
+
+describe('NATS connection machine: each remaining transition once', () => {
+  const up: NatsConnectionEvent[] = [{ type: 'START' }, { type: 'CONNECTED', server: 'nats://a:4222' }]
+  const down: NatsConnectionEvent[] = [...up, { type: 'DISCONNECTED', error: 'disconnected from nats://a:4222' }]
+
+  it('a connection closed for good while reconnecting: a new one is made', () => {
+    expect(after([...down, { type: 'CONNECTION_LOST' }]).view.link).toBe('connecting')
+  })
+
+  it('a failed stream check: unchecked again, its error reported', () => {
+    const r = after([...up, { type: 'STREAM_CHECK' }, { type: 'STREAM_FAILED', error: 'stream TAPIO_EVENTS: timeout' }])
+    expect(r.view.stream).toBe('unchecked')
+    expect(r.context.lastError).toBe('stream TAPIO_EVENTS: timeout')
+  })
+
+  it('failing publishes: each failure updates the error; the first acknowledgement clears it', () => {
+    const failing: NatsConnectionEvent[] = [...up, { type: 'PUBLISH_FAILED', error: 'no acknowledgement within 5000 ms' }, { type: 'PUBLISH_FAILED', error: 'JetStream error 503' }]
+    const r = after(failing)
+    expect(r.view.publish).toBe('failing')
+    expect(r.context.lastError).toBe('JetStream error 503')
+    const acked = after([...failing, { type: 'ACKED' }])
+    expect(acked.view.publish).toBe('ok')
+    expect(acked.context.lastError).toBeNull()
+  })
+
+  it('a TLS probe: its error is reported while still disconnected, not after reconnecting; a clean probe reports nothing', () => {
+    const probing: NatsConnectionEvent[] = [...down, { type: 'PROBE_START' }]
+    expect(after(probing).view.probing).toBe(true)
+    const failed = after([...probing, { type: 'PROBE_DONE', error: 'TLS: name mismatch' }])
+    expect(failed.view.probing).toBe(false)
+    expect(failed.context.lastError).toBe('TLS: name mismatch')
+    const clean = after([...probing, { type: 'PROBE_DONE', error: null }])
+    expect(clean.view.probing).toBe(false)
+    expect(clean.context.lastError).toBe('disconnected from nats://a:4222')
+    const late = after([...probing, { type: 'RECONNECTED', server: 'nats://a:4222' }, { type: 'PROBE_DONE', error: 'TLS: name mismatch' }])
+    expect(late.view).toMatchObject({ probing: false, link: 'connected' })
+    expect(late.context.lastError).toBeNull()
+    // Never while connected.
+    expect(after([...up, { type: 'PROBE_START' }]).view.probing).toBe(false)
+  })
+})

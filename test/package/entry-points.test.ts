@@ -3,6 +3,7 @@ import { mkdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs'
 import { join } from 'node:path'
 import { fileURLToPath, pathToFileURL } from 'node:url'
 import { describe, expect, it } from 'vitest'
+import { ROOT_PEER_MODULES } from '../../bench/root-peer-modules.js'
 import { PEER_RANGES, satisfies } from '../../src/peers.js'
 
 const root = fileURLToPath(new URL('../..', import.meta.url))
@@ -105,6 +106,57 @@ describe('package entry points', () => {
       // The vocabulary's data schema for the type still applies (registered by the events module).
       expect(out.validate).toBe('Failure')
       expect(out.severities).toEqual(['debug', 'info', 'warning', 'error', 'critical'])
+    } finally {
+      rmSync(hooksFile, { force: true })
+    }
+  })
+
+  it('the root import loads no Effect module; a started manager loads the runtime and its events flow, as the Effect Stream too', () => {
+    const hooksFile = join(artifacts, `hooks-effect-${process.pid}.mjs`)
+    mkdirSync(artifacts, { recursive: true })
+    // Every resolved URL, and which Effect or XState module each of the package's own files imports.
+    writeFileSync(
+      hooksFile,
+      `import { writeSync } from 'node:fs'\nexport async function resolve(s, c, next) { const r = await next(s, c); writeSync(2, 'RESOLVED ' + r.url + '\\n');\n` +
+        `  if ((s === 'xstate' || s.startsWith('effect')) && c.parentURL?.includes('/dist/') && !c.parentURL.includes('/node_modules/')) writeSync(2, 'PEER ' + s + '\\n')\n  return r }\n`,
+    )
+    try {
+      const r = runModule(
+        `import Module, { register } from 'node:module'\nregister(${JSON.stringify(pathToFileURL(hooksFile).href)})\n` +
+          `const load = Module._load\nModule._load = function (request, ...rest) { process.stderr.write('REQUIRED ' + request + '\\n'); return load.call(this, request, ...rest) }\n` +
+          `const m = await import('tapio-collector-manager')\n` +
+          `process.stderr.write('ROOT IMPORTED\\n')\n` +
+          `const mgr = new m.CollectorManager()\n` +
+          `mgr.addCollector('s', () => new m.SyntheticCollector({ rate: 2000, batchSize: 10 }))\n` +
+          `const events = mgr.events()\n` +
+          `await mgr.start()\n` +
+          `process.stderr.write('STARTED\\n')\n` +
+          `const seen = []\n` +
+          `for await (const e of events) { seen.push(e.source + '/' + e.type); if (seen.length === 25) break }\n` +
+          `const { Effect, Stream } = await import('effect')\n` +
+          `const viaStream = await Effect.runPromise(Stream.runCollect(Stream.take(mgr.stream, 5)))\n` +
+          `await mgr.stop()\n` +
+          `console.log(JSON.stringify({ seen, viaStream: Array.from(viaStream).map((e) => e.source + '/' + e.type) }))\n`,
+      )
+      expect(r.status, r.stderr).toBe(0)
+      const lines = r.stderr.split('\n')
+      const imported = lines.indexOf('ROOT IMPORTED')
+      const started = lines.indexOf('STARTED')
+      expect(imported).toBeGreaterThan(0)
+      expect(started).toBeGreaterThan(imported)
+      const atImport = lines.slice(0, imported)
+      expect(atImport.some((l) => l.endsWith('/dist/src/manager/collector-manager.js'))).toBe(true)
+      // Neither imported nor required: no module of Effect at all (lazy-module.ts, lazy-schema.ts).
+      expect(atImport.filter((l) => l.includes('/node_modules/effect/'))).toEqual([])
+      expect(atImport.filter((l) => l.startsWith('REQUIRED effect'))).toEqual([])
+      // The bench's floor is what the root really imports of its peers.
+      expect([...new Set(atImport.filter((l) => l.startsWith('PEER ')).map((l) => l.slice('PEER '.length)))].sort()).toEqual([...ROOT_PEER_MODULES].sort())
+      // Starting the manager (its first collector's pump) loads Effect's runtime.
+      const onStart = lines.slice(imported, started).filter((l) => l.startsWith('REQUIRED effect'))
+      for (const runtime of ['REQUIRED effect/Effect', 'REQUIRED effect/Stream']) expect(onStart).toContain(runtime)
+      const out = JSON.parse(r.stdout) as { seen: string[]; viaStream: string[] }
+      expect(out.seen).toEqual(Array.from({ length: 25 }, () => 's/synthetic.tick'))
+      expect(out.viaStream).toEqual(Array.from({ length: 5 }, () => 's/synthetic.tick'))
     } finally {
       rmSync(hooksFile, { force: true })
     }

@@ -4,6 +4,7 @@ import { describe, expect, it } from 'vitest'
 import { flushMicrotasks } from '../../src/core/clock.js'
 import type { EventInput, TapioEvent } from '../../src/events/event.js'
 import { MergeBuffer } from '../../src/stream/merge-buffer.js'
+import { DEFERRED_OUTPUT, deferredOutputOf } from '../../src/stream/deferred-batch.js'
 import { normalizeOutput, startPump } from '../../src/stream/pump.js'
 
 function input(i: number): EventInput {
@@ -161,5 +162,20 @@ describe('startPump', () => {
     expect(b.stats().pendingOffers).toBe(0)
     expect(b.sourceCounters('src')).toMatchObject({ accepted: 3, buffered: 2, dropped: { shutdown: 1 } })
     expect(finalized).toBe(true)
+  })
+})
+
+describe('deferredOutputOf', () => {
+  it('finds a collector output\'s deferred form, called on the output itself; anything else has none', () => {
+    async function* none() {}
+    const output = {
+      tag: 'mine',
+      [DEFERRED_OUTPUT](this: { tag: string }) {
+        expect(this.tag).toBe('mine')
+        return none()
+      },
+    }
+    expect(deferredOutputOf(output)).toBeDefined()
+    for (const x of [null, undefined, 42, 'text', {}, { [DEFERRED_OUTPUT]: 'not a function' }, none()]) expect(deferredOutputOf(x)).toBeUndefined()
   })
 })

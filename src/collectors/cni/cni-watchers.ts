@@ -2,6 +2,7 @@ import { createHash } from 'node:crypto'
 import { readFile } from 'node:fs/promises'
 import { basename } from 'node:path'
 import * as Result from 'effect/Result'
+import type { Clock } from '../../core/clock.js'
 import type { EventInput } from '../../events/event.js'
 import { nowNs } from '../../events/time.js'
 import { type ParsedAttachment, type ParsedConfig, isCniConfigFile, parseCniConfigFile, parseCniResultFile } from './cni-files.js'
@@ -9,6 +10,8 @@ import { type DirDiff, type DirEntry, DirWatcher } from './dir-watcher.js'
 import type { WatchedDir } from './config.js'
 
 export interface WatcherTiming {
+  /** The clock of the directory watchers' debounce, rescans and polls. */
+  readonly clock: Clock
   readonly pollIntervalMs: number
   readonly rescanIntervalMs: number
   readonly debounceMs: number

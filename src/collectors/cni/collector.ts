@@ -1,4 +1,5 @@
 import * as Result from 'effect/Result'
+import { type Clock, systemClock } from '../../core/clock.js'
 import { type Collector, type CollectorHealth, type CollectorOutput, CollectorStateError } from '../../core/collector.js'
 import { type HandoffQueue, HandoffTotals } from '../../core/handoff-queue.js'
 import { queueStatistics, type SourceStatistics } from '../../core/statistics.js'
@@ -15,6 +16,14 @@ import { NetnsWatcher } from './netns-watcher.js'
 export function netlinkFailureReason(e: unknown): string {
   if (e instanceof NetlinkUnavailableError) return e.reason
   return explainOpenFailure(e)
+}
+
+export interface CniCollectorOptions {
+  /**
+   * Times the directory watchers' debounce, rescans and polls, netlink request timeouts and the
+   * route recheck (tests drive a ManualClock). Default: the system clock.
+   */
+  readonly clock?: Clock
 }
 
 /**
@@ -39,10 +48,13 @@ export class CniCollector implements Collector {
   private readonly podOfLink = new Map<number, K8sContext>()
   private readonly totals = { batches: 0, records: 0, malformed: 0, ignored: 0, overruns: 0, resyncs: 0, routeRechecks: 0, invalidConfigFiles: 0, invalidResultFiles: 0, scans: 0 }
 
-  constructor(config: unknown = {}) {
+  private readonly clock: Clock
+
+  constructor(config: unknown = {}, options: CniCollectorOptions = {}) {
     const r = parseCniConfig(config)
     if (Result.isFailure(r)) throw r.failure
     this.config = r.success
+    this.clock = options.clock ?? systemClock
   }
 
   async start(signal: AbortSignal): Promise<void> {
@@ -74,6 +86,7 @@ export class CniCollector implements Collector {
       queue.push(batch)
     }
     const timing: WatcherTiming = {
+      clock: this.clock,
       pollIntervalMs: this.config.pollIntervalMs,
       rescanIntervalMs: this.config.rescanIntervalMs,
       debounceMs: this.config.debounceMs,
@@ -86,6 +99,7 @@ export class CniCollector implements Collector {
           ...(this.config.netlink.addonPath !== undefined ? { addonPath: this.config.netlink.addonPath } : {}),
           receiveBufferBytes: this.config.netlink.receiveBufferBytes,
           routes: this.config.netlink.routes,
+          clock: this.clock,
           sink,
           onFatal: (e) => {
             this.failure = e.message

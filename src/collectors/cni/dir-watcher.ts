@@ -1,6 +1,7 @@
 import { type FSWatcher, watch } from 'node:fs'
 import { readdir, stat } from 'node:fs/promises'
 import { join } from 'node:path'
+import { type Clock, systemClock } from '../../core/clock.js'
 
 export interface DirEntry {
   readonly name: string
@@ -30,6 +31,26 @@ export interface DirWatcherOptions {
   readonly onDiff: (diff: DirDiff) => Promise<void> | void
   /** A scan failed for a reason other than the directory missing. */
   readonly onError?: (error: Error) => void
+  /** Times the debounce, rescans and polls (tests drive a ManualClock). Default: the system clock. */
+  readonly clock?: Clock
+}
+
+/** A repeating timer on a {@link Clock} (which has only one-shot timers): re-armed after each run. */
+class Repeat {
+  private handle: unknown
+  constructor(private readonly clock: Clock, ms: number, fn: () => void) {
+    const arm = (): void => {
+      this.handle = clock.setTimeout(() => {
+        arm()
+        fn()
+      }, ms)
+    }
+    arm()
+  }
+
+  cancel(): void {
+    this.clock.clearTimeout(this.handle)
+  }
 }
 
 /**
@@ -43,9 +64,10 @@ export class DirWatcher {
   private watcher: FSWatcher | undefined
   /** Inode of the directory being watched, to notice it being replaced. */
   private dirIno = 0
-  private pollTimer: NodeJS.Timeout | undefined
-  private rescanTimer: NodeJS.Timeout | undefined
-  private debounceTimer: NodeJS.Timeout | undefined
+  private pollTimer: Repeat | undefined
+  private rescanTimer: Repeat | undefined
+  private debounceTimer: unknown
+  private readonly clock: Clock
   private scanning: Promise<void> | undefined
   private again = false
   private running = false
@@ -53,7 +75,13 @@ export class DirWatcher {
   scans = 0
   lastError: string | undefined
 
-  constructor(private readonly opts: DirWatcherOptions) {}
+  constructor(private readonly opts: DirWatcherOptions) {
+    this.clock = opts.clock ?? systemClock
+  }
+
+  private every(ms: number, fn: () => void): Repeat {
+    return new Repeat(this.clock, ms, fn)
+  }
 
   get dir(): string {
     return this.opts.dir
@@ -64,16 +92,16 @@ export class DirWatcher {
     if (this.running) return
     this.running = true
     this.entries = new Map()
-    this.rescanTimer = setInterval(() => this.requestScan(), this.opts.rescanIntervalMs)
+    this.rescanTimer = this.every(this.opts.rescanIntervalMs, () => this.requestScan())
     await this.scanNow(true)
   }
 
   async stop(): Promise<void> {
     this.running = false
     this.state = 'stopped'
-    clearInterval(this.rescanTimer)
-    clearInterval(this.pollTimer)
-    clearTimeout(this.debounceTimer)
+    this.rescanTimer?.cancel()
+    this.pollTimer?.cancel()
+    if (this.debounceTimer !== undefined) this.clock.clearTimeout(this.debounceTimer)
     this.rescanTimer = this.pollTimer = this.debounceTimer = undefined
     this.closeWatcher()
     // A scan in flight finishes (its callbacks check `running`) before stop() returns.
@@ -83,8 +111,8 @@ export class DirWatcher {
   /** Scan soon; changes landing in the quiet period share one scan. */
   requestScan(): void {
     if (!this.running) return
-    clearTimeout(this.debounceTimer)
-    this.debounceTimer = setTimeout(() => {
+    if (this.debounceTimer !== undefined) this.clock.clearTimeout(this.debounceTimer)
+    this.debounceTimer = this.clock.setTimeout(() => {
       this.debounceTimer = undefined
       void this.scanNow(false)
     }, this.opts.debounceMs)
@@ -164,14 +192,14 @@ export class DirWatcher {
     this.closeWatcher()
     this.state = 'missing'
     if (!this.pollTimer && this.running) {
-      this.pollTimer = setInterval(() => this.requestScan(), this.opts.pollIntervalMs)
+      this.pollTimer = this.every(this.opts.pollIntervalMs, () => this.requestScan())
     }
     await this.report(new Map(), initial)
   }
 
   private async ensureWatching(): Promise<void> {
     if (this.watcher || !this.running) return
-    clearInterval(this.pollTimer)
+    this.pollTimer?.cancel()
     this.pollTimer = undefined
     try {
       this.dirIno = (await stat(this.opts.dir)).ino
@@ -187,12 +215,12 @@ export class DirWatcher {
     } catch {
       // Vanished between readdir and watch: poll until it is back.
       this.state = 'missing'
-      if (!this.pollTimer) this.pollTimer = setInterval(() => this.requestScan(), this.opts.pollIntervalMs)
+      if (!this.pollTimer) this.pollTimer = this.every(this.opts.pollIntervalMs, () => this.requestScan())
       return
     }
     // inotify follows the directory's inode: if the directory is deleted or replaced, the watch
     // goes quiet without an error, so a cheap stat on the poll interval notices that.
-    this.pollTimer = setInterval(() => this.checkStillThere(), this.opts.pollIntervalMs)
+    this.pollTimer = this.every(this.opts.pollIntervalMs, () => this.checkStillThere())
   }
 
   private checkStillThere(): void {
@@ -213,7 +241,7 @@ export class DirWatcher {
   private closeWatcher(): void {
     this.watcher?.close()
     this.watcher = undefined
-    clearInterval(this.pollTimer)
+    this.pollTimer?.cancel()
     this.pollTimer = undefined
   }
 }

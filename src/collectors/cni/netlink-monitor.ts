@@ -1,4 +1,5 @@
 import { open } from 'node:fs/promises'
+import { type Clock, systemClock } from '../../core/clock.js'
 import type { EventInput } from '../../events/event.js'
 import {
   type DecodedBatch,
@@ -28,6 +29,8 @@ export interface NetlinkMonitorOptions {
   readonly netnsName: (nsid: number) => string | undefined
   /** Also follow routes. */
   readonly routes: boolean
+  /** Times request timeouts and the route recheck. Default: the system clock. */
+  readonly clock?: Clock
 }
 
 /** IPv4 routes die silently with their link or address; this long after such a change, look again. */
@@ -37,7 +40,7 @@ interface Pending {
   readonly dump: boolean
   readonly resolve: (r: NetlinkRecord) => void
   readonly reject: (e: Error) => void
-  readonly timer: NodeJS.Timeout
+  readonly timer: unknown
 }
 
 /**
@@ -58,11 +61,13 @@ export class NetlinkMonitor {
   private resyncing: Promise<void> | undefined
   private readonly wanted = new Set<'full' | 'routes'>()
   private dumpInterrupted = false
-  private routeTimer: NodeJS.Timeout | undefined
+  private routeTimer: unknown
+  private readonly clock: Clock
   private stopped = true
   readonly stats = { batches: 0, records: 0, malformed: 0, ignored: 0, overruns: 0, resyncs: 0, routeRechecks: 0 }
 
   constructor(private readonly opts: NetlinkMonitorOptions) {
+    this.clock = opts.clock ?? systemClock
     this.state = new NetworkState(opts.netnsName)
     this.routes = new RouteState((i) => this.state.linkName(i))
   }
@@ -107,7 +112,7 @@ export class NetlinkMonitor {
 
   stop(): void {
     this.stopped = true
-    clearTimeout(this.routeTimer)
+    if (this.routeTimer !== undefined) this.clock.clearTimeout(this.routeTimer)
     this.routeTimer = undefined
     this.wanted.clear()
     this.socket?.close()
@@ -143,7 +148,7 @@ export class NetlinkMonitor {
     this.seq = (this.seq + 1) >>> 0
     const seq = this.seq
     return new Promise<NetlinkRecord>((resolve, reject) => {
-      const timer = setTimeout(() => {
+      const timer = this.clock.setTimeout(() => {
         this.pending.delete(seq)
         reject(new Error(`netlink request ${seq} got no answer in ${REQUEST_TIMEOUT_MS} ms`))
       }, REQUEST_TIMEOUT_MS)
@@ -151,7 +156,7 @@ export class NetlinkMonitor {
       try {
         socket.send(encode(seq))
       } catch (e) {
-        clearTimeout(timer)
+        this.clock.clearTimeout(timer)
         this.pending.delete(seq)
         reject(e instanceof Error ? e : new Error(String(e)))
       }
@@ -215,8 +220,8 @@ export class NetlinkMonitor {
   }
 
   private scheduleRouteRecheck(): void {
-    if (!this.opts.routes || this.stopped || this.routeTimer) return
-    this.routeTimer = setTimeout(() => {
+    if (!this.opts.routes || this.stopped || this.routeTimer !== undefined) return
+    this.routeTimer = this.clock.setTimeout(() => {
       this.routeTimer = undefined
       this.resync('routes').catch((e: unknown) => this.fail(e))
     }, ROUTE_RECHECK_MS)
@@ -246,13 +251,13 @@ export class NetlinkMonitor {
     const p = this.pending.get(seq)
     if (!p) return
     this.pending.delete(seq)
-    clearTimeout(p.timer)
+    this.clock.clearTimeout(p.timer)
     p.resolve(r)
   }
 
   private rejectAll(e: Error): void {
     for (const [seq, p] of this.pending) {
-      clearTimeout(p.timer)
+      this.clock.clearTimeout(p.timer)
       this.pending.delete(seq)
       p.reject(e)
     }

@@ -26,6 +26,7 @@ import { KernelBatch } from './kernel-batch.js'
 import { DEFERRED_OUTPUT, type DeferredOutput } from '../../stream/deferred-batch.js'
 import { preflight } from './detect.js'
 import { delay } from '../../core/delay.js'
+import { type Clock, systemClock } from '../../core/clock.js'
 
 const STOP_TIMEOUT_MS = 5_000
 const CLOCK_REANCHOR_MS = 60_000
@@ -92,16 +93,27 @@ export interface EbpfTotals {
   pending: number
 }
 
+export interface EbpfCollectorOptions {
+  /**
+   * Times the loss window and its once-a-second sampling, the cgroup walks' rate limit, the
+   * boot-clock re-anchoring interval and the stop bound (tests drive a ManualClock). Event timestamps stay the kernel's, converted to
+   * wall-clock time. Default: the system clock.
+   */
+  readonly clock?: Clock
+}
+
 export class EbpfCollector implements Collector {
   readonly config: EbpfConfig
+  private readonly clock: Clock
   private run: Run | undefined
   private last: Run | undefined
   /** Statistics of this instance's earlier runs, so counters never go down across its starts. */
   private retired: SourceStatistics = EMPTY_SOURCE_STATISTICS
   private failure: BpfUnavailableError | undefined
 
-  constructor(config: unknown = {}) {
+  constructor(config: unknown = {}, options: EbpfCollectorOptions = {}) {
     this.config = parseEbpfConfigOrThrow(config)
+    this.clock = options.clock ?? systemClock
   }
 
   async start(signal: AbortSignal): Promise<void> {
@@ -149,8 +161,8 @@ export class EbpfCollector implements Collector {
       signal.throwIfAborted()
     }
     const clock = new BootClock(addon.clockOffset())
-    const decoder = new BatchDecoder(clock, c.resolveContainers ? new CgroupResolver() : new CgroupIdsOnly())
-    const run = new Run(addon, session, decoder, opened, Date.now())
+    const decoder = new BatchDecoder(clock, c.resolveContainers ? new CgroupResolver({ now: () => this.clock.now() }) : new CgroupIdsOnly())
+    const run = new Run(addon, session, decoder, opened, this.clock.now())
     session.start((batch, err) => this.onBatch(run, batch, err))
     if (this.last) this.retired = retire(this.retired, this.runStatistics(this.last))
     this.run = run
@@ -165,7 +177,7 @@ export class EbpfCollector implements Collector {
       run.endResolve()
       return
     }
-    const now = Date.now()
+    const now = this.clock.now()
     if (now - run.clockAnchoredAt > CLOCK_REANCHOR_MS) {
       run.clockAnchoredAt = now
       run.decoder.setClock(new BootClock(run.addon.clockOffset()))
@@ -200,7 +212,7 @@ export class EbpfCollector implements Collector {
   private async finish(run: Run): Promise<void> {
     run.session.stop()
     const drained = new AbortController()
-    await Promise.race([run.ended$, delay(STOP_TIMEOUT_MS, drained.signal)])
+    await Promise.race([run.ended$, delay(STOP_TIMEOUT_MS, drained.signal, this.clock)])
     drained.abort()
     run.finalNative = run.session.close()
     run.closed = true
@@ -291,7 +303,7 @@ export class EbpfCollector implements Collector {
 
   /** Loss over the configured window; samples at most once a second (a counters read is a syscall). */
   private sampleLoss(run: Run, force: boolean): { ratio: number; lost: number; generated: number; totals: EbpfTotals } {
-    const now = Date.now()
+    const now = this.clock.now()
     const lastSample = run.samples[run.samples.length - 1]
     if (!force && lastSample !== undefined && now - lastSample.at < 1000) {
       return { ratio: 0, lost: 0, generated: 0, totals: emptyTotals }

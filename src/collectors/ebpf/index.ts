@@ -1,5 +1,5 @@
 export { CgroupResolver, findCgroup2Mount, parseCgroupPath, type CgroupInfo } from './cgroup.js'
-export { decodedEventsBound, EbpfCollector, type EbpfTotals } from './collector.js'
+export { decodedEventsBound, EbpfCollector, type EbpfCollectorOptions, type EbpfTotals } from './collector.js'
 export {
   EBPF_DEFAULTS,
   EbpfConfigError,

@@ -22,7 +22,7 @@ export interface KubernetesCollectorOptions {
   readonly kubeConfig?: KubeConfig
   /** Source of randomness for jitter (tests). */
   readonly random?: () => number
-  /** Time for backoff, relist pacing and the leader election (tests). */
+  /** Time for backoff, relist pacing, request idle timeouts, owner retries, uptime and the leader election (tests). */
   readonly clock?: Clock
 }
 
@@ -130,7 +130,7 @@ export class KubernetesCollector implements Collector {
     const isClusterWide = (name: ResourceName) => elected && (this.config.scopes[name] ?? defaultScope(name)) === 'cluster'
     const owners =
       elected && (['replicasets', 'jobs'] as const).some((r) => this.config.resources.includes(r) && isClusterWide(r))
-        ? new OwnerResolver({ kc, cache: this.cache, timeoutMs: Math.min(this.config.inactivityTimeoutMs, 10_000) })
+        ? new OwnerResolver({ kc, cache: this.cache, timeoutMs: Math.min(this.config.inactivityTimeoutMs, 10_000), clock })
         : undefined
     this.owners = owners
     let podsWaiting = 0
@@ -159,7 +159,7 @@ export class KubernetesCollector implements Collector {
     this.queue = queue
     this.reflectors = reflectors
     this.running = true
-    this.startedAt = Date.now()
+    this.startedAt = (this.options.clock ?? systemClock).now()
     for (const r of reflectors) r.start()
     if (clusterWide.length > 0) {
       this.cluster = new ClusterScope({
@@ -320,7 +320,7 @@ export class KubernetesCollector implements Collector {
           : {}),
         objects: sum(statuses, 'objects'),
         pods_cached: this.cache.size.pods,
-        uptime_ms: this.running && this.startedAt !== undefined ? Date.now() - this.startedAt : 0,
+        uptime_ms: this.running && this.startedAt !== undefined ? (this.options.clock ?? systemClock).now() - this.startedAt : 0,
       },
     )
   }

@@ -1,6 +1,7 @@
 import http from 'node:http'
 import https from 'node:https'
 import { KubeConfig, Watch } from '@kubernetes/client-node'
+import { type Clock, systemClock } from '../../core/clock.js'
 import type { KubernetesConfig } from './config.js'
 
 /** An HTTP-level failure from the API server (or the connection to it). */
@@ -56,7 +57,7 @@ function statusMessage(body: string, statusCode: number): string {
  * GET a collection (one page) as parsed JSON. Goes through the client's KubeConfig for
  * credentials and TLS, but reads the raw JSON itself so every item can be checked with a
  * schema (the generated API clients transform objects before we would see them). The request
- * is abandoned when nothing arrives for `idleMs` or `signal` aborts.
+ * is abandoned when nothing arrives for `idleMs` (on `clock`) or `signal` aborts.
  */
 export async function getJson(
   kc: KubeConfig,
@@ -64,6 +65,7 @@ export async function getJson(
   query: Readonly<Record<string, string | undefined>>,
   idleMs: number,
   signal: AbortSignal,
+  clock: Clock = systemClock,
 ): Promise<unknown> {
   const url = buildUrl(kc, path, query)
   const opts: https.RequestOptions = {}
@@ -83,14 +85,14 @@ export async function getJson(
         req.destroy()
         reject(err)
       }
-      let idle = setTimeout(() => fail(new KubeApiError(`no data from the API server for ${idleMs} ms`)), idleMs)
+      let idle = clock.setTimeout(() => fail(new KubeApiError(`no data from the API server for ${idleMs} ms`)), idleMs)
       const bump = () => {
-        clearTimeout(idle)
-        idle = setTimeout(() => fail(new KubeApiError(`no data from the API server for ${idleMs} ms`)), idleMs)
+        clock.clearTimeout(idle)
+        idle = clock.setTimeout(() => fail(new KubeApiError(`no data from the API server for ${idleMs} ms`)), idleMs)
       }
       const onAbort = () => fail(new KubeApiError('aborted'))
       const cleanup = () => {
-        clearTimeout(idle)
+        clock.clearTimeout(idle)
         signal.removeEventListener('abort', onAbort)
       }
       // Listening first: destroying a request without an error listener throws in the process.

@@ -5,6 +5,7 @@
  * CronJob above it, which is what enrichment calls the pod's workload. The API server serves a
  * handful of small GETs per node instead of a cluster-wide watch of ReplicaSets and Jobs per node.
  */
+import { type Clock, systemClock } from '../../core/clock.js'
 import * as Result from 'effect/Result'
 import type { KubeConfig } from '@kubernetes/client-node'
 import { getJson, KubeApiError } from './kube-api.js'
@@ -23,7 +24,8 @@ export interface OwnerResolverOptions {
   readonly maxOwners?: number
   /** How long a failed fetch (404, 403, timeout) is not retried. */
   readonly retryAfterMs?: number
-  readonly now?: () => number
+  /** Times the fetches' idle timeout and the retry pause. Default: the system clock. */
+  readonly clock?: Clock
 }
 
 export interface OwnerResolverCounters {
@@ -44,7 +46,7 @@ export class OwnerResolver {
   /** The owner references of these pods that still need a fetch. */
   missing(pods: readonly KubeObject[]): { key: string; ref: OwnerReference; namespace: string }[] {
     const out: { key: string; ref: OwnerReference; namespace: string }[] = []
-    const now = (this.opts.now ?? Date.now)()
+    const now = (this.opts.clock ?? systemClock).now()
     for (const p of pods) {
       if (p.resource !== 'pods') continue
       const ref = controllerRef(p.object.metadata.ownerReferences)
@@ -74,7 +76,7 @@ export class OwnerResolver {
     const path = `${info.apiPrefix}/namespaces/${encodeURIComponent(namespace)}/${info.name}/${encodeURIComponent(ref.name)}`
     const p = (async () => {
       try {
-        const raw = await getJson(this.opts.kc, path, {}, this.opts.timeoutMs, this.abort.signal)
+        const raw = await getJson(this.opts.kc, path, {}, this.opts.timeoutMs, this.abort.signal, this.opts.clock)
         const decoded = decodeObject(resource, raw)
         if (Result.isFailure(decoded)) throw new KubeApiError(`malformed ${ref.kind} ${namespace}/${ref.name}`)
         this.counters.fetched += 1
@@ -84,7 +86,7 @@ export class OwnerResolver {
         this.evict()
       } catch {
         this.counters.failed += 1
-        this.failedAt.set(key, (this.opts.now ?? Date.now)())
+        this.failedAt.set(key, (this.opts.clock ?? systemClock).now())
       } finally {
         this.inflight.delete(key)
       }

@@ -281,6 +281,7 @@ export class Reflector {
         { ...this.selectors(), limit: String(this.opts.config.listPageSize), continue: cont, ...(cont ? {} : at) },
         this.opts.config.inactivityTimeoutMs,
         signal,
+        this.clock,
       )
       const page = decodeList(raw)
       if (Result.isFailure(page)) throw new KubeApiError(`malformed list response from ${path}: ${page.failure}`)

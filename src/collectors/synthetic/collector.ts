@@ -5,7 +5,13 @@ import { type EventInput, makeEvent } from '../../events/event.js'
 import { nowNs } from '../../events/time.js'
 import { parseSyntheticConfig, SYNTHETIC_DEFAULTS, type SyntheticConfig } from './config.js'
 import { delay } from '../../core/delay.js'
+import { type Clock, systemClock } from '../../core/clock.js'
 import './events.js'
+
+export interface SyntheticCollectorOptions {
+  /** Paces the batches at `rate` (tests drive a ManualClock). Default: the system clock. */
+  readonly clock?: Clock
+}
 
 /** What the instances of one registration share: how often it was started (for `faultyStarts`). */
 export interface SyntheticSharedState {
@@ -26,10 +32,14 @@ export class SyntheticCollector implements Collector {
   private wake: (() => void) | undefined
   private stopHang: AbortController | undefined
 
+  private readonly clock: Clock
+
   constructor(
     config: SyntheticConfig | Record<string, unknown> = {},
     private readonly shared: SyntheticSharedState = { starts: 0 },
+    options: SyntheticCollectorOptions = {},
   ) {
+    this.clock = options.clock ?? systemClock
     const parsed = parseSyntheticConfig(config)
     this.cfg = { ...SYNTHETIC_DEFAULTS, ...parsed }
   }
@@ -96,7 +106,7 @@ export class SyntheticCollector implements Collector {
     const generation = this.generation
     let seq = 0
     const intervalMs = rate > 0 ? (batchSize / rate) * 1000 : 0
-    let next = performance.now()
+    let next = this.clock.now()
     let sinceYield = 0
     const template: EventInput[] | undefined = reuseBatch
       ? Array.from({ length: batchSize }, (_, i) => makeEvent('', type, { seq: i, generation }, { severity }))
@@ -123,7 +133,7 @@ export class SyntheticCollector implements Collector {
       yield batch
       if (intervalMs > 0) {
         next += intervalMs
-        const wait = next - performance.now()
+        const wait = next - this.clock.now()
         if (wait > 0) await this.pause(wait)
       } else if (++sinceYield >= 16) {
         // Let timers and I/O run: a tight async loop only ever yields to microtasks.
@@ -137,18 +147,18 @@ export class SyntheticCollector implements Collector {
   private async pause(ms: number): Promise<void> {
     const cut = new AbortController()
     this.wake = () => cut.abort()
-    await delay(ms, cut.signal)
+    await delay(ms, cut.signal, this.clock)
     this.wake = undefined
   }
 }
 
-export function createSyntheticCollector(config?: SyntheticConfig | Record<string, unknown>): SyntheticCollector {
-  return new SyntheticCollector(config)
+export function createSyntheticCollector(config?: SyntheticConfig | Record<string, unknown>, options: SyntheticCollectorOptions = {}): SyntheticCollector {
+  return new SyntheticCollector(config, undefined, options)
 }
 
 /** A fresh instance per start; `faultyStarts` counts the starts of the whole registration. */
-export function syntheticCollectorFactory(config: SyntheticConfig | Record<string, unknown> = {}): CollectorFactory {
+export function syntheticCollectorFactory(config: SyntheticConfig | Record<string, unknown> = {}, options: SyntheticCollectorOptions = {}): CollectorFactory {
   const parsed = parseSyntheticConfig(config)
   const shared: SyntheticSharedState = { starts: 0 }
-  return () => new SyntheticCollector(parsed, shared)
+  return () => new SyntheticCollector(parsed, shared, options)
 }

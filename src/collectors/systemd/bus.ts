@@ -6,6 +6,7 @@
  */
 import { EventEmitter } from 'node:events'
 import { Message, sessionBus, type MessageBus } from 'dbus-next'
+import { type Clock, systemClock } from '../../core/clock.js'
 import { isAbstractAddress, socketPathOf } from './address.js'
 
 /** Wire values of the D-Bus message types (dbus-next's typed enum starts at 0, the wire at 1). */
@@ -96,9 +97,10 @@ function describe(err: unknown): string {
 
 /**
  * Connect and complete the Hello handshake. Rejects with a clear reason when the socket is missing,
- * refused, the handshake fails, `timeoutMs` passes or `signal` aborts.
+ * refused, the handshake fails, `timeoutMs` passes or `signal` aborts. The handshake's and every
+ * call's timeout run on `clock`.
  */
-export function connectBus(address: string, signal: AbortSignal, timeoutMs: number): Promise<BusConnection> {
+export function connectBus(address: string, signal: AbortSignal, timeoutMs: number, clock: Clock = systemClock): Promise<BusConnection> {
   if (isAbstractAddress(address) && socketPathOf(address) === undefined) {
     return Promise.reject(
       new BusError(`cannot use ${address}: dbus-next supports unix:path= and tcp: addresses, not abstract sockets`),
@@ -124,9 +126,9 @@ export function connectBus(address: string, signal: AbortSignal, timeoutMs: numb
     const onAbort = (): void => fail(`connecting to ${address} aborted`)
     const onError = (err: unknown): void => fail(`cannot connect to ${address}: ${describe(err)}`)
     const onClose = (): void => fail(`${address} closed the connection during the handshake`)
-    const timer = setTimeout(() => fail(`no answer from ${address} within ${timeoutMs} ms`), timeoutMs)
+    const timer = clock.setTimeout(() => fail(`no answer from ${address} within ${timeoutMs} ms`), timeoutMs)
     const cleanup = (): void => {
-      clearTimeout(timer)
+      clock.clearTimeout(timer)
       signal.removeEventListener('abort', onAbort)
       bus.removeListener('error', onError)
     }
@@ -143,7 +145,7 @@ export function connectBus(address: string, signal: AbortSignal, timeoutMs: numb
       settled = true
       cleanup()
       const uniqueName = Reflect.get(bus, 'name')
-      resolve(new DbusNextConnection(bus, stream, address, typeof uniqueName === 'string' ? uniqueName : ''))
+      resolve(new DbusNextConnection(bus, stream, address, typeof uniqueName === 'string' ? uniqueName : '', clock))
     })
   })
 }
@@ -173,6 +175,8 @@ class DbusNextConnection implements BusConnection {
     private readonly stream: StreamLike | undefined,
     readonly address: string,
     readonly uniqueName: string,
+    /** Times the calls' reply timeouts. */
+    private readonly clock: Clock,
   ) {
     // A listener must stay attached: an 'error' event without one would throw out of the socket.
     bus.on('error', (err: unknown) => this.#markLost(`connection to ${address} failed: ${describe(err)}`))
@@ -219,12 +223,12 @@ class DbusNextConnection implements BusConnection {
       })
       let serial: number | null = null
       const abort = (err: BusError): void => {
-        clearTimeout(timer)
+        this.clock.clearTimeout(timer)
         this.#pending.delete(abort)
         if (serial !== null) this.#replySeq.delete(serial)
         reject(err)
       }
-      const timer = setTimeout(
+      const timer = this.clock.setTimeout(
         () => abort(new BusError(`${req.interface}.${req.member} got no reply within ${timeoutMs} ms`)),
         timeoutMs,
       )
@@ -236,7 +240,7 @@ class DbusNextConnection implements BusConnection {
           const seq = serial !== null ? this.#replySeq.get(serial) : undefined
           if (serial !== null) this.#replySeq.delete(serial)
           if (!this.#pending.delete(abort)) return
-          clearTimeout(timer)
+          this.clock.clearTimeout(timer)
           resolve({ body: reply && Array.isArray(reply.body) ? (reply.body as unknown[]) : [], seq: seq ?? this.#seq })
         },
         (err: unknown) => {

@@ -1,5 +1,6 @@
 import { existsSync } from 'node:fs'
 import * as Result from 'effect/Result'
+import { type Clock, systemClock } from '../../core/clock.js'
 import { type Collector, type CollectorFactory, type CollectorHealth, type CollectorOutput, CollectorStateError } from '../../core/collector.js'
 import { type HandoffQueue, HandoffTotals } from '../../core/handoff-queue.js'
 import { queueStatistics, type SourceStatistics } from '../../core/statistics.js'
@@ -74,6 +75,11 @@ export function newSystemdSharedState(): SystemdSharedState {
  * The unit table lives in a {@link SystemdSharedState} (the instance's own unless given one):
  * {@link systemdCollectorFactory} shares it between the fresh instances of one registration.
  */
+export interface SystemdCollectorOptions {
+  /** Times the bus handshake and every call's reply timeout (`callTimeoutMs`). Default: the system clock. */
+  readonly clock?: Clock
+}
+
 export class SystemdCollector implements Collector {
   readonly config: SystemdConfig
   readonly #filter: UnitFilter
@@ -90,7 +96,14 @@ export class SystemdCollector implements Collector {
   #lastSnapshotAt: string | undefined
   #stats = emptyStats()
 
-  constructor(config: SystemdConfigInput | SystemdConfig = {}, shared: SystemdSharedState = newSystemdSharedState()) {
+  readonly #clock: Clock
+
+  constructor(
+    config: SystemdConfigInput | SystemdConfig = {},
+    shared: SystemdSharedState = newSystemdSharedState(),
+    options: SystemdCollectorOptions = {},
+  ) {
+    this.#clock = options.clock ?? systemClock
     this.config = withDefaults(config)
     this.#filter = makeUnitFilter(this.config)
     this.#units = shared.units
@@ -125,7 +138,7 @@ export class SystemdCollector implements Collector {
     const queue = this.#queues.open({ capacity: this.config.maxQueuedEvents, overflow: 'oldest' })
     let conn: BusConnection
     try {
-      conn = await connectBus(address, signal, this.config.callTimeoutMs)
+      conn = await connectBus(address, signal, this.config.callTimeoutMs, this.#clock)
     } catch (err) {
       throw this.#startError(err instanceof Error ? err.message : String(err))
     }
@@ -351,10 +364,10 @@ export class SystemdCollector implements Collector {
  * A factory for one registration: a fresh instance per start, all sharing one unit table, so a
  * restart reports only what changed while the collector was away.
  */
-export function systemdCollectorFactory(config: SystemdConfigInput | SystemdConfig = {}): CollectorFactory {
+export function systemdCollectorFactory(config: SystemdConfigInput | SystemdConfig = {}, options: SystemdCollectorOptions = {}): CollectorFactory {
   const parsed = withDefaults(config)
   const shared = newSystemdSharedState()
-  return () => new SystemdCollector(parsed, shared)
+  return () => new SystemdCollector(parsed, shared, options)
 }
 
 /** Build a collector from untrusted config; throws SystemdConfigError naming the bad path. */

@@ -1,4 +1,4 @@
-export { SystemdCollector, type SystemdSharedState, createSystemdCollector, newSystemdSharedState, systemdCollectorFactory } from './collector.js'
+export { SystemdCollector, type SystemdCollectorOptions, type SystemdSharedState, createSystemdCollector, newSystemdSharedState, systemdCollectorFactory } from './collector.js'
 export {
   DEFAULT_CONFIG as DEFAULT_SYSTEMD_CONFIG,
   DEFAULT_EXCLUDE as DEFAULT_SYSTEMD_EXCLUDE,

@@ -10,6 +10,7 @@ import {
   usernamePasswordAuthenticator,
   type NodeConnectionOptions,
 } from '@nats-io/transport-node'
+import { type Clock, systemClock } from '../../core/clock.js'
 import { authMethod, type NatsConnectionSettings, wantsTls } from './connection-settings.js'
 
 export { authMethod, connectionProblems, type NatsConnectionSettings, type NatsTlsSettings, wantsTls } from './connection-settings.js'
@@ -130,7 +131,7 @@ export function describeConnectError(e: unknown, s: NatsConnectionSettings): str
  * server's alert ("certificate required", "unknown ca"), reporting only a timeout. This repeats
  * the handshake once with the same files and returns the alert, if there is one.
  */
-export async function diagnoseTls(s: NatsConnectionSettings, timeoutMs = 3000): Promise<Error | undefined> {
+export async function diagnoseTls(s: NatsConnectionSettings, timeoutMs = 3000, clock: Clock = systemClock): Promise<Error | undefined> {
   const first = s.servers[0]
   if (!first || !wantsTls(s)) return undefined
   let url: URL
@@ -152,12 +153,12 @@ export async function diagnoseTls(s: NatsConnectionSettings, timeoutMs = 3000): 
   }
   return new Promise((resolve) => {
     const sock = netConnect({ host: url.hostname, port: Number(url.port || 4222) })
-    const timer = setTimeout(() => finish(undefined), timeoutMs)
+    const timer = clock.setTimeout(() => finish(undefined), timeoutMs)
     let done = false
     function finish(e: Error | undefined): void {
       if (done) return
       done = true
-      clearTimeout(timer)
+      clock.clearTimeout(timer)
       sock.destroy()
       resolve(e)
     }

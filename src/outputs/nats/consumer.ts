@@ -7,6 +7,7 @@ import { NODE_HEADER } from './output.js'
 import { connectOptions, describeConnectError, explainTimeout, type NatsConnectionSettings } from './connection.js'
 import { parseEventSubject } from './subjects.js'
 import { delay } from '../../core/delay.js'
+import type { Clock } from '../../core/clock.js'
 
 /** Servers, TLS and authentication as for the output (`outputs.nats`). */
 export interface ConsumeEventsOptions extends NatsConnectionSettings {
@@ -28,6 +29,8 @@ export interface ConsumeEventsOptions extends NatsConnectionSettings {
   readonly batch?: number
   /** Event ids remembered to skip redelivered copies of events already acknowledged (default 100,000). */
   readonly rememberIds?: number
+  /** Times the retries while the stream does not exist yet (tests drive a ManualClock). Default: the system clock. */
+  readonly clock?: Clock
 }
 
 /** One event read from the stream; call `ack()` after processing it. */
@@ -141,8 +144,8 @@ function isTransient(e: Error): boolean {
   return e.name === 'StreamNotFoundError' || e.name === 'TimeoutError' || e.name === 'NoRespondersError' || /timeout|no responders|not found|leader/i.test(e.message)
 }
 
-async function abortableDelay(ms: number, signal: AbortSignal | undefined): Promise<void> {
-  await delay(ms, signal)
+async function abortableDelay(ms: number, signal: AbortSignal | undefined, clock: Clock | undefined): Promise<void> {
+  await delay(ms, signal, clock)
 }
 
 async function ensureDurable(nc: NatsConnection, stream: string, o: ConsumeEventsOptions): Promise<void> {
@@ -215,7 +218,7 @@ export function consumeEvents(options: ConsumeEventsOptions): EventConsumer {
         } catch (e) {
           if (!(e instanceof Error) || !isTransient(e)) throw e
           stats.waiting = `${e.message} (retrying)`
-          await abortableDelay(delay, signal)
+          await abortableDelay(delay, signal, options.clock)
           if (signal?.aborted) return
         }
       }

@@ -510,7 +510,7 @@ export class NatsOutput {
     if (!this.machine.getSnapshot().can({ type: 'PROBE_START' })) return
     this.machine.send({ type: 'PROBE_START' })
     this.diagnosedAt = now
-    void diagnoseTls(this.config).then(
+    void diagnoseTls(this.config, undefined, this.clock).then(
       (e) => this.report({ type: 'PROBE_DONE', error: e ? describeConnectError(e, this.config) : null }),
       () => this.report({ type: 'PROBE_DONE', error: null }),
     )

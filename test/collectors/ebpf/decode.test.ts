@@ -306,6 +306,18 @@ describe('ebpf batch decoder: every field of every record kind', () => {
   })
 })
 
+describe('cgroup lookups', () => {
+  it('asks the resolver for each event record\'s cgroup id and process id', () => {
+    const asked: [number, number][] = []
+    const d = new BatchDecoder(clock, { lookup: (id, tgid) => (asked.push([id, tgid]), { id: String(id) }), learn: () => {} })
+    d.decode(encodeBatch([record(RecordKind.probe, undefined, { tgid: 0x01020304, pid: 9, cgroupId: 77n }), execRecord({ tgid: 4242, cgroupId: 78n }, 1, '/bin/x')]))
+    expect(asked).toEqual([
+      [77, 0x01020304],
+      [78, 4242],
+    ])
+  })
+})
+
 describe('CgroupIdsOnly', () => {
   it('answers the id as text, the same object for a repeated id, and forgets all once it holds more than 16384', () => {
     const ids = new CgroupIdsOnly()

@@ -1,7 +1,7 @@
 /**
  * A plain dbus-daemon with a small stand-in that owns org.freedesktop.systemd1, for what a real
- * systemd never sends: malformed bodies. Only used by malformed.test.ts; everything else runs
- * against the real manager (user-manager.ts).
+ * systemd never sends or does: malformed bodies (malformed.test.ts), calls left unanswered
+ * (clock.test.ts). Everything else runs against the real manager (user-manager.ts).
  */
 import { type ChildProcess, spawn } from 'node:child_process'
 import { mkdtemp, rm } from 'node:fs/promises'
@@ -13,12 +13,20 @@ export interface FakeSystemd {
   readonly busAddress: string
   /** Broadcast a signal from the stand-in (the collector's match rules decide whether it arrives). */
   emit(path: string, iface: string, member: string, signature: string, body: unknown[]): void
+  /** Method calls the stand-in received and left unanswered (with `silent`). */
+  readonly unanswered: readonly string[]
   stop(): Promise<void>
+}
+
+export interface FakeSystemdOptions {
+  /** Members of the Manager interface the stand-in takes and never answers (a hung systemd). */
+  readonly silent?: readonly string[]
 }
 
 const UNIT_PATH = '/org/freedesktop/systemd1/unit/demo_2eservice'
 
-export async function startFakeSystemd(): Promise<FakeSystemd> {
+export async function startFakeSystemd(options: FakeSystemdOptions = {}): Promise<FakeSystemd> {
+  const unanswered: string[] = []
   const dir = await mkdtemp(join(tmpdir(), 'tapio-fake-systemd-'))
   const busAddress = `unix:path=${join(dir, 'bus')}`
   let daemon: ChildProcess | undefined
@@ -54,6 +62,10 @@ export async function startFakeSystemd(): Promise<FakeSystemd> {
         b.send(Message.newMethodReturn(msg, signature, body))
         return true
       }
+      if (msg.interface === 'org.freedesktop.systemd1.Manager' && options.silent?.includes(String(msg.member))) {
+        unanswered.push(String(msg.member))
+        return true
+      }
       if (msg.interface === 'org.freedesktop.systemd1.Manager' && msg.member === 'Subscribe') return reply('', [])
       if (msg.interface === 'org.freedesktop.systemd1.Manager' && msg.member === 'ListUnits') {
         return reply('a(ssssssouso)', [[['demo.service', 'demo', 'loaded', 'active', 'running', '', UNIT_PATH, 0, '', '/']]])
@@ -69,6 +81,7 @@ export async function startFakeSystemd(): Promise<FakeSystemd> {
   }
   return {
     busAddress,
+    unanswered,
     emit(path, iface, member, signature, body) {
       bus?.send(Message.newSignal(path, iface, member, signature, body))
     },
