@@ -7,6 +7,7 @@ import {
   EBPF_EVENT_TYPES,
   KUBERNETES_EVENT_TYPES,
   makeEvent,
+  registerEventData,
   SEVERITIES,
   SYSTEMD_EVENT_TYPES,
   type TapioEvent,
@@ -225,6 +226,68 @@ describe('compiled event serialisers', () => {
     const out = encoder.encode(events)
     expect(out.bytes.equals(Buffer.from(reference(events)))).toBe(true)
     expect(out.compiled).toBe(events.length)
+  })
+
+  it('writes events through generated serialisers (one per type and key order), byte for byte, values in any form', () => {
+    // A fresh encoder per case: the first event of its type makes the generated serialiser; the
+    // second has the same top-level keys in the same order but other values (nested objects in
+    // other orders, optional keys undefined), so it reuses it.
+    const pair = fc.constantFrom(...VOCABULARY).chain((type) => fc.tuple(eventArbitrary(type), eventArbitrary(type)))
+    fc.assert(
+      fc.property(pair, ([first, other]) => {
+        const second: Record<string, unknown> = {}
+        for (const k of Object.keys(first)) second[k] = k in other ? other[k] : first[k]
+        const encoder = new EventEncoder()
+        const events = [first, second, first]
+        const out = encoder.encode(events as unknown as TapioEvent[])
+        expect(out.bytes.equals(Buffer.from(reference(events)))).toBe(true)
+        expect(out.compiled).toBe(3)
+        expect(out.generated).toBe(3)
+      }),
+      { numRuns: 2000 },
+    )
+  })
+
+  it('generates serialisers for a bounded number of key orders per type; the others are written by the interpreted path', () => {
+    const encoder = new EventEncoder()
+    const keys = ['type', 'severity', 'timestamp', 'data', 'id', 'source'] as const
+    const base: Record<(typeof keys)[number], unknown> = { type: 'synthetic.tick', severity: 'info', timestamp: '1', data: { seq: 1, generation: 1 }, id: 'x', source: 'gen0' }
+    // 30 different orders, each twice.
+    const events: Record<string, unknown>[] = []
+    for (let i = 0; i < 30; i++) {
+      const order = [...keys]
+      for (let j = order.length - 1; j > 0; j--) {
+        const r = (i * 7 + j * 13) % (j + 1)
+        ;[order[j], order[r]] = [order[r] as (typeof keys)[number], order[j] as (typeof keys)[number]]
+      }
+      const e: Record<string, unknown> = {}
+      for (const k of order) e[k] = k === 'data' ? { seq: i, generation: 1 } : base[k]
+      events.push(e, { ...e })
+    }
+    const distinct = new Set(events.map((e) => Object.keys(e).join())).size
+    expect(distinct).toBeGreaterThan(8)
+    const out = encoder.encode(events as unknown as TapioEvent[])
+    expect(out.bytes.equals(Buffer.from(reference(events)))).toBe(true)
+    expect(out.compiled).toBe(events.length)
+    // The first 8 orders (both events of each) through generated code, the rest interpreted.
+    expect(out.generated).toBe(16)
+  })
+
+  it('embeds any key name of a registered schema safely in generated code', () => {
+    const hostile = ['"', '\\', "'); throw new Error('injected'); ('", '`${process.exit(1)}`', '*/ throw 1 /*', '\u2028', '\u2029', '\n', 'é日🚀', '\ud800', 'constructor', 'toString', '__proto__x', '0', '42', 'a b']
+    const type = 'test.codegen.hostile'
+    registerEventData(type, Schema.Struct(Object.fromEntries(hostile.map((k) => [k, Schema.optional(Schema.Union([Schema.String, Schema.Number]))]))))
+    const encoder = new EventEncoder()
+    fc.assert(
+      fc.property(shuffledObject(hostile.map((k) => [k, fc.oneof(anyString, anyNumber), false] as const)), (data) => {
+        const event = makeEvent('src', type, data)
+        const out = encoder.encode([event, event])
+        expect(out.bytes.equals(Buffer.from(reference([event, event])))).toBe(true)
+        expect(out.compiled).toBe(2)
+        expect(out.generated).toBe(2)
+      }),
+      { numRuns: 300 },
+    )
   })
 
   it('leaves the compiled path while Object.prototype is not plain (for...in would see what JSON.stringify does not)', () => {

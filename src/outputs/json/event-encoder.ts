@@ -6,6 +6,7 @@ import { TapioEventSchema } from '../../events/schema.js'
 import '../../events/vocabulary/index.js'
 import { BOOLEAN, NULL, NUMBER, type ObjectShape, objectShape, type Shape, shapeFromJsonSchema, STRING } from './shape.js'
 import { ByteWriter, writeBoolean, writeNull, writeNumber, writeString } from './writer.js'
+import { type GeneratedSerialiser, generateSerialiser, keyOrderSignature } from './codegen.js'
 
 /**
  * Events as NDJSON bytes through serialisers compiled per event type from the event schemas
@@ -27,6 +28,8 @@ export interface EncodedBatch {
   readonly offsets: Uint32Array
   /** How many events the compiled path wrote (the rest went through `JSON.stringify`). */
   readonly compiled: number
+  /** Of those, how many a generated serialiser wrote (codegen.ts; the rest the interpreted one). */
+  readonly generated: number
 }
 
 const OBJECT_PROTO = Object.prototype
@@ -42,6 +45,10 @@ const NEWLINE = 0x0a
 
 /** More types than any vocabulary has: past it the cache starts over (a source inventing types). */
 const MAX_CACHED_TYPES = 4096
+/** Key orders of one type that get a generated serialiser; the type's other orders are interpreted. */
+const MAX_ORDERS_PER_TYPE = 8
+/** Generated serialisers in all: past it no more are made (a source inventing types or key orders). */
+const MAX_GENERATED = 512
 /** A scratch buffer grown past this by one huge batch is let go afterwards. */
 const MAX_KEPT_SCRATCH = 8 << 20
 
@@ -173,14 +180,23 @@ function envelopeShape(): ObjectShape {
 interface CachedData {
   readonly schema: unknown
   readonly shape: Shape | undefined
+  /** Generated serialisers by the envelope's key order (keyOrderSignature); undefined: not generatable. */
+  readonly orders: Map<string, GeneratedSerialiser | undefined>
+  /** The one that wrote this type's last event: tried first. */
+  last: GeneratedSerialiser | undefined
 }
+
+const HELPERS = { writeValue, isPlain }
 
 export class EventEncoder {
   private readonly w = new ByteWriter()
   private envelope: ObjectShape | undefined
   private readonly dataShapes = new Map<string, CachedData>()
   private lastType: string | undefined
-  private lastShape: Shape | undefined
+  private lastData: CachedData | undefined
+  private generatedCount = 0
+  /** Events written by a generated serialiser in the current batch. */
+  private generatedInBatch = 0
 
   /** Every event as its `JSON.stringify` line plus `\n`, in one buffer sized to it. */
   encode(events: readonly TapioEvent[]): EncodedBatch {
@@ -190,6 +206,7 @@ export class EventEncoder {
     const offsets = new Uint32Array(n + 1)
     const fast = prototypesPlain()
     let compiled = 0
+    this.generatedInBatch = 0
     for (let i = 0; i < n; i++) {
       const e = events[i] as TapioEvent
       const start = w.at
@@ -204,7 +221,7 @@ export class EventEncoder {
     offsets[n] = w.at
     const bytes = w.copyOut(0)
     if (w.buf.length > MAX_KEPT_SCRATCH) this.w.buf = Buffer.allocUnsafe(1 << 16)
-    return { bytes, offsets, compiled }
+    return { bytes, offsets, compiled, generated: this.generatedInBatch }
   }
 
   /** The compiled path for one event; false when it does not fit (the caller rewinds). */
@@ -212,25 +229,75 @@ export class EventEncoder {
     if (typeof e !== 'object' || e === null) return false
     const type = e.type
     if (typeof type !== 'string') return false
-    const data = type === this.lastType ? this.lastShape : this.dataShape(type)
+    const cached = type === this.lastType ? this.lastData : this.dataEntry(type)
+    if (cached === undefined) return false
+    const data = cached.shape
     if (data === undefined) return false
     this.envelope ??= envelopeShape()
-    return writeObject(this.w, e as unknown as Readonly<Record<string, unknown>>, this.envelope, data)
+    const o = e as unknown as Readonly<Record<string, unknown>>
+    const w = this.w
+    const start = w.at
+    let gen = cached.last
+    if (gen !== undefined) {
+      const r = gen(w, o)
+      if (r === 1) {
+        this.generatedInBatch++
+        return true
+      }
+      if (r === 2) {
+        // The keys were this serialiser's, a value did not fit: the interpreted path decides.
+        w.at = start
+        return writeObject(w, o, this.envelope, data)
+      }
+    }
+    gen = this.serialiserFor(cached, o, data, this.envelope)
+    if (gen !== undefined && gen !== cached.last) {
+      cached.last = gen
+      const r = gen(w, o)
+      if (r === 1) {
+        this.generatedInBatch++
+        return true
+      }
+      w.at = start
+    }
+    return writeObject(w, o, this.envelope, data)
   }
 
-  private dataShape(type: string): Shape | undefined {
+  /** The generated serialiser for this event's key order, made on first sight within the bounds. */
+  private serialiserFor(cached: CachedData, o: Readonly<Record<string, unknown>>, data: Shape, envelope: ObjectShape): GeneratedSerialiser | undefined {
+    if (!isPlain(o)) return undefined
+    const sig = keyOrderSignature(o)
+    if (cached.orders.has(sig)) return cached.orders.get(sig)
+    if (cached.orders.size >= MAX_ORDERS_PER_TYPE || this.generatedCount >= MAX_GENERATED) return undefined
+    const gen = generateSerialiser(envelope, data, o, HELPERS)
+    cached.orders.set(sig, gen)
+    if (gen !== undefined) this.generatedCount++
+    return gen
+  }
+
+  private dataEntry(type: string): CachedData | undefined {
     const schema = dataSchemaFor(type)
     let cached = this.dataShapes.get(type)
     // A type registered again with another schema is compiled again.
     if (cached === undefined || cached.schema !== schema) {
-      if (this.dataShapes.size >= MAX_CACHED_TYPES) this.dataShapes.clear()
-      cached = { schema, shape: schema === undefined ? undefined : compileData(schema) }
+      if (this.dataShapes.size >= MAX_CACHED_TYPES) {
+        this.dataShapes.clear()
+        this.generatedCount = 0
+      }
+      if (cached !== undefined) this.generatedCount -= generatedIn(cached)
+      cached = { schema, shape: schema === undefined ? undefined : compileData(schema), orders: new Map(), last: undefined }
       this.dataShapes.set(type, cached)
     }
     this.lastType = type
-    this.lastShape = cached.shape
-    return cached.shape
+    this.lastData = cached
+    return cached
   }
+}
+
+function generatedIn(cached: CachedData): number {
+  let n = 0
+  for (const g of cached.orders.values()) if (g !== undefined) n++
+  return n
 }
 
 function compileData(schema: Schema.Top): Shape | undefined {
