@@ -1,6 +1,6 @@
 import type { Writable } from 'node:stream'
 import type { Enricher } from '../enrich/enricher.js'
-import { CollectorManager } from '../manager/collector-manager.js'
+import { CollectorManager, encodedBatchesOfManager } from '../manager/collector-manager.js'
 import type { PolicyOverrides } from '../supervisor/policy.js'
 import type { AgentConfig, ResolvedCollector } from './config.js'
 import { AgentHttpServer } from './http.js'
@@ -271,7 +271,7 @@ export class Agent {
    * chain applies from the next batch on.
    */
   private async pump(): Promise<void> {
-    for await (const merged of this.manager.encodedBatches()) {
+    for await (const merged of encodedBatchesOfManager(this.manager)) {
       const chain = this.chain
       const result = chain ? chain.runBatch(merged) : { events: merged }
       if (result.events.length === 0) continue

@@ -1,7 +1,6 @@
 #!/usr/bin/env -S node --max-semi-space-size=8
 // The flag caps V8's young generation at 2 x 8 MB (Node 20's default grows it to 2 x 16 MB): the
 // agent's own process only, never a library user's. Measured in docs/performance.md (Footprint).
-import { once } from 'node:events'
 import { accessSync, constants, mkdirSync, statSync, writeFileSync } from 'node:fs'
 import { dirname, resolve } from 'node:path'
 import { parseArgs } from 'node:util'
@@ -175,7 +174,11 @@ async function consume(values: { durable?: string; servers?: string; filter?: st
   process.on('SIGINT', stop)
   process.on('SIGTERM', stop)
   // A closed stdout ends it like Ctrl-C: what was not written is not acknowledged (it comes again).
-  process.stdout.on('error', stop)
+  let stdoutFailed = false
+  process.stdout.on('error', () => {
+    stdoutFailed = true
+    stop()
+  })
   const { consumeEvents } = await import('../outputs/nats/consumer.js')
   const consumer = consumeEvents({
     servers,
@@ -196,8 +199,13 @@ async function consume(values: { durable?: string; servers?: string; filter?: st
     // Acknowledge only what stdout took: a reader killed mid-way gets the rest again. Confirmations
     // are awaited in groups, not one round trip per event.
     let confirming: Promise<void>[] = []
+    // A stop (SIGTERM) does not cut the message in hand short: the consumer hands out the rest of
+    // its events and they are written and acknowledged, else the whole message would come again to
+    // the next reader with the events this one already printed (duplicates across readers).
     for await (const c of consumer) {
-      if (!process.stdout.write(`${JSON.stringify(c.event)}\n`)) await once(process.stdout, 'drain', { signal: ac.signal })
+      if (stdoutFailed) break
+      if (!process.stdout.write(`${JSON.stringify(c.event)}\n`)) await writable(process.stdout)
+      if (stdoutFailed) break
       confirming.push(c.ack())
       if (confirming.length >= 1000) {
         await Promise.all(confirming)
@@ -352,3 +360,18 @@ async function main(argv: string[]): Promise<void> {
 }
 
 await main(process.argv.slice(2))
+
+/** Resolves when the stream drains, or when it fails or closes (then nothing more is written). */
+function writable(stream: NodeJS.WritableStream): Promise<void> {
+  return new Promise((resolve) => {
+    const done = (): void => {
+      stream.off('drain', done)
+      stream.off('error', done)
+      stream.off('close', done)
+      resolve()
+    }
+    stream.once('drain', done)
+    stream.once('error', done)
+    stream.once('close', done)
+  })
+}

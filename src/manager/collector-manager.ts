@@ -162,6 +162,7 @@ export class CollectorManager {
       ...(options.sampling ? { sample: { highWaterMark: 0.8, keepOneIn: 10, ...options.sampling } } : {}),
     }
     this.buffer = new MergeBuffer(bufferOptions, this.clock)
+    managerBuffers.set(this, this.buffer)
     const strategy = options.strategy ?? 'one_for_one'
     if (!RESTART_STRATEGIES.includes(strategy))
       throw new RangeError(`strategy: expected one of ${RESTART_STRATEGIES.join(', ')}, got ${String(strategy)}`)
@@ -328,16 +329,6 @@ export class CollectorManager {
     return batchesOf(this.buffer)
   }
 
-  /**
-   * Like `batches()`, for a consumer that writes NDJSON (the agent): a collector's deferred batch
-   * (the eBPF collector's kernel records) comes as it is; `NdjsonBatch.from(batch)` writes its
-   * bytes without making an object per event, `eventsOf(batch)` gives the objects.
-   * @internal
-   */
-  encodedBatches(): AsyncIterableIterator<Batch> {
-    return encodedBatchesOf(this.buffer)
-  }
-
   /** The merged events as an Effect Stream (a subscription per run). */
   get stream(): Stream.Stream<TapioEvent> {
     return streamOf(this.buffer)
@@ -457,4 +448,20 @@ function describeOutcome(o: SettleOutcome): string {
     case 'stopped':
       return 'stopped before it could run'
   }
+}
+
+// The agent's NDJSON path reads the buffer's batches as they are; kept off the class so that the
+// package's public API (issue: internals stay internal) has no such member.
+const managerBuffers = new WeakMap<CollectorManager, MergeBuffer>()
+
+/**
+ * Like `batches()`, for a consumer that writes NDJSON (the agent): a collector's deferred batch
+ * (the eBPF collector's kernel records) comes as it is; `NdjsonBatch.from(batch)` writes its
+ * bytes without making an object per event, `eventsOf(batch)` gives the objects. Not exported
+ * by any package entry point.
+ */
+export function encodedBatchesOfManager(manager: CollectorManager): AsyncIterableIterator<Batch> {
+  const buffer = managerBuffers.get(manager)
+  if (!buffer) throw new TypeError('encodedBatchesOfManager: not a CollectorManager')
+  return encodedBatchesOf(buffer)
 }

@@ -9,7 +9,7 @@ import { CgroupIdsOnly, BatchDecoder } from '../../src/collectors/ebpf/decode.js
 import { KernelBatch } from '../../src/collectors/ebpf/kernel-batch.js'
 import type { Collector, CollectorOutput } from '../../src/core/collector.js'
 import type { TapioEvent } from '../../src/events/event.js'
-import { CollectorManager } from '../../src/manager/collector-manager.js'
+import { CollectorManager, encodedBatchesOfManager } from '../../src/manager/collector-manager.js'
 import { BootClock, encodeBatch, RecordKind } from '../../src/native/bpf-records.js'
 import { NdjsonBatch } from '../../src/outputs/ndjson.js'
 import { enrichProcessor, filterProcessor } from '../../src/processors/builtin.js'
@@ -114,11 +114,11 @@ class KernelSource implements Collector {
 }
 
 describe('deferred batches through the manager', () => {
-  it('batches() and events() give objects; encodedBatches() gives the batch itself; both see every event', async () => {
+  it('batches() and events() give objects; encodedBatchesOfManager() gives the batch itself; both see every event', async () => {
     const mgr = new CollectorManager()
     mgr.addCollector('kern', new KernelSource([kernelBatch(3), kernelBatch(4)]), { restart: 'temporary' })
     const plain = mgr.batches()
-    const encoded = mgr.encodedBatches()
+    const encoded = encodedBatchesOfManager(mgr)
     await mgr.start()
     const objects: TapioEvent[] = []
     for (let n = 0; n < 7; ) {

@@ -254,3 +254,25 @@ describe('group restarts and members out of the ordinary', () => {
     await s.stop()
   })
 })
+
+describe('during shutdown', () => {
+  it('a collector that crashes while the others stop is not restarted and its exit is no failure', async () => {
+    const s = setup()
+    const a = s.driven('a')
+    s.mgr.addCollector('a', a.factory, policy)
+    s.mgr.addCollector('b', s.driven('b', () => ({ stopMs: 300 })).factory, policy)
+    await s.start()
+    // Reverse order: b stops first (300 ms); a crashes meanwhile.
+    const stopping = s.mgr.stop({ timeoutMs: 5000 })
+    await s.clock.advanceAsync(100)
+    a.current?.crash()
+    await s.clock.advanceAsync(400)
+    await stopping
+    expect(s.lifecycle.map((e) => e.type)).toEqual(['stopped', 'stopped'])
+    expect(s.lifecycle.map((e) => e.type === 'stopped' && [e.collector, e.by, e.at])).toEqual([
+      ['b', 'shutdown', 300],
+      ['a', 'shutdown', 300],
+    ])
+    expect(a.instances).toBe(1)
+  })
+})

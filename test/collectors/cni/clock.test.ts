@@ -4,14 +4,17 @@ import { join } from 'node:path'
 import { afterAll, describe, expect, it } from 'vitest'
 import { CniCollector } from '../../../src/collectors/cni/index.js'
 import { ManualClock } from '../../../src/core/clock.js'
-import { eventually, Recorder, sleep } from './helpers.js'
+import { data, eventually, ip, KernelObjects, Recorder, sleep, suffix } from './helpers.js'
 
 // The directory watchers' timers run on the collector's clock; the files and inotify are real.
 const root = mkdtempSync(join(tmpdir(), 'tapio-cni-clock-'))
 const collectors: CniCollector[] = []
 
+const objects = new KernelObjects()
+
 afterAll(async () => {
   for (const c of collectors) await c.stop()
+  objects.cleanup()
   rmSync(root, { recursive: true, force: true })
 })
 
@@ -78,5 +81,40 @@ describe('cni collector on a driven clock', () => {
     expect(added(rec, 'net-b')).toBe(true)
     await c.stop()
     expect(clock.pending).toBe(0)
+  })
+})
+
+describe('cni netlink monitor on a driven clock', () => {
+  it('re-dumps routes the kernel dropped silently exactly 100 ms of its clock after the change', async () => {
+    const s = suffix()
+    const br = objects.link(`tpck${s}`)
+    const x = String(parseInt(s.slice(0, 2), 16))
+    const clock = new ManualClock(0)
+    const c = new CniCollector({ netlink: { routes: true }, cniConfig: { enabled: false }, cniResults: { enabled: false }, netns: { enabled: false } }, { clock })
+    collectors.push(c)
+    await c.start(AbortSignal.timeout(30_000))
+    const rec = new Recorder(c)
+    try {
+      ip('link', 'add', br, 'type', 'bridge')
+      ip('link', 'set', br, 'up')
+      ip('addr', 'add', `198.18.${x}.1/24`, 'dev', br)
+      ip('route', 'add', `198.19.${x}.0/24`, 'via', `198.18.${x}.2`, 'dev', br)
+      await rec.waitFor((e) => e.type === 'network.route.added' && data(e).destination === `198.19.${x}.0/24`, 'route via a gateway')
+      const at = rec.events.length
+      ip('link', 'set', br, 'down')
+      await rec.waitFor((e) => e.type === 'network.link.down' && data(e).name === br, 'the bridge down', at)
+      // A link going down arms one recheck, due 100 ms later; no clock time has passed.
+      await eventually(() => clock.nextDue() === 100, 'the route recheck armed on the manual clock')
+      await clock.advanceAsync(99)
+      await sleep(100)
+      expect(c.statistics().counters.routeRechecks).toBe(0)
+      expect(rec.of('network.route.removed', (r) => r.destination === `198.19.${x}.0/24`)).toHaveLength(0)
+      await clock.advanceAsync(1)
+      await rec.waitFor((e) => e.type === 'network.route.removed' && data(e).destination === `198.19.${x}.0/24`, 'gateway route gone', at)
+      expect(c.statistics().counters.routeRechecks).toBeGreaterThanOrEqual(1)
+      ip('link', 'del', br)
+    } finally {
+      await c.stop()
+    }
   })
 })

@@ -1,5 +1,5 @@
 import { type ChildProcess, spawn } from 'node:child_process'
-import { mkdtempSync, rmSync, writeFileSync } from 'node:fs'
+import { mkdtempSync, readdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs'
 import { createServer } from 'node:net'
 import { tmpdir } from 'node:os'
 import { join } from 'node:path'
@@ -19,6 +19,19 @@ export async function freePort(): Promise<number> {
 }
 
 const live = new Set<NatsServer>()
+
+/** Every task of `pid` in state T (stopped) or t (traced), from /proc/<pid>/task/<tid>/stat. */
+function allThreadsStopped(pid: number): boolean {
+  try {
+    return readdirSync(`/proc/${pid}/task`).every((tid) => {
+      const stat = readFileSync(`/proc/${pid}/task/${tid}/stat`, 'utf8')
+      const state = stat.slice(stat.lastIndexOf(')') + 2, stat.lastIndexOf(')') + 3)
+      return state === 'T' || state === 't'
+    })
+  } catch {
+    return false
+  }
+}
 
 export interface NatsServerOptions {
   readonly name?: string
@@ -109,8 +122,16 @@ export class NatsServer {
   }
 
   /** SIGSTOP: a server that hangs (connections stay open, nothing is answered). */
-  pause(): void {
+  /**
+   * SIGSTOP, then wait until every thread of the server is stopped: kill(2) returns before a Go
+   * thread running on the other core has taken the stop, and under load it kept acknowledging
+   * for a while.
+   */
+  async pause(): Promise<void> {
+    const pid = this.child?.pid
+    if (pid === undefined) return
     this.child?.kill('SIGSTOP')
+    await waitFor(() => allThreadsStopped(pid), 'nats-server stopped (SIGSTOP taken by every thread)')
   }
 
   resume(): void {

@@ -134,7 +134,7 @@ describe('NatsOutput semantics against a real nats-server', () => {
     out.start()
     await waitFor(() => out.health().ready, 'connected')
     const sent = events(300)
-    server.pause()
+    await server.pause()
     try {
       await out.write(sent)
       await waitFor(() => out.statistics().retriedEvents >= 300, 'every unacknowledged event retried')
