@@ -120,8 +120,12 @@ type CollectorSnapshot = SnapshotFrom<typeof collectorLifecycleMachine>
 const parked = (s: CollectorSnapshot) =>
   s.matches({ suspended: 'held' }) || s.matches('stopped') || s.matches('gaveUp') || s.matches('idle')
 
-/** A resumed collector has settled once it is no longer starting (running, failed, stopped...). */
-const settled = (s: CollectorSnapshot) => !s.matches('starting') && !s.matches({ suspended: 'held' })
+/**
+ * A resumed collector has settled once it is no longer starting (running, failed, stopped...); a
+ * failed one once it is released, where it reports its exit for the policy to decide on.
+ */
+const settled = (s: CollectorSnapshot) =>
+  !s.matches('starting') && !s.matches({ suspended: 'held' }) && !s.matches({ failed: 'releasing' })
 
 function topState(value: unknown): LifecycleState {
   if (typeof value === 'string') return value as LifecycleState
@@ -151,6 +155,8 @@ export class Supervisor {
   private restartLog: number[] = []
   /** Group restarts (one_for_all / rest_for_one) run one after another, like OTP's supervisor loop. */
   private groupQueue: Promise<void> = Promise.resolve()
+  /** Child notifications not handled yet (see onChildNotification), in arrival order. */
+  private readonly notifications: CollectorNotification[] = []
   /** Aborted when the supervisor stops: ends group restarts and their delays. */
   private readonly lifetime = new AbortController()
 
@@ -167,8 +173,11 @@ export class Supervisor {
       actors: { collector: collectorLogic },
       actions: {
         onChildNotification: (_, params: CollectorNotification) => {
-          // Defer: actions must not send to actors while the machine is mid-transition.
-          queueMicrotask(() => this.onNotification(params))
+          // Defer: actions must not send to actors while the machine is mid-transition. Group
+          // restarts drain the queue before they command a member, so a decision on a member's
+          // exit (give up, restart) is never overtaken by the next SUSPEND or RESUME.
+          this.notifications.push(params)
+          queueMicrotask(() => this.drainNotifications())
         },
       },
     })
@@ -436,6 +445,10 @@ export class Supervisor {
 
   // ---- supervision ---------------------------------------------------------------------
 
+  private drainNotifications(): void {
+    for (let n = this.notifications.shift(); n !== undefined; n = this.notifications.shift()) this.onNotification(n)
+  }
+
   private onNotification(n: CollectorNotification): void {
     const entry = this.entries.get(n.name)
     if (!entry) return
@@ -561,10 +574,12 @@ export class Supervisor {
   private async resumeInOrder(group: readonly string[], signal: AbortSignal): Promise<void> {
     for (const name of group) {
       if (signal.aborted) return
+      this.drainNotifications()
       const child = this.child(name)
       if (!child?.getSnapshot().matches({ suspended: 'held' })) continue
       this.command(name, { type: 'RESUME' })
       await this.waitChild(name, settled, signal)
+      this.drainNotifications()
       // Like OTP: a member that fails to start ends this restart; its own exit decides what follows.
       if (!this.child(name)?.getSnapshot().matches('running')) return
     }
@@ -583,6 +598,7 @@ export class Supervisor {
       if (signal.aborted) return
       const entry = this.entries.get(name)
       if (!entry || entry.removing) continue
+      this.drainNotifications()
       entry.downSince ??= this.clock.now()
       this.command(name, { type: 'SUSPEND' })
       await this.waitChild(name, parked, signal)
