@@ -101,27 +101,41 @@ export class BootClock {
     this.offBig = BigInt(offset[0]) * 1_000_000_000n + BigInt(offset[1])
   }
 
+  /** Whole seconds and nanoseconds of the last `split` (0 <= frac < 1e9). */
+  sec = 0
+  frac = 0
+
+  /**
+   * Splits the wall time of the boot-time stamp at `at` into `sec` and `frac` (no allocation, for
+   * writers of bytes); false past 2^53 ns (104 days of uptime), where only `stamp` is exact.
+   */
+  split(view: DataView, at: number): boolean {
+    const hi = view.getUint32(at + 4, true)
+    // Below 2^53 ns plain doubles are exact and much cheaper than bigint.
+    if (hi >= 0x200000) return false
+    const ns = hi * TWO32 + view.getUint32(at, true)
+    let sec = Math.floor(ns / 1e9)
+    let frac = ns - sec * 1e9
+    if (frac < 0) {
+      sec -= 1
+      frac += 1e9
+    }
+    sec += this.offSec
+    frac += this.offNs
+    if (frac >= 1e9) {
+      sec += 1
+      frac -= 1e9
+    }
+    this.sec = sec
+    this.frac = frac
+    return true
+  }
+
   /** Epoch ns string of the u64 boot-time stamp at `at`. */
   stamp(view: DataView, at: number): string {
+    if (this.split(view, at)) return this.sec < 1 ? String(this.frac) : `${this.sec}${pad9(this.frac)}`
     const hi = view.getUint32(at + 4, true)
     const lo = view.getUint32(at, true)
-    // Below 2^53 ns (104 days of uptime) plain doubles are exact and much cheaper than bigint.
-    if (hi < 0x200000) {
-      const ns = hi * TWO32 + lo
-      let sec = Math.floor(ns / 1e9)
-      let frac = ns - sec * 1e9
-      if (frac < 0) {
-        sec -= 1
-        frac += 1e9
-      }
-      sec += this.offSec
-      frac += this.offNs
-      if (frac >= 1e9) {
-        sec += 1
-        frac -= 1e9
-      }
-      return sec < 1 ? String(frac) : `${sec}${pad9(frac)}`
-    }
     return (this.offBig + ((BigInt(hi) << 32n) | BigInt(lo))).toString()
   }
 }

@@ -212,24 +212,12 @@ class LineWriter {
 
   /** The time stamp as `BootClock#stamp` writes it, without making the string. */
   stamp(clock: BootClock, view: DataView, at: number): void {
-    const hi = view.getUint32(at + 4, true)
-    if (hi >= 0x200000) {
+    if (!clock.split(view, at)) {
       this.text(clock.stamp(view, at))
       return
     }
-    const ns = hi * 4294967296 + view.getUint32(at, true)
-    let sec = Math.floor(ns / 1e9)
-    let frac = ns - sec * 1e9
-    if (frac < 0) {
-      sec -= 1
-      frac += 1e9
-    }
-    sec += clock.offSec
-    frac += clock.offNs
-    if (frac >= 1e9) {
-      sec += 1
-      frac -= 1e9
-    }
+    const sec = clock.sec
+    let frac = clock.frac
     if (sec < 1) {
       this.number(frac)
       return
