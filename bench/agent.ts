@@ -34,7 +34,7 @@ import { once } from 'node:events'
 import { createReadStream, createWriteStream, existsSync, mkdtempSync, openSync, readFileSync, rmSync, statSync, writeFileSync } from 'node:fs'
 import { createServer } from 'node:net'
 import { tmpdir } from 'node:os'
-import { dirname, join } from 'node:path'
+import { join } from 'node:path'
 import { fileURLToPath } from 'node:url'
 import { parseArgs } from 'node:util'
 import { jetstreamManager } from '@nats-io/jetstream'
@@ -43,6 +43,7 @@ import { nextEventId } from '../src/events/id.js'
 import { nowNs } from '../src/events/time.js'
 import { NATS_DEFAULTS } from '../src/outputs/nats/config.js'
 import { agentNodeFlags } from './agent-node-flags.js'
+import { repoRoot } from './support/repo-root.js'
 
 const STREAM = NATS_DEFAULTS.stream.name
 const WINDOW = NATS_DEFAULTS.maxPendingEvents
@@ -51,16 +52,6 @@ const BATCH = 1000
 const RING_BYTES = 16 << 20
 const DRAIN_MS = 5
 const NODE = 'bench-node'
-
-function repoRoot(): string {
-  let dir = import.meta.dirname
-  while (!existsSync(join(dir, 'package.json')) || !existsSync(join(dir, 'bench', 'ebpf', 'build.sh'))) {
-    const up = dirname(dir)
-    if (up === dir) throw new Error('repository root not found')
-    dir = up
-  }
-  return dir
-}
 
 const root = repoRoot()
 const helpers = join(root, 'bench', 'ebpf', 'out')

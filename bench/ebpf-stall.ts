@@ -19,10 +19,11 @@
  * The last output line is one JSON object.
  */
 import { execFileSync, spawn } from 'node:child_process'
-import { existsSync, readFileSync } from 'node:fs'
-import { dirname, join } from 'node:path'
+import { readFileSync } from 'node:fs'
+import { join } from 'node:path'
 import { parseArgs } from 'node:util'
 import { EbpfCollector } from '../src/collectors/ebpf/index.js'
+import { repoRoot } from './support/repo-root.js'
 
 const { values } = parseArgs({
   options: {
@@ -37,15 +38,6 @@ const runs = Number(values.runs)
 /** Ring bytes per probe record: 48 bytes of record plus the ring's 8-byte header. */
 const RING_BYTES_PER_RECORD = 56
 
-function repoRoot(): string {
-  let dir = import.meta.dirname
-  while (!existsSync(join(dir, 'package.json')) || !existsSync(join(dir, 'bench', 'ebpf', 'build.sh'))) {
-    const up = dirname(dir)
-    if (up === dir) throw new Error('repository root not found')
-    dir = up
-  }
-  return dir
-}
 const root = repoRoot()
 const out = join(root, 'bench', 'ebpf', 'out')
 execFileSync('bash', [join(root, 'bench', 'ebpf', 'build.sh'), 'loadgen'], { stdio: 'inherit' })

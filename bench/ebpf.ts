@@ -7,24 +7,14 @@
  * usage: node dist/bench/ebpf.js [events per run (5000000)] [runs (3)]
  */
 import { execFileSync, spawn } from 'node:child_process'
-import { existsSync } from 'node:fs'
-import { dirname, join } from 'node:path'
+import { join } from 'node:path'
 import { EbpfCollector } from '../src/collectors/ebpf/index.js'
+import { repoRoot } from './support/repo-root.js'
 
 const events = Number(process.argv[2] ?? 5_000_000)
 const runs = Number(process.argv[3] ?? 3)
 const ringBytes = 16 << 20
 const drainIntervalMs = 5
-
-function repoRoot(): string {
-  let dir = import.meta.dirname
-  while (!existsSync(join(dir, 'package.json')) || !existsSync(join(dir, 'bench', 'ebpf', 'build.sh'))) {
-    const up = dirname(dir)
-    if (up === dir) throw new Error('repository root not found')
-    dir = up
-  }
-  return dir
-}
 
 const root = repoRoot()
 const out = join(root, 'bench', 'ebpf', 'out')
